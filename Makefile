@@ -1,0 +1,33 @@
+# The two set-up commands of README: `make run` and `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+export FLASK_APP := webapp
+
+.PHONY: run test install browser-deps clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+## Install, migrate, create the demo workspace and serve on http://127.0.0.1:5000 (SQLite, in-process runner).
+run: install
+	$(BIN)/flask db upgrade
+	$(BIN)/flask demo
+	AUTOMATIONS_ENABLED=$${AUTOMATIONS_ENABLED:-true} $(BIN)/flask run --host 127.0.0.1 --port $${PORT:-5000}
+
+browser-deps:
+	scripts/ensure-chromium
+
+## Install and run the whole test suite on SQLite, browser tests in headless Chromium included.
+test: install browser-deps
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache tmp

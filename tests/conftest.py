@@ -1,0 +1,232 @@
+"""Fixtures that return factories: app, client, auth, workspace, user, live_server.
+
+The database comes from DATABASE_URL (PostgreSQL in CI's second run) or a fresh SQLite file.
+The schema is built once per test session by running the Alembic migrations, and every test
+starts from empty tables (seeded system rows excepted).
+"""
+import os
+import re
+import socket
+import threading
+from itertools import count
+
+import pytest
+from flask import has_app_context
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from werkzeug.serving import make_server
+
+from models import Role, db
+from services import workspace_service
+
+PASSWORD = "password123"
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+_sequence = count(1)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if f"{os.sep}tests{os.sep}browser{os.sep}" in str(item.path):
+            item.add_marker(pytest.mark.browser)
+
+
+class CSRFClient(FlaskClient):
+    """A test client that sends a fresh CSRF token with every state-changing request,
+    like a browser would. Pass csrf=False to send none."""
+
+    def open(self, *args, **kwargs):
+        send_csrf = kwargs.pop("csrf", True)
+        method = (kwargs.get("method") or "GET").upper()
+        if send_csrf and method not in ("GET", "HEAD", "OPTIONS"):
+            headers = dict(kwargs.pop("headers", None) or {})
+            headers.setdefault("X-CSRFToken", self.csrf_token())
+            kwargs["headers"] = headers
+        # Each request gets its own app context (its own `g` and database session), as in
+        # production, even though the test itself holds one open.
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        if has_app_context():
+            db.session.expire_all()
+        return response
+
+    def csrf_token(self) -> str:
+        page = self.open("/login", method="GET", follow_redirects=True)
+        match = CSRF_META.search(page.get_data(as_text=True))
+        assert match, "no csrf-token meta tag on the page"
+        return match.group(1)
+
+
+def _reset_database(url: str) -> None:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1]
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
+        return
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    _reset_database(url)
+    from flask_migrate import upgrade
+
+    from webapp import create_app
+
+    app = create_app({"APP_ENV": "testing", "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return url
+
+
+def _truncate_all(app) -> None:
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as connection:
+            for table in reversed(db.metadata.sorted_tables):
+                connection.execute(table.delete())
+
+
+@pytest.fixture
+def make_app(database_url):
+    """make_app(**config) builds an app on the test database; tables are emptied after the test."""
+    created = []
+
+    def factory(**overrides):
+        config = {
+            "APP_ENV": "testing",
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SECRET_KEY": "test-secret-key-0123456789",
+            "CRON_SECRET": "test-cron-secret",
+            "WEBHOOK_SIGNING_SECRET": "test-webhook-secret",
+            "AUTOMATIONS_ENABLED": True,
+            "REDIS_URL": os.environ.get("REDIS_URL") or None,
+            "SERVER_NAME": None,
+        }
+        config.update(overrides)
+        from webapp import create_app
+
+        app = create_app(config)
+        app.test_client_class = CSRFClient
+        created.append(app)
+        return app
+
+    yield factory
+    for app in created:
+        if app.config["SQLALCHEMY_DATABASE_URI"] == database_url:
+            _truncate_all(app)
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    app = make_app()
+    with app.app_context():
+        yield app
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def workspace(app):
+    """workspace(name=None, owner_email=None) -> Workspace, with an owner who has PASSWORD."""
+
+    def factory(name=None, owner_email=None):
+        n = next(_sequence)
+        ws, _owner = workspace_service.create_workspace(
+            name or f"Workspace {n}", owner_email or f"owner{n}@example.test", PASSWORD, f"Owner {n}"
+        )
+        db.session.commit()
+        return ws
+
+    return factory
+
+
+@pytest.fixture
+def user(app):
+    """user(workspace, role="member", email=None) -> User with PASSWORD."""
+
+    def factory(ws, role="member", email=None):
+        n = next(_sequence)
+        role = Role(role).value
+        created = workspace_service.add_user(ws, email or f"{role}{n}@example.test", PASSWORD, role, f"{role.title()} {n}")
+        db.session.commit()
+        return created
+
+    return factory
+
+
+def owner_of(ws):
+    return next(m.user for m in ws.memberships if m.role == Role.OWNER.value)
+
+
+class Auth:
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, user_or_email, password=PASSWORD):
+        email = getattr(user_or_email, "email", user_or_email)
+        response = self.client.post("/login", data={"email": email, "password": password})
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return response
+
+    def logout(self):
+        return self.client.post("/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return Auth(client)
+
+
+@pytest.fixture
+def logged_in(client, auth, workspace, user):
+    """logged_in(role="owner", ws=None) -> (client, workspace, user): a signed-in client."""
+
+    def factory(role="owner", ws=None):
+        ws = ws or workspace()
+        member = owner_of(ws) if role == "owner" else user(ws, role)
+        auth.login(member)
+        return client, ws, member
+
+    return factory
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(make_app):
+    """A real HTTP server on loopback serving a fresh app; yields its base URL."""
+    app = make_app(WTF_CSRF_SSL_STRICT=False)
+    port = _free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.app = app
+    try:
+        yield type("LiveServer", (), {"url": f"http://127.0.0.1:{port}", "app": app})()
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)

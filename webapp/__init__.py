@@ -1,0 +1,40 @@
+"""The Flask application factory."""
+import os
+from pathlib import Path
+
+from dotenv import load_dotenv
+from flask import Flask
+
+from webapp.config import config_from_environment, finalize_config
+from webapp.extensions import csrf, db, htmx, login_manager, migrate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    load_dotenv(PROJECT_ROOT / ".env", override=False)
+    app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
+    settings = config_from_environment()
+    settings.update(test_config or {})
+    app.config.update(finalize_config(settings))
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True, compare_type=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+
+    from webapp import database, errors, layout, security
+    from webapp.blueprints import register_blueprints
+    from webapp.cli import register_cli
+
+    database.configure_engine(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+    app.before_request(security.enforce_login_and_load_workspace)
+    layout.register(app)
+    errors.register(app)
+    register_blueprints(app)
+    register_cli(app)
+    return app

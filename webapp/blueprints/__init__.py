@@ -1,0 +1,8 @@
+"""Blueprint registration: one blueprint per area."""
+
+
+def register_blueprints(app) -> None:
+    from webapp.blueprints import auth, automations, main, settings
+
+    for module in (auth, main, settings, automations):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,65 @@
+"""CLI groups, one per noun: `flask --app webapp workspaces|users|demo|automations ...`."""
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from services import demo_service, workspace_service
+from services.errors import NotFound, ValidationFailed
+from webapp.extensions import db
+
+workspaces_cli = AppGroup("workspaces", help="Create and inspect workspaces.")
+users_cli = AppGroup("users", help="Manage users and their roles.")
+
+
+def _fail(error: Exception):
+    db.session.rollback()
+    raise click.ClickException(str(error))
+
+
+@workspaces_cli.command("create")
+@click.option("--name", required=True, help="Workspace name.")
+@click.option("--owner-email", required=True, help="Email of the owner (a new account).")
+@click.option("--password", required=True, help="The owner's password (8 characters or more).")
+def create_workspace_command(name, owner_email, password):
+    try:
+        workspace, user = workspace_service.create_workspace(name, owner_email, password)
+        db.session.commit()
+    except ValidationFailed as failure:
+        _fail(failure)
+    click.echo(f"Created workspace {workspace.name} (id {workspace.id}) owned by {user.email}.")
+
+
+@users_cli.command("add")
+@click.option("--workspace", "workspace_ref", required=True, help="Workspace id or name.")
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+@click.option("--role", type=click.Choice(workspace_service.ROLE_VALUES), default="member", show_default=True)
+@click.option("--name", default="")
+def add_user_command(workspace_ref, email, password, role, name):
+    try:
+        workspace = workspace_service.find_workspace(workspace_ref)
+        user = workspace_service.add_user(workspace, email, password, role, name)
+        db.session.commit()
+    except (ValidationFailed, NotFound) as failure:
+        _fail(failure)
+    click.echo(f"Added {user.email} to {workspace.name} as {role}.")
+
+
+@click.command("demo", help="Create the demo workspace with an owner, an admin, a member and sample data.")
+def demo_command():
+    result = demo_service.create_demo_workspace()
+    db.session.commit()
+    verb = "Created" if result.created else "Found"
+    click.echo(f"{verb} the demo workspace {result.workspace.name!r} (id {result.workspace.id}).")
+    click.echo("Sign in at http://127.0.0.1:5000/login with any of:")
+    for role, email in result.logins:
+        click.echo(f"  {role:<6} {email} / {demo_service.DEMO_PASSWORD}")
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(workspaces_cli)
+    app.cli.add_command(users_cli)
+    app.cli.add_command(demo_command)
+    from engine.cli import automations_cli
+
+    app.cli.add_command(automations_cli)
