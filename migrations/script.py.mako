@@ -9,6 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 import models.types
+from sqlalchemy import Text  # noqa: F401  (autogenerate renders JSONB(astext_type=Text()))
 ${imports if imports else ""}
 
 # revision identifiers, used by Alembic.

@@ -1,0 +1,123 @@
+"""fire_workflow_event: a domain event becomes one pending execution per matching active workflow.
+
+Called by services inside their own transaction. The inserts run in a SAVEPOINT, so a dispatch
+failure rolls back only the dispatch; the executions are handed to the queue only after the
+caller's transaction commits. It never raises into the caller.
+"""
+import logging
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from flask import current_app
+from sqlalchemy import event, select
+
+from engine.conditions import conditions_hold
+from models import Workflow, WorkflowExecution, db
+
+log = logging.getLogger(__name__)
+
+MAX_CHAIN_DEPTH = 5
+PENDING_KEY = "workestra_pending_executions"
+HOOKED_KEY = "workestra_dispatch_hooked"
+
+# Set by the runner while an action runs, so events caused by a workflow carry the chain depth.
+_event_depth: ContextVar[int] = ContextVar("workestra_event_depth", default=0)
+_refusals: ContextVar[list | None] = ContextVar("workestra_dispatch_refusals", default=None)
+
+
+@contextmanager
+def caused_by_execution(depth: int, refusals: list):
+    """Within this block, dispatched events are one level deeper and refusals are collected."""
+    depth_token = _event_depth.set(depth + 1)
+    refusal_token = _refusals.set(refusals)
+    try:
+        yield
+    finally:
+        _event_depth.reset(depth_token)
+        _refusals.reset(refusal_token)
+
+
+def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, source: str = "event") -> list[int]:
+    """Create a pending execution for each active workflow of the workspace that matches. Returns their ids."""
+    try:
+        if not current_app.config.get("AUTOMATIONS_ENABLED"):
+            return []
+        depth = _event_depth.get()
+        if depth > MAX_CHAIN_DEPTH:
+            _refuse(workspace_id, trigger_key, depth)
+            return []
+        with db.session.begin_nested():
+            executions = [
+                _new_execution(workflow, payload, depth, source)
+                for workflow in active_workflows(workspace_id, trigger_key)
+                if conditions_hold(workflow.conditions or [], payload)
+            ]
+            db.session.add_all(executions)
+            db.session.flush()
+        ids = [execution.id for execution in executions]
+        if ids:
+            _hand_to_queue_after_commit(ids)
+        return ids
+    except Exception:
+        log.exception("Dispatch of %s in workspace %s failed; the business change goes on", trigger_key, workspace_id)
+        return []
+
+
+def active_workflows(workspace_id: int, trigger_key: str) -> list[Workflow]:
+    return list(
+        db.session.scalars(
+            select(Workflow).where(
+                Workflow.workspace_id == workspace_id,
+                Workflow.trigger_type == trigger_key,
+                Workflow.status == "active",
+            )
+        )
+    )
+
+
+def _new_execution(workflow: Workflow, payload: dict, depth: int, source: str) -> WorkflowExecution:
+    return WorkflowExecution(
+        workspace_id=workflow.workspace_id,
+        workflow_id=workflow.id,
+        workflow_name=workflow.name,
+        trigger_type=workflow.trigger_type,
+        source=source,
+        definition=workflow.definition(),
+        trigger_payload=payload,
+        status="pending",
+        completed_actions=[],
+        event_depth=depth,
+    )
+
+
+def _refuse(workspace_id: int, trigger_key: str, depth: int) -> None:
+    message = f"{trigger_key} not dispatched: workflow chain depth {depth} exceeds {MAX_CHAIN_DEPTH}"
+    log.warning("%s (workspace %s)", message, workspace_id)
+    refusals = _refusals.get()
+    if refusals is not None:
+        refusals.append({"trigger": trigger_key, "depth": depth, "message": message})
+
+
+def _hand_to_queue_after_commit(ids: list[int]) -> None:
+    session = db.session()
+    session.info.setdefault(PENDING_KEY, []).extend(ids)
+    if not session.info.get(HOOKED_KEY):
+        session.info[HOOKED_KEY] = True
+        app = current_app._get_current_object()
+        event.listen(session, "after_commit", lambda s: _flush_to_queue(app, s))
+        event.listen(session, "after_rollback", lambda s: _forget_pending(s))
+
+
+def _flush_to_queue(app, session) -> None:
+    ids = session.info.pop(PENDING_KEY, [])
+    if ids:
+        from engine.queue import enqueue_executions
+
+        enqueue_executions(app, ids)
+
+
+def _forget_pending(session) -> None:
+    # A rollback of the outer transaction drops the executions with it; a savepoint rollback
+    # fires this too, which is harmless: the sweep runs anything left pending.
+    if not session.in_transaction():
+        session.info.pop(PENDING_KEY, None)

@@ -1,0 +1,16 @@
+"""Log Event: write a custom event to the audit log."""
+from engine.executors import StepContext, register
+from services import audit_service
+
+
+@register("log_event")
+def log_event(step: StepContext) -> dict:
+    entry = audit_service.record_event(
+        step.workspace_id,
+        step.config["event"],
+        step.config.get("message", ""),
+        actor_label=f"Workflow #{step.workflow_id}" if step.workflow_id else "Workflow",
+        execution_id=step.execution_id,
+        data={"step": step.step_index},
+    )
+    return {"audit_event_id": entry.id, "event": entry.event}

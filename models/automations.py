@@ -1,0 +1,136 @@
+"""Workflows and their executions: the engine's tables."""
+import enum
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import db, utcnow
+from models.types import JSONDocument, UTCDateTime
+
+# Integer keys autoincrement on SQLite only as INTEGER; PostgreSQL gets BIGINT for a million-row history.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class WorkflowStatus(str, enum.Enum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ARCHIVED = "archived"
+
+
+class ExecutionStatus(str, enum.Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    PAUSED = "paused"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED})
+
+
+def json_shape_checks(table: str, shapes: dict[str, str]) -> list[CheckConstraint]:
+    """CHECK constraints that a JSON column holds an object or an array, on SQLite and PostgreSQL."""
+    checks = []
+    for column, shape in shapes.items():
+        checks.append(
+            CheckConstraint(f"json_type({column}) = '{shape}'", name=f"{column}_is_{shape}").ddl_if(dialect="sqlite")
+        )
+        checks.append(
+            CheckConstraint(f"jsonb_typeof({column}) = '{shape}'", name=f"{column}_is_{shape}").ddl_if(dialect="postgresql")
+        )
+    return checks
+
+
+WORKFLOW_JSON_SHAPES = {"trigger": "object", "conditions": "array", "actions": "array"}
+EXECUTION_JSON_SHAPES = {"definition": "object", "trigger_payload": "object", "completed_actions": "array"}
+
+
+class Workflow(db.Model):
+    __tablename__ = "workflows"
+    __table_args__ = (
+        # Dispatch looks up a workspace's active workflows for one trigger key.
+        Index("ix_workflows_dispatch", "workspace_id", "trigger_type", "status"),
+        Index("ix_workflows_workspace_updated", "workspace_id", "updated_at"),
+        CheckConstraint("status IN ('draft', 'active', 'paused', 'archived')", name="status_known"),
+        CheckConstraint("error_strategy IN ('continue', 'retry', 'stop')", name="error_strategy_known"),
+        *json_shape_checks("workflows", WORKFLOW_JSON_SHAPES),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    trigger: Mapped[dict] = mapped_column(JSONDocument)
+    trigger_type: Mapped[str] = mapped_column(String(64))
+    conditions: Mapped[list] = mapped_column(JSONDocument, default=list)
+    actions: Mapped[list] = mapped_column(JSONDocument, default=list)
+    error_strategy: Mapped[str] = mapped_column(String(16), default="continue")
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    def definition(self) -> dict:
+        """The definition shape of DESIGN.md, as snapshotted on each execution."""
+        return {
+            "name": self.name,
+            "description": self.description or "",
+            "trigger": self.trigger,
+            "conditions": self.conditions or [],
+            "actions": self.actions or [],
+            "error_strategy": self.error_strategy,
+            "status": self.status,
+        }
+
+
+class WorkflowExecution(db.Model):
+    __tablename__ = "workflow_executions"
+    __table_args__ = (
+        Index("ix_workflow_executions_workspace_status", "workspace_id", "status", "id"),
+        Index("ix_workflow_executions_workspace_workflow", "workspace_id", "workflow_id", "id"),
+        Index("ix_workflow_executions_due", "status", "resume_at"),
+        Index("ix_workflow_executions_lease", "status", "lease_expires_at"),
+        CheckConstraint(
+            "status IN ('pending', 'running', 'completed', 'failed', 'cancelled', 'paused')", name="status_known"
+        ),
+        *json_shape_checks("workflow_executions", EXECUTION_JSON_SHAPES),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    workflow_id: Mapped[int | None] = mapped_column(ForeignKey("workflows.id", ondelete="SET NULL"))
+    workflow_name: Mapped[str] = mapped_column(String(200))
+    trigger_type: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16), default="event")  # event, manual, schedule, webhook, replay
+    definition: Mapped[dict] = mapped_column(JSONDocument)
+    trigger_payload: Mapped[dict] = mapped_column(JSONDocument)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    duration_ms: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    completed_actions: Mapped[list] = mapped_column(JSONDocument, default=list)
+    current_step: Mapped[int] = mapped_column(Integer, default=0)
+    step_attempts: Mapped[int] = mapped_column(Integer, default=0)  # failed attempts of the current step
+    wait_marker: Mapped[str | None] = mapped_column(String(32))  # "<step>:delay" / "<step>:wait" once started
+    resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claim_count: Mapped[int] = mapped_column(Integer, default=0)
+    event_depth: Mapped[int] = mapped_column(Integer, default=0)
+    replay_of_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("workflow_executions.id", ondelete="SET NULL"))
+
+    workflow: Mapped[Workflow | None] = relationship()
+
+    @property
+    def status_enum(self) -> ExecutionStatus:
+        return ExecutionStatus(self.status)
