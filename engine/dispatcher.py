@@ -13,6 +13,7 @@ from sqlalchemy import event, select
 
 from engine.conditions import conditions_hold
 from models import Workflow, WorkflowExecution, db
+from models.base import begin_savepoint
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,9 @@ def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, s
         if depth > MAX_CHAIN_DEPTH:
             _refuse(workspace_id, trigger_key, depth)
             return []
-        with db.session.begin_nested():
+        with begin_savepoint(db.session):
             executions = [
-                _new_execution(workflow, payload, depth, source)
+                new_execution(workflow, payload, depth, source)
                 for workflow in active_workflows(workspace_id, trigger_key)
                 if conditions_hold(workflow.conditions or [], payload)
             ]
@@ -56,7 +57,7 @@ def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, s
             db.session.flush()
         ids = [execution.id for execution in executions]
         if ids:
-            _hand_to_queue_after_commit(ids)
+            hand_to_queue_after_commit(ids)
         return ids
     except Exception:
         log.exception("Dispatch of %s in workspace %s failed; the business change goes on", trigger_key, workspace_id)
@@ -75,7 +76,8 @@ def active_workflows(workspace_id: int, trigger_key: str) -> list[Workflow]:
     )
 
 
-def _new_execution(workflow: Workflow, payload: dict, depth: int, source: str) -> WorkflowExecution:
+def new_execution(workflow: Workflow, payload: dict, depth: int = 0, source: str = "event") -> WorkflowExecution:
+    """A pending execution holding a snapshot of the workflow's definition as it is now."""
     return WorkflowExecution(
         workspace_id=workflow.workspace_id,
         workflow_id=workflow.id,
@@ -98,7 +100,8 @@ def _refuse(workspace_id: int, trigger_key: str, depth: int) -> None:
         refusals.append({"trigger": trigger_key, "depth": depth, "message": message})
 
 
-def _hand_to_queue_after_commit(ids: list[int]) -> None:
+def hand_to_queue_after_commit(ids: list[int]) -> None:
+    """Queue these executions once the current transaction commits (never before: it may roll back)."""
     session = db.session()
     session.info.setdefault(PENDING_KEY, []).extend(ids)
     if not session.info.get(HOOKED_KEY):

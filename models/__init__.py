@@ -1,10 +1,17 @@
 """SQLAlchemy models, one module per area. Importing this package registers every table."""
 from models.automations import ExecutionStatus, Workflow, WorkflowExecution, WorkflowStatus
 from models.base import Base, db
-from models.platform import AuditEvent
+from models.crm import Contact, Deal
+from models.finance import Invoice, Payment, Quotation, Refund
+from models.platform import AuditEvent, Document, Notification, OutboxEmail
+from models.projects import Project, SprintCycle, Task
+from models.recruiting import Application, Candidate
+from models.support import Ticket
 from models.workspace import Invitation, Membership, Role, User, Workspace
 
 __all__ = [
     "Base", "db", "AuditEvent", "ExecutionStatus", "Invitation", "Membership", "Role", "User",
     "Workflow", "WorkflowExecution", "WorkflowStatus", "Workspace",
+    "Contact", "Deal", "Project", "Task", "SprintCycle", "Ticket", "Invoice", "Quotation", "Payment",
+    "Refund", "Candidate", "Application", "OutboxEmail", "Notification", "Document",
 ]

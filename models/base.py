@@ -24,3 +24,16 @@ db = SQLAlchemy(model_class=Base)
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def begin_savepoint(session):
+    """session.begin_nested() that is also safe on SQLite.
+
+    pysqlite starts its transaction lazily (at the first INSERT/UPDATE/DELETE), so a SAVEPOINT
+    issued before any write would open, and its RELEASE commit, the outermost transaction.
+    When nothing has been written yet, start the real transaction first.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    return session.begin_nested()

@@ -109,6 +109,7 @@ def make_app(database_url):
             "AUTOMATIONS_ENABLED": True,
             "REDIS_URL": os.environ.get("REDIS_URL") or None,
             "SERVER_NAME": None,
+            "SWEEP_INTERVAL_SECONDS": 0,  # tests sweep explicitly
         }
         config.update(overrides)
         from webapp import create_app
@@ -119,6 +120,10 @@ def make_app(database_url):
         return app
 
     yield factory
+    from engine.queue import shutdown
+
+    for app in created:
+        shutdown(app)
     for app in created:
         if app.config["SQLALCHEMY_DATABASE_URI"] == database_url:
             _truncate_all(app)

@@ -8,7 +8,17 @@ from sqlalchemy.exc import ArgumentError
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 ENVIRONMENTS = {"development", "production", "testing"}
+EMAIL_BACKENDS = ("outbox", "smtp", "resend")
 DEFAULT_DATABASE_URL = "sqlite:///workestra.db"  # Flask-SQLAlchemy puts it in instance/
+
+
+NUMERIC_SETTINGS = (
+    ("EMBEDDED_WORKERS", int, 2),
+    ("SWEEP_INTERVAL_SECONDS", float, 30),
+    ("EXECUTION_LEASE_SECONDS", float, 60),
+    ("RETRY_BASE_SECONDS", float, 2),
+    ("SWEEP_PENDING_GRACE_SECONDS", float, 5),
+)
 
 
 class ConfigError(RuntimeError):
@@ -39,6 +49,10 @@ def config_from_environment(environ=os.environ) -> dict:
         "WEBHOOK_ALLOWED_HOSTS": environ.get("WEBHOOK_ALLOWED_HOSTS", ""),
         "EMBEDDED_WORKERS": environ.get("EMBEDDED_WORKERS", "2"),
         "SWEEP_INTERVAL_SECONDS": environ.get("SWEEP_INTERVAL_SECONDS", "30"),
+        "EXECUTION_LEASE_SECONDS": environ.get("EXECUTION_LEASE_SECONDS", "60"),
+        "RETRY_BASE_SECONDS": environ.get("RETRY_BASE_SECONDS", "2"),
+        "SWEEP_PENDING_GRACE_SECONDS": environ.get("SWEEP_PENDING_GRACE_SECONDS", "5"),
+        "ENGINE_HANDOFF": environ.get("ENGINE_HANDOFF", "queue"),
     }
 
 
@@ -57,13 +71,28 @@ def finalize_config(config: dict) -> dict:
     redis_url = config.get("REDIS_URL")
     if redis_url and not str(redis_url).startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://.")
-    for name in ("EMBEDDED_WORKERS", "SWEEP_INTERVAL_SECONDS"):
+    for name, kind, default in NUMERIC_SETTINGS:
         try:
-            config[name] = int(config.get(name, 1))
+            config[name] = kind(config.get(name, default))
         except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be a whole number.") from None
+            raise ConfigError(f"{name} must be a {'whole ' if kind is int else ''}number.") from None
         if config[name] < 0:
             raise ConfigError(f"{name} must not be negative.")
+    if config.get("ENGINE_HANDOFF", "queue") not in ("queue", "sweep"):
+        raise ConfigError("ENGINE_HANDOFF must be 'queue' or 'sweep'.")
+
+    backend = str(config.get("EMAIL_BACKEND") or "outbox").strip().lower()
+    if backend not in EMAIL_BACKENDS:
+        raise ConfigError(f"EMAIL_BACKEND must be one of {', '.join(EMAIL_BACKENDS)} (got {backend!r}).")
+    config["EMAIL_BACKEND"] = backend
+    smtp_url = config.get("SMTP_URL")
+    if smtp_url and not str(smtp_url).startswith(("smtp://", "smtps://")):
+        raise ConfigError("SMTP_URL must start with smtp:// or smtps://.")
+    if backend == "smtp" and not smtp_url:
+        raise ConfigError("SMTP_URL must be set when EMAIL_BACKEND=smtp.")
+    if backend == "resend" and not config.get("RESEND_API_KEY"):
+        raise ConfigError("RESEND_API_KEY must be set when EMAIL_BACKEND=resend.")
+    config.setdefault("EMAIL_FROM", "Workestra <no-reply@workestra.test>")
 
     if production:
         for name in ("SECRET_KEY", "CRON_SECRET", "WEBHOOK_SIGNING_SECRET"):

@@ -1,0 +1,196 @@
+"""Hand executions to whoever runs them: RQ when REDIS_URL is set, in-process threads otherwise.
+
+Nothing here is needed for correctness: a row left pending (queue down, process killed) is run by
+the sweep. The queue only makes runs start right away.
+"""
+import heapq
+import logging
+import queue as stdlib_queue
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+log = logging.getLogger(__name__)
+
+RQ_QUEUE_NAME = "workestra"
+RUN_JOB = "engine.jobs.run_execution_job"
+SWEEP_JOB = "engine.jobs.sweep_job"
+EXTENSION_KEY = "workestra_embedded_runner"
+
+
+def enqueue_executions(app, execution_ids: list[int]) -> None:
+    if not execution_ids or app.config.get("ENGINE_HANDOFF") == "sweep":
+        return
+    if app.config.get("REDIS_URL"):
+        _enqueue_rq(app, execution_ids)
+    else:
+        runner = embedded_runner(app)
+        for execution_id in execution_ids:
+            runner.submit(execution_id)
+
+
+def enqueue_execution_at(app, execution_id: int, when: datetime) -> None:
+    """Run the execution again at `when` (a wait, a delay or a retry)."""
+    if app.config.get("ENGINE_HANDOFF") == "sweep":
+        return
+    if app.config.get("REDIS_URL"):
+        _enqueue_rq(app, [execution_id], at=when)
+    else:
+        embedded_runner(app).submit_at(execution_id, when)
+
+
+# -- RQ -------------------------------------------------------------------------------------
+def redis_connection(app):
+    from redis import Redis
+
+    return Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5)
+
+
+def rq_queue(app):
+    from rq import Queue
+
+    return Queue(RQ_QUEUE_NAME, connection=redis_connection(app))
+
+
+def _enqueue_rq(app, execution_ids: list[int], at: datetime | None = None) -> None:
+    from redis import RedisError
+
+    if at is not None:
+        # RQ's scheduler keeps whole seconds and may fire up to a second early: round up.
+        at = at.replace(microsecond=0) + timedelta(seconds=1) if at.microsecond else at
+    try:
+        q = rq_queue(app)
+        for execution_id in execution_ids:
+            options = {"job_id": _job_id(execution_id, at), "result_ttl": 60, "failure_ttl": 86400}
+            if at is None:
+                q.enqueue(RUN_JOB, execution_id, **options)
+            else:
+                q.enqueue_at(at, RUN_JOB, execution_id, **options)
+    except RedisError as error:
+        log.warning("Queue unreachable (%s); executions %s stay pending for the sweep", error, execution_ids)
+
+
+def _job_id(execution_id: int, at: datetime | None) -> str:
+    # One job per execution (and per resume time), so a double hand-off does not queue it twice.
+    return f"execution-{execution_id}" if at is None else f"execution-{execution_id}-at-{int(at.timestamp())}"
+
+
+# -- embedded ---------------------------------------------------------------------------------
+def embedded_runner(app) -> "EmbeddedRunner":
+    runner = app.extensions.get(EXTENSION_KEY)
+    if runner is None:
+        with _CREATE_LOCK:
+            runner = app.extensions.get(EXTENSION_KEY)
+            if runner is None:
+                runner = EmbeddedRunner(app)
+                app.extensions[EXTENSION_KEY] = runner
+                runner.start()
+    return runner
+
+
+def shutdown(app) -> None:
+    runner = app.extensions.pop(EXTENSION_KEY, None)
+    if runner is not None:
+        runner.stop()
+
+
+_CREATE_LOCK = threading.Lock()
+
+
+class EmbeddedRunner:
+    """A few worker threads, a timer thread for waits and retries, and a periodic sweep."""
+
+    def __init__(self, app):
+        self.app = app
+        self.size = max(1, int(app.config.get("EMBEDDED_WORKERS", 2)))
+        self.sweep_interval = float(app.config.get("SWEEP_INTERVAL_SECONDS", 30))
+        self.work: stdlib_queue.Queue = stdlib_queue.Queue()
+        self.timers: list[tuple[float, int]] = []
+        self.timers_changed = threading.Condition()
+        self.stopping = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.busy = 0
+        self.busy_lock = threading.Lock()
+
+    def start(self) -> None:
+        for n in range(self.size):
+            self._spawn(self._work_loop, f"workestra-runner-{n}")
+        self._spawn(self._timer_loop, "workestra-timers")
+        if self.sweep_interval > 0:
+            self._spawn(self._sweep_loop, "workestra-sweeper")
+
+    def _spawn(self, target, name):
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def submit(self, execution_id: int) -> None:
+        self.work.put(execution_id)
+
+    def submit_at(self, execution_id: int, when: datetime) -> None:
+        with self.timers_changed:
+            heapq.heappush(self.timers, (when.astimezone(timezone.utc).timestamp(), execution_id))
+            self.timers_changed.notify()
+
+    def idle(self) -> bool:
+        with self.busy_lock:
+            return self.work.empty() and self.busy == 0
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopping.set()
+        for _ in range(self.size):
+            self.work.put(None)
+        with self.timers_changed:
+            self.timers_changed.notify_all()
+        for thread in self.threads:
+            thread.join(timeout=timeout)
+
+    def _work_loop(self) -> None:
+        from engine.runner import run_execution
+        from models import db
+
+        while not self.stopping.is_set():
+            execution_id = self.work.get()
+            if execution_id is None:
+                return
+            with self.busy_lock:
+                self.busy += 1
+            try:
+                with self.app.app_context():
+                    try:
+                        run_execution(execution_id)
+                    finally:
+                        db.session.remove()
+            except Exception:
+                log.exception("Embedded runner failed on execution %s; the sweep will retry it", execution_id)
+            finally:
+                with self.busy_lock:
+                    self.busy -= 1
+
+    def _timer_loop(self) -> None:
+        while not self.stopping.is_set():
+            with self.timers_changed:
+                if not self.timers:
+                    self.timers_changed.wait(timeout=1.0)
+                    continue
+                due_at, execution_id = self.timers[0]
+                delay = due_at - time.time()
+                if delay > 0:
+                    self.timers_changed.wait(timeout=min(delay, 1.0))
+                    continue
+                heapq.heappop(self.timers)
+            self.submit(execution_id)
+
+    def _sweep_loop(self) -> None:
+        from engine.runner import sweep_pending_executions
+        from models import db
+
+        while not self.stopping.wait(self.sweep_interval):
+            try:
+                with self.app.app_context():
+                    try:
+                        sweep_pending_executions()
+                    finally:
+                        db.session.remove()
+            except Exception:
+                log.exception("Embedded sweep failed")

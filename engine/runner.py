@@ -1,0 +1,347 @@
+"""run_execution and sweep_pending_executions: claim an execution, run its steps, record each one.
+
+Every state change of an execution is a conditional UPDATE that also checks this worker still
+holds the lease, so two workers (or a worker and a canceller) can never both move it on. A step's
+effects and its record commit in one transaction: a crash before the commit leaves nothing
+behind and the step runs again; a crash after it never repeats the step.
+"""
+import logging
+import os
+import socket
+import threading
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import and_, or_, select, update
+
+from engine.catalog import ACTIONS
+from engine.dispatcher import caused_by_execution
+from engine.executors import StepContext, StepError, as_jsonable, executor_for
+from engine.policies import ErrorStrategy, LeasePolicy, RetryPolicy, StepStatus
+from engine.schemas import clean_action_config, flatten_errors
+from engine.templating import render
+from models import WorkflowExecution, db
+from models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+SWEEP_BATCH = 500
+
+
+class LeaseLost(Exception):
+    """The execution was cancelled or taken over by another worker: stop without writing."""
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:64]
+
+
+def _lease_policy() -> LeasePolicy:
+    return LeasePolicy(seconds=float(current_app.config.get("EXECUTION_LEASE_SECONDS", 60)))
+
+
+def _retry_policy() -> RetryPolicy:
+    return RetryPolicy(base_seconds=float(current_app.config.get("RETRY_BASE_SECONDS", 2)))
+
+
+def _claimable(now: datetime):
+    """Rows a worker may take: due pending/paused rows, and running rows whose lease expired."""
+    return or_(
+        and_(
+            WorkflowExecution.status.in_(("pending", "paused")),
+            or_(WorkflowExecution.resume_at.is_(None), WorkflowExecution.resume_at <= now),
+        ),
+        and_(WorkflowExecution.status == "running", WorkflowExecution.lease_expires_at < now),
+    )
+
+
+def claim_execution(execution_id: int, owner: str, now: datetime | None = None) -> bool:
+    """Atomically move one execution to running under `owner`'s lease. True when this call won it."""
+    now = now or utcnow()
+    result = db.session.execute(
+        update(WorkflowExecution)
+        .where(WorkflowExecution.id == execution_id, _claimable(now))
+        .values(
+            status="running",
+            lease_owner=owner,
+            lease_expires_at=_lease_policy().expiry(now),
+            started_at=db.func.coalesce(WorkflowExecution.started_at, now),
+            resume_at=None,
+            claim_count=WorkflowExecution.claim_count + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def _guarded_update(execution_id: int, owner: str, **values) -> None:
+    """Write the execution only while this worker still holds it; otherwise undo the step."""
+    result = db.session.execute(
+        update(WorkflowExecution)
+        .where(
+            WorkflowExecution.id == execution_id,
+            WorkflowExecution.lease_owner == owner,
+            WorkflowExecution.status == "running",
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise LeaseLost(execution_id)
+    db.session.commit()
+
+
+def run_execution(execution_id: int, worker_id: str | None = None) -> str | None:
+    """Claim and run one execution. Returns its status afterwards, or None when not claimed."""
+    owner = worker_id or default_worker_id()
+    if not claim_execution(execution_id, owner):
+        return None
+    try:
+        return _ExecutionRun(execution_id, owner).run()
+    except LeaseLost:
+        log.info("Execution %s was cancelled or taken over; worker %s stops", execution_id, owner)
+        db.session.rollback()
+        return db.session.scalar(select(WorkflowExecution.status).where(WorkflowExecution.id == execution_id))
+
+
+def shifted_clock(now: datetime | None):
+    """A clock that reads `now` at this moment and runs on from there (the sweep's injected time)."""
+    if now is None:
+        return utcnow
+    offset = now - utcnow()
+    return lambda: utcnow() + offset
+
+
+class _ExecutionRun:
+    def __init__(self, execution_id: int, owner: str, clock=utcnow):
+        self.id = execution_id
+        self.owner = owner
+        self.clock = clock
+        self.lease = _lease_policy()
+        self.retry = _retry_policy()
+
+    def load(self) -> WorkflowExecution:
+        db.session.expire_all()
+        execution = db.session.get(WorkflowExecution, self.id)
+        if execution is None or execution.status != "running" or execution.lease_owner != self.owner:
+            raise LeaseLost(self.id)
+        return execution
+
+    def run(self) -> str:
+        execution = self.load()
+        actions = execution.definition.get("actions") or []
+        while execution.current_step < len(actions):
+            index = execution.current_step
+            action = actions[index]
+            pause = self.pause_before(execution, index, action)
+            if pause:
+                return pause
+            outcome = self.run_step(execution, index, action)
+            if outcome in ("retry_scheduled", "stopped"):
+                return "pending" if outcome == "retry_scheduled" else "failed"
+            execution = self.load()
+        return self.finish(execution)
+
+    # -- waits -----------------------------------------------------------------------------
+    def pause_before(self, execution: WorkflowExecution, index: int, action: dict) -> str | None:
+        marker = execution.wait_marker or ""
+        delay = int(action.get("delay_seconds") or 0)
+        if delay > 0 and marker not in (f"{index}:delay", f"{index}:wait"):
+            return self.pause(index, "delay", delay)
+        if action.get("type") == "wait_delay" and marker != f"{index}:wait":
+            config, errors = self.prepare_config(execution, action)
+            if errors:
+                return None  # run_step reports the invalid config as the step's error
+            return self.pause(index, "wait", int(config["seconds"]))
+        return None
+
+    def pause(self, index: int, kind: str, seconds: int) -> str:
+        resume_at = self.clock() + timedelta(seconds=seconds)
+        _guarded_update(
+            self.id, self.owner,
+            status="paused", resume_at=resume_at, wait_marker=f"{index}:{kind}",
+            lease_owner=None, lease_expires_at=None,
+        )
+        from engine.queue import enqueue_execution_at
+
+        enqueue_execution_at(current_app._get_current_object(), self.id, resume_at)
+        return "paused"
+
+    # -- steps -----------------------------------------------------------------------------
+    def context(self, execution: WorkflowExecution) -> dict:
+        steps = {record["index"]: {"output": record.get("output") or {}} for record in execution.completed_actions or []}
+        return {"trigger": execution.trigger_payload or {}, "steps": steps}
+
+    def prepare_config(self, execution: WorkflowExecution, action: dict):
+        rendered = render(action.get("config") or {}, self.context(execution))
+        config, errors = clean_action_config(action.get("type"), rendered.value, allow_templates=False)
+        return config, errors
+
+    def run_step(self, execution: WorkflowExecution, index: int, action: dict) -> str:
+        action_type = action.get("type")
+        started = self.clock()
+        attempt = execution.step_attempts + 1
+        rendered = render(action.get("config") or {}, self.context(execution))
+        record = {
+            "index": index, "type": action_type, "status": None, "attempts": attempt,
+            "started_at": started.isoformat(), "finished_at": None, "duration_ms": None,
+            "input": as_jsonable(rendered.value), "output": {}, "error": None,
+        }
+        if rendered.missing:
+            record["missing_fields"] = rendered.missing
+        refusals: list = []
+        try:
+            output = self.execute(execution, index, action_type, rendered.value, attempt, refusals)
+        except StepError as failure:
+            db.session.rollback()
+            return self.step_failed(index, record, started, str(failure), failure.retryable, failure.output)
+        except LeaseLost:
+            raise
+        except Exception as failure:  # an executor bug must not kill the run: record it as the step's error
+            db.session.rollback()
+            log.exception("Step %s of execution %s raised", index, self.id)
+            return self.step_failed(index, record, started, f"{type(failure).__name__}: {failure}", True, {})
+        if refusals:
+            output = dict(output, dispatch_refused=refusals)
+        self.finish_record(record, started, StepStatus.COMPLETED, output=output)
+        execution = db.session.get(WorkflowExecution, self.id)
+        _guarded_update(
+            self.id, self.owner,
+            completed_actions=[*(execution.completed_actions or []), record],
+            current_step=index + 1, step_attempts=0, wait_marker=None,
+            lease_expires_at=self.lease.expiry(self.clock()),
+        )
+        return "completed"
+
+    def execute(self, execution, index, action_type, rendered_config, attempt, refusals) -> dict:
+        if action_type not in ACTIONS:
+            raise StepError(f"Unknown action type {action_type!r}.", retryable=False)
+        executor = executor_for(action_type)
+        if executor is None:
+            raise StepError(f"No executor is installed for {action_type!r}.", retryable=False)
+        config, errors = clean_action_config(action_type, rendered_config, allow_templates=False)
+        if errors:
+            details = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in flatten_errors(errors).items())
+            raise StepError(f"Invalid configuration: {details}", retryable=False)
+        step = StepContext(
+            workspace_id=execution.workspace_id, execution_id=execution.id, workflow_id=execution.workflow_id,
+            step_index=index, action_type=action_type, config=config, payload=execution.trigger_payload or {},
+            attempt=attempt,
+            outputs={record["index"]: record.get("output") or {} for record in execution.completed_actions or []},
+        )
+        with caused_by_execution(execution.event_depth, refusals):
+            output = executor(step)
+            db.session.flush()
+        return as_jsonable(output or {})
+
+    def finish_record(self, record: dict, started: datetime, status: StepStatus, output=None, error=None) -> dict:
+        finished = self.clock()
+        record.update(
+            status=status.value, finished_at=finished.isoformat(),
+            duration_ms=int((finished - started).total_seconds() * 1000), output=as_jsonable(output or {}), error=error,
+        )
+        return record
+
+    def step_failed(self, index: int, record: dict, started: datetime, message: str, retryable: bool, output) -> str:
+        execution = self.load()
+        strategy = execution.definition.get("error_strategy", "continue")
+        failed_attempts = execution.step_attempts + 1
+        if self.retry.should_retry(strategy, failed_attempts, retryable):
+            resume_at = self.clock() + self.retry.delay_before_retry(failed_attempts)
+            _guarded_update(
+                self.id, self.owner,
+                status="pending", resume_at=resume_at, step_attempts=failed_attempts,
+                error=f"Step {index + 1} failed (attempt {failed_attempts}); retrying at {resume_at.isoformat()}: {message}",
+                lease_owner=None, lease_expires_at=None,
+            )
+            from engine.queue import enqueue_execution_at
+
+            enqueue_execution_at(current_app._get_current_object(), self.id, resume_at)
+            return "retry_scheduled"
+
+        self.finish_record(record, started, StepStatus.FAILED, output=output, error=message)
+        records = [*(execution.completed_actions or []), record]
+        if strategy == ErrorStrategy.STOP:
+            actions = execution.definition.get("actions") or []
+            for later in range(index + 1, len(actions)):
+                records.append({
+                    "index": later, "type": actions[later].get("type"), "status": StepStatus.SKIPPED.value,
+                    "attempts": 0, "started_at": None, "finished_at": None, "duration_ms": None,
+                    "input": {}, "output": {}, "error": None,
+                    "skipped_reason": f"Step {index + 1} failed and the error strategy is Stop on error.",
+                })
+            self.close(execution, "failed", records, message)
+            return "stopped"
+        _guarded_update(
+            self.id, self.owner,
+            completed_actions=records, current_step=index + 1, step_attempts=0, wait_marker=None, error=None,
+            lease_expires_at=self.lease.expiry(self.clock()),
+        )
+        return "failed_continue"
+
+    # -- the end ---------------------------------------------------------------------------
+    def finish(self, execution: WorkflowExecution) -> str:
+        records = execution.completed_actions or []
+        first_error = next((r.get("error") for r in records if r.get("status") == StepStatus.FAILED.value), None)
+        return self.close(execution, "completed", records, first_error)
+
+    def close(self, execution: WorkflowExecution, status: str, records: list, error: str | None) -> str:
+        finished = self.clock()
+        started = execution.started_at or finished
+        _guarded_update(
+            self.id, self.owner,
+            status=status, completed_actions=records, finished_at=finished, error=error,
+            duration_ms=int((finished - started).total_seconds() * 1000),
+            current_step=len(execution.definition.get("actions") or []),
+            lease_owner=None, lease_expires_at=None, resume_at=None, wait_marker=None, step_attempts=0,
+        )
+        return status
+
+
+def due_execution_ids(now: datetime, limit: int = SWEEP_BATCH) -> list[int]:
+    grace = timedelta(seconds=float(current_app.config.get("SWEEP_PENDING_GRACE_SECONDS", 5)))
+    fresh_pending = and_(
+        WorkflowExecution.status == "pending",
+        WorkflowExecution.resume_at.is_(None),
+        WorkflowExecution.created_at > now - grace,
+    )
+    query = (
+        select(WorkflowExecution.id)
+        .where(_claimable(now), ~fresh_pending)
+        .order_by(WorkflowExecution.id)
+        .limit(limit)
+    )
+    return list(db.session.scalars(query))
+
+
+def sweep_pending_executions(now: datetime | None = None, worker_id: str | None = None) -> dict:
+    """Run every execution that is due: pending ones nobody picked up, expired leases, waits that are over.
+
+    Runs whatever the feature flag says, so runs started before the flag went off still finish.
+    """
+    clock = shifted_clock(now)
+    now = clock()
+    counts = {"due": 0, "claimed": 0, "completed": 0, "failed": 0, "paused": 0, "pending": 0, "cancelled": 0}
+    ids = due_execution_ids(now)
+    db.session.commit()
+    counts["due"] = len(ids)
+    for execution_id in ids:
+        status = _run_due(execution_id, worker_id, clock)
+        if status is None:
+            continue
+        counts["claimed"] += 1
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def _run_due(execution_id: int, worker_id: str | None, clock) -> str | None:
+    owner = worker_id or default_worker_id()
+    if not claim_execution(execution_id, owner, now=clock()):
+        return None
+    try:
+        return _ExecutionRun(execution_id, owner, clock).run()
+    except LeaseLost:
+        db.session.rollback()
+        return db.session.scalar(select(WorkflowExecution.status).where(WorkflowExecution.id == execution_id))

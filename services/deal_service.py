@@ -1,0 +1,179 @@
+"""CRM deals in the pipeline lead → qualified → proposal → negotiation → closed_won / closed_lost (DealService)."""
+from decimal import Decimal
+
+from marshmallow import Schema, fields, validate
+from sqlalchemy import select
+
+from engine.catalog import UPDATE_DEAL_FIELDS
+from models import Deal, User, db
+from models.base import utcnow
+from models.crm import PIPELINE
+from services import contact_service
+from services.common import (Origin, Stripped, fire, get_in_workspace, load, money, optional_member_id,
+                             origin_columns, user_email, workspace_member)
+from services.errors import ValidationFailed
+
+STAGE_LABELS = {
+    "lead": "Lead", "qualified": "Qualified", "proposal": "Proposal", "negotiation": "Negotiation",
+    "closed_won": "Closed Won", "closed_lost": "Closed Lost",
+}
+DEFAULT_PROBABILITY = {"lead": 10, "qualified": 25, "proposal": 40, "negotiation": 60, "closed_won": 100, "closed_lost": 0}
+STATUS_FOR_STAGE = {"closed_won": "won", "closed_lost": "lost"}
+CURRENCY = validate.Regexp(r"^[A-Z]{3}$", error="Use a three-letter currency code, like USD.")
+STAGE = validate.OneOf(PIPELINE, error="Choose a pipeline stage: " + ", ".join(PIPELINE) + ".")
+
+
+class _Upper(Stripped):
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).upper()
+
+
+class DealSchema(Schema):
+    title = Stripped(required=True, validate=validate.Length(max=200, error="At most 200 characters."),
+                     error_messages={"required": "Title is required."})
+    value = fields.Decimal(load_default=Decimal("0"), places=2, validate=validate.Range(min=0, error="Must be 0 or more."),
+                           error_messages={"invalid": "Enter an amount, like 1200.50."})
+    currency = _Upper(load_default="USD", validate=CURRENCY)
+    stage = fields.String(load_default="lead", validate=STAGE)
+    probability = fields.Integer(load_default=None, validate=validate.Range(0, 100, error="Must be between 0 and 100."),
+                                 error_messages={"invalid": "Must be a whole number between 0 and 100."})
+    notes = Stripped(load_default="", validate=validate.Length(max=20000))
+    contact_id = fields.Integer(load_default=None, error_messages={"invalid": "Choose a contact."})
+    owner_id = fields.Integer(load_default=None, error_messages={"invalid": "Choose a member of this workspace."})
+
+
+class DealChangesSchema(Schema):
+    """The Update Deal whitelist: any other key is an error, never silently written."""
+    title = Stripped(validate=validate.Length(min=1, max=200, error="Title must be 1 to 200 characters."))
+    stage = fields.String(validate=STAGE)
+    status = fields.String(validate=validate.OneOf(("open", "won", "lost"), error="Choose open, won or lost."))
+    value = fields.Decimal(places=2, validate=validate.Range(min=0, error="Must be 0 or more."))
+    currency = _Upper(validate=CURRENCY)
+    probability = fields.Integer(validate=validate.Range(0, 100, error="Must be between 0 and 100."))
+    notes = Stripped(validate=validate.Length(max=20000))
+
+
+def build_deal_payload(deal: Deal) -> dict:
+    return {
+        "id": deal.id,
+        "title": deal.title,
+        "value": money(deal.value),
+        "currency": deal.currency,
+        "stage": deal.stage,
+        "status": deal.status,
+        "probability": deal.probability,
+        "owner_id": deal.owner_id,
+        "owner_email": user_email(deal.owner),
+        "contact_id": deal.contact_id,
+    }
+
+
+def _deal_objects(deal: Deal) -> dict:
+    return {"deal": build_deal_payload(deal), "contact": contact_service.build_contact_payload(deal.contact)}
+
+
+def get_deal(workspace_id: int, deal_id) -> Deal:
+    return get_in_workspace(Deal, workspace_id, deal_id, "Deal")
+
+
+def list_deals(workspace_id: int, stage: str | None = None) -> list[Deal]:
+    query = select(Deal).where(Deal.workspace_id == workspace_id)
+    if stage:
+        query = query.where(Deal.stage == stage)
+    return list(db.session.scalars(query.order_by(Deal.id.desc())))
+
+
+def deals_by_stage(workspace_id: int) -> list[tuple[str, str, list[Deal]]]:
+    deals = list_deals(workspace_id)
+    return [(stage, STAGE_LABELS[stage], [d for d in deals if d.stage == stage]) for stage in PIPELINE]
+
+
+def _refresh(deal: Deal) -> None:
+    db.session.flush()
+    db.session.refresh(deal, ["owner", "contact"])
+
+
+def create_deal(workspace_id: int, data: dict, actor: User | None, *, origin: Origin = None) -> Deal:
+    """Create a deal and fire deal_created."""
+    clean = load(DealSchema(), data)
+    if clean.get("contact_id") is not None:
+        try:
+            contact_service.get_contact(workspace_id, clean["contact_id"])
+        except Exception:
+            raise ValidationFailed({"contact_id": [f"Contact {clean['contact_id']} not found in this workspace."]}) from None
+    clean["owner_id"] = optional_member_id(workspace_id, clean.get("owner_id"), "owner_id")
+    if clean["owner_id"] is None and actor is not None:
+        clean["owner_id"] = actor.id
+    if clean.get("probability") is None:
+        clean["probability"] = DEFAULT_PROBABILITY[clean["stage"]]
+    deal = Deal(workspace_id=workspace_id, status=STATUS_FOR_STAGE.get(clean["stage"], "open"),
+                **clean, **origin_columns(origin))
+    db.session.add(deal)
+    _refresh(deal)
+    fire(workspace_id, "deal_created", actor, **_deal_objects(deal))
+    return deal
+
+
+def move_deal_to_stage(workspace_id: int, deal_id, stage: str, actor: User | None) -> Deal:
+    """Move a deal; fires deal_stage_change, and deal_closed_won when the new stage is closed_won.
+    Moving to the stage it is already in changes nothing and fires nothing."""
+    if stage not in PIPELINE:
+        raise ValidationFailed({"stage": ["Choose a pipeline stage: " + ", ".join(PIPELINE) + "."]})
+    deal = get_deal(workspace_id, deal_id)
+    previous = deal.stage
+    if previous == stage:
+        return deal
+    deal.stage = stage
+    deal.stage_changed_at = utcnow()
+    deal.status = STATUS_FOR_STAGE.get(stage, "open")
+    if stage in ("closed_won", "closed_lost"):
+        deal.probability = DEFAULT_PROBABILITY[stage]
+    _refresh(deal)
+    change = {"from_stage": previous, "to_stage": stage}
+    fire(workspace_id, "deal_stage_change", actor, **_deal_objects(deal), **change)
+    if stage == "closed_won":
+        fire(workspace_id, "deal_closed_won", actor, **_deal_objects(deal), **change)
+    return deal
+
+
+def update_deal(workspace_id: int, deal_id, changes: dict, actor: User | None) -> tuple[Deal, list[str]]:
+    """Apply whitelisted changes (title, stage, status, value, currency, probability, notes).
+    A stage change goes through move_deal_to_stage, so its triggers fire. Returns (deal, changed fields)."""
+    if not isinstance(changes, dict) or not changes:
+        raise ValidationFailed({"changes": ["Give at least one field to change."]})
+    unknown = sorted(set(changes) - set(UPDATE_DEAL_FIELDS))
+    if unknown:
+        raise ValidationFailed({"changes": [f"'{key}' cannot be updated; allowed: {', '.join(UPDATE_DEAL_FIELDS)}."
+                                            for key in unknown]})
+    clean = load(DealChangesSchema(), changes)
+    deal = get_deal(workspace_id, deal_id)
+    changed = []
+    stage = clean.pop("stage", None)
+    for key, value in clean.items():
+        if getattr(deal, key) != value:
+            setattr(deal, key, value)
+            changed.append(key)
+    db.session.flush()
+    if stage is not None and stage != deal.stage:
+        move_deal_to_stage(workspace_id, deal.id, stage, actor)
+        changed.append("stage")
+    return deal, changed
+
+
+def set_win_probability(workspace_id: int, deal_id, probability, actor: User | None) -> tuple[Deal, int]:
+    """Set the probability (0–100). Returns (deal, previous probability)."""
+    clean = load(DealChangesSchema(only=("probability",)), {"probability": probability})
+    if "probability" not in clean:
+        raise ValidationFailed({"probability": ["Must be between 0 and 100."]})
+    deal = get_deal(workspace_id, deal_id)
+    previous = deal.probability
+    deal.probability = clean["probability"]
+    db.session.flush()
+    return deal, previous
+
+
+def assign_owner(workspace_id: int, deal_id, user_id, actor: User | None) -> Deal:
+    deal = get_deal(workspace_id, deal_id)
+    deal.owner_id = workspace_member(workspace_id, user_id, "user_id").id
+    _refresh(deal)
+    return deal

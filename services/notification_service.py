@@ -1,0 +1,80 @@
+"""In-app notifications: a per-user inbox per workspace, with an unread count and mark-read."""
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+
+from models import Membership, Notification, db
+from models.base import utcnow
+from services.common import Origin, get_in_workspace, origin_columns
+from services.errors import NotFound, ValidationFailed
+
+
+def safe_link(link: str | None) -> str:
+    """Only a path on this site or an http(s) URL; anything else (javascript:, //host) is dropped."""
+    link = (link or "").strip()
+    if link.startswith("/") and not link.startswith("//"):
+        return link[:500]
+    if link.lower().startswith(("http://", "https://")):
+        return link[:500]
+    return ""
+
+
+def notify(workspace_id: int, user_ids, title: str, body: str = "", link: str = "", *,
+           origin: Origin = None) -> list[Notification]:
+    """One notification per member among `user_ids` (duplicates and non-members are skipped)."""
+    title = (title or "").strip()
+    if not title:
+        raise ValidationFailed({"title": ["A title is required."]})
+    wanted = list(dict.fromkeys(int(u) for u in user_ids if u is not None))
+    member_ids = set(db.session.scalars(select(Membership.user_id).where(
+        Membership.workspace_id == workspace_id, Membership.user_id.in_(wanted)))) if wanted else set()
+    notifications = [
+        Notification(workspace_id=workspace_id, user_id=user_id, title=title[:300], body=body or "",
+                     link=safe_link(link), **origin_columns(origin))
+        for user_id in wanted if user_id in member_ids
+    ]
+    db.session.add_all(notifications)
+    db.session.flush()
+    return notifications
+
+
+def created_by_step(workspace_id: int, origin: Origin) -> list[Notification]:
+    if not origin:
+        return []
+    return list(db.session.scalars(select(Notification).where(
+        Notification.workspace_id == workspace_id, Notification.created_by_execution_id == origin[0],
+        Notification.created_by_step == origin[1]).order_by(Notification.id)))
+
+
+def unread_count(workspace_id: int, user_id: int) -> int:
+    return db.session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.workspace_id == workspace_id, Notification.user_id == user_id,
+        Notification.read_at.is_(None))) or 0
+
+
+def inbox(workspace_id: int, user_id: int, limit: int = 100, unread_only: bool = False) -> list[Notification]:
+    query = select(Notification).where(Notification.workspace_id == workspace_id, Notification.user_id == user_id)
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    return list(db.session.scalars(query.order_by(Notification.id.desc()).limit(limit)))
+
+
+def mark_read(workspace_id: int, user_id: int, notification_id) -> Notification:
+    notification = get_in_workspace(Notification, workspace_id, notification_id, "Notification")
+    if notification.user_id != user_id:
+        raise NotFound(f"Notification {notification_id} not found in this workspace")
+    if notification.read_at is None:
+        notification.read_at = utcnow()
+        db.session.flush()
+    return notification
+
+
+def mark_all_read(workspace_id: int, user_id: int) -> int:
+    result = db.session.execute(
+        update(Notification)
+        .where(Notification.workspace_id == workspace_id, Notification.user_id == user_id,
+               Notification.read_at.is_(None))
+        .values(read_at=utcnow())
+    )
+    db.session.flush()
+    return result.rowcount or 0

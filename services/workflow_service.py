@@ -1,0 +1,93 @@
+"""Workflows: create, update, change status, duplicate, delete. Every write is validated and audited."""
+from sqlalchemy import select
+
+from engine.schemas import flatten_errors, validate_definition
+from models import User, Workflow, db
+from services import audit_service
+from services.errors import NotFound, ValidationFailed
+
+STATUS_VERBS = {"active": "activated", "paused": "paused", "archived": "archived", "draft": "moved to draft"}
+
+
+def get_workflow(workspace_id: int, workflow_id) -> Workflow:
+    try:
+        workflow_id = int(workflow_id)
+    except (TypeError, ValueError):
+        raise NotFound("No such workflow.") from None
+    workflow = db.session.scalar(
+        select(Workflow).where(Workflow.id == workflow_id, Workflow.workspace_id == workspace_id)
+    )
+    if workflow is None:
+        raise NotFound("No such workflow.")
+    return workflow
+
+
+def clean_definition(data) -> dict:
+    """The validated definition, or ValidationFailed with messages keyed by dotted field path."""
+    clean, errors = validate_definition(data)
+    if errors:
+        raise ValidationFailed(flatten_errors(errors))
+    return clean
+
+
+def _apply(workflow: Workflow, definition: dict) -> None:
+    workflow.name = definition["name"]
+    workflow.description = definition.get("description", "")
+    workflow.trigger = definition["trigger"]
+    workflow.trigger_type = definition["trigger"]["type"]
+    workflow.conditions = definition.get("conditions", [])
+    workflow.actions = definition["actions"]
+    workflow.error_strategy = definition.get("error_strategy", "continue")
+
+
+def _audit(workflow: Workflow, event: str, message: str, actor: User | None) -> None:
+    audit_service.record_event(
+        workflow.workspace_id, event, message,
+        actor_id=actor.id if actor else None, actor_label=actor.display_name if actor else "System",
+        subject_type="workflow", subject_id=workflow.id,
+    )
+
+
+def create_workflow(workspace_id: int, data: dict, actor: User | None = None) -> Workflow:
+    definition = clean_definition(data)
+    workflow = Workflow(workspace_id=workspace_id, created_by_id=actor.id if actor else None,
+                        status=definition.get("status", "draft"), version=1)
+    _apply(workflow, definition)
+    db.session.add(workflow)
+    db.session.flush()
+    _audit(workflow, "workflow.created", f"Created workflow {workflow.name!r}", actor)
+    return workflow
+
+
+def update_workflow(workflow: Workflow, data: dict, actor: User | None = None) -> Workflow:
+    """Save a new definition. Running executions keep the snapshot they started with."""
+    definition = clean_definition(data)
+    _apply(workflow, definition)
+    if "status" in (data or {}):
+        workflow.status = definition["status"]
+    workflow.version = (workflow.version or 1) + 1
+    db.session.flush()
+    _audit(workflow, "workflow.updated", f"Updated workflow {workflow.name!r} (version {workflow.version})", actor)
+    return workflow
+
+
+def set_status(workflow: Workflow, status: str, actor: User | None = None) -> Workflow:
+    if status not in STATUS_VERBS:
+        raise ValidationFailed({"status": [f"Unknown status {status!r}."]})
+    if status == "active":
+        clean_definition(workflow.definition())  # a workflow goes live only when it is valid
+    workflow.status = status
+    db.session.flush()
+    _audit(workflow, f"workflow.{status}", f"Workflow {workflow.name!r} {STATUS_VERBS[status]}", actor)
+    return workflow
+
+
+def duplicate_workflow(workflow: Workflow, actor: User | None = None) -> Workflow:
+    definition = dict(workflow.definition(), name=f"{workflow.name} (copy)"[:200], status="draft")
+    return create_workflow(workflow.workspace_id, definition, actor)
+
+
+def delete_workflow(workflow: Workflow, actor: User | None = None) -> None:
+    _audit(workflow, "workflow.deleted", f"Deleted workflow {workflow.name!r}", actor)
+    db.session.delete(workflow)
+    db.session.flush()

@@ -1,0 +1,64 @@
+"""Recruiting: candidates and their applications through the hiring stages."""
+from flask import Blueprint, flash, redirect, request, url_for
+
+from models import Application
+from models.recruiting import APPLICATION_STAGES
+from services import application_service, common
+from services.errors import ValidationFailed
+from webapp.extensions import db
+from webapp.forms import actor, error_messages, form_page, workspace_id
+from webapp.security import workspace_get_or_404
+
+bp = Blueprint("recruiting", __name__, url_prefix="/recruiting")
+
+
+def _stages():
+    return [(stage, application_service.STAGE_LABELS[stage]) for stage in APPLICATION_STAGES]
+
+
+@bp.get("")
+def index():
+    applications = application_service.list_applications(workspace_id())
+    return form_page("recruiting/index.html", applications=applications, stages=_stages(),
+                     counts={s: sum(1 for a in applications if a.stage == s) for s in APPLICATION_STAGES})
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new_application():
+    members = common.members(workspace_id())
+    if request.method == "GET":
+        return form_page("recruiting/application_form.html", members=members)
+    try:
+        application = application_service.create_candidate_with_application(
+            workspace_id(), request.form.to_dict(), actor())
+        db.session.commit()
+    except ValidationFailed as failure:
+        db.session.rollback()
+        return form_page("recruiting/application_form.html", 422, form=request.form, errors=failure.errors,
+                         members=members)
+    flash(f"{application.candidate.name} applied for {application.position}.", "success")
+    return redirect(url_for("recruiting.application", application_id=application.id))
+
+
+def _application_page(application, status=200, errors=None):
+    return form_page("recruiting/application.html", status, application=application, stages=_stages(),
+                     messages=error_messages(errors or {}))
+
+
+@bp.get("/applications/<int:application_id>")
+def application(application_id):
+    return _application_page(workspace_get_or_404(Application, application_id))
+
+
+@bp.post("/applications/<int:application_id>/stage")
+def move_stage(application_id):
+    application = workspace_get_or_404(Application, application_id)
+    try:
+        application_service.update_application_status(workspace_id(), application.id,
+                                                      request.form.get("stage", ""), actor())
+        db.session.commit()
+    except ValidationFailed as failure:
+        db.session.rollback()
+        return _application_page(workspace_get_or_404(Application, application_id), 422, failure.errors)
+    flash(f"{application.candidate.name} moved to {application_service.STAGE_LABELS[application.stage]}.", "success")
+    return redirect(url_for("recruiting.application", application_id=application.id))
