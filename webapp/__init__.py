@@ -5,7 +5,9 @@ from pathlib import Path
 from dotenv import load_dotenv
 from flask import Flask
 
-from webapp.config import config_from_environment, finalize_config
+from engine.executors import missing_executors
+from engine.queue import EXTENSION_KEY, embedded_runner
+from webapp.config import ConfigError, config_from_environment, finalize_config
 from webapp.extensions import csrf, db, htmx, login_manager, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +32,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webapp.cli import register_cli
 
     database.configure_engine(app)
+    check_executor_registry()
+    if not app.config.get("REDIS_URL") and app.config.get("ENGINE_HANDOFF") == "queue":
+        app.before_request(lambda: start_embedded_runner(app))
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
     app.before_request(security.enforce_login_and_load_workspace)
@@ -38,3 +43,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_blueprints(app)
     register_cli(app)
     return app
+
+
+def check_executor_registry() -> None:
+    """Start-up check: every action of the catalog has its executor."""
+    missing = missing_executors()
+    if missing:
+        raise ConfigError(f"No executor for the catalog's actions: {', '.join(missing)}")
+
+
+def start_embedded_runner(app) -> None:
+    """The in-process runner (and its periodic sweep) starts with the first request it serves."""
+    if EXTENSION_KEY not in app.extensions:
+        embedded_runner(app)

@@ -110,3 +110,12 @@ def workspace_get_or_404(model, object_id):
     if row is None:
         abort(404)
     return row
+
+
+def gate_behind_automations_flag(blueprint) -> None:
+    """Every route of this blueprint 404s while AUTOMATIONS_ENABLED is off (the spec's feature flag)."""
+
+    @blueprint.before_request
+    def require_automations_flag():
+        if not current_app.config.get("AUTOMATIONS_ENABLED"):
+            abort(404)

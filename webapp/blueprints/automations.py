@@ -1,15 +1,10 @@
 """The Automations module's pages. Behind the AUTOMATIONS_ENABLED flag: off means every route 404s."""
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, render_template
 
-from webapp.layout import automations_enabled
+from webapp.security import gate_behind_automations_flag
 
 bp = Blueprint("automations", __name__, url_prefix="/automations")
-
-
-@bp.before_request
-def require_feature_flag():
-    if not automations_enabled():
-        abort(404)
+gate_behind_automations_flag(bp)
 
 
 @bp.get("")
