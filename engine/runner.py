@@ -18,6 +18,7 @@ from engine.catalog import ACTIONS
 from engine.dispatcher import caused_by_execution
 from engine.executors import StepContext, StepError, as_jsonable, executor_for
 from engine.policies import ErrorStrategy, LeasePolicy, RetryPolicy, StepStatus
+from engine.schedules import fire_due_schedules
 from engine.schemas import clean_action_config, flatten_errors
 from engine.templating import render
 from models import WorkflowExecution, db
@@ -333,6 +334,7 @@ def sweep_pending_executions(now: datetime | None = None, worker_id: str | None 
             continue
         counts["claimed"] += 1
         counts[status] = counts.get(status, 0) + 1
+    counts["scheduled_fired"] = fire_due_schedules(now)
     return counts
 
 

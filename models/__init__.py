@@ -1,4 +1,5 @@
 """SQLAlchemy models, one module per area. Importing this package registers every table."""
+from models.api_tokens import ApiToken
 from models.automations import ExecutionStatus, Workflow, WorkflowExecution, WorkflowStatus
 from models.base import Base, db
 from models.crm import Contact, Deal
@@ -7,11 +8,14 @@ from models.platform import AuditEvent, Document, Notification, OutboxEmail
 from models.projects import Project, SprintCycle, Task
 from models.recruiting import Application, Candidate
 from models.support import Ticket
+from models.triggers import AutomationRule, WebhookDelivery, WebhookEndpoint, WorkflowSchedule, WorkspaceRuleSetting
 from models.workspace import Invitation, Membership, Role, User, Workspace
 
 __all__ = [
+    "ApiToken",
     "Base", "db", "AuditEvent", "ExecutionStatus", "Invitation", "Membership", "Role", "User",
     "Workflow", "WorkflowExecution", "WorkflowStatus", "Workspace",
     "Contact", "Deal", "Project", "Task", "SprintCycle", "Ticket", "Invoice", "Quotation", "Payment",
     "Refund", "Candidate", "Application", "OutboxEmail", "Notification", "Document",
+    "AutomationRule", "WebhookDelivery", "WebhookEndpoint", "WorkflowSchedule", "WorkspaceRuleSetting",
 ]

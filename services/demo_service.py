@@ -27,10 +27,70 @@ def create_demo_workspace() -> DemoResult:
     logins = [(role, email) for role, email, _ in DEMO_USERS]
     existing = db.session.scalar(select(Workspace).where(Workspace.name == DEMO_WORKSPACE))
     if existing is not None:
+        seed_business_data(existing)
         return DemoResult(existing, False, logins)
     (_, owner_email, owner_name), *others = DEMO_USERS
     workspace, _ = workspace_service.create_workspace(DEMO_WORKSPACE, owner_email, DEMO_PASSWORD, owner_name)
     for role, email, name in others:
         workspace_service.add_user(workspace, email, DEMO_PASSWORD, role, name)
     db.session.flush()
+    seed_business_data(workspace)
     return DemoResult(workspace, True, logins)
+
+
+def seed_business_data(workspace: Workspace) -> bool:
+    """Contacts, deals in several stages, a project with tasks and an active sprint, tickets,
+    invoices and a candidate. Idempotent: a workspace that has contacts already is left alone."""
+    from models import Contact
+    from services import (application_service, common, contact_service, deal_service, invoice_service,
+                          payment_service, project_service, task_service, ticket_service)
+
+    if db.session.scalar(select(Contact.id).where(Contact.workspace_id == workspace.id).limit(1)) is not None:
+        return False
+    ws = workspace.id
+    users = {user.email.split("@")[0]: user for user in common.members(ws)}
+    owner, admin, member = users.get("owner"), users.get("admin"), users.get("member")
+    acme = contact_service.create_contact(ws, {"name": "Jordan Lee", "email": "jordan.lee@acme.example",
+                                               "company": "Acme Corp"}, owner)
+    globex = contact_service.create_contact(ws, {"name": "Sam Rivera", "email": "sam@globex.example",
+                                                 "company": "Globex", "owner_id": admin.id if admin else None}, owner)
+    initech = contact_service.create_contact(ws, {"name": "Priya Shah", "email": "priya@initech.example",
+                                                  "company": "Initech"}, member or owner)
+    deals = [
+        ("Acme Corp — 50 seats", acme, 12500, "proposal"),
+        ("Globex renewal", globex, 30000, "negotiation"),
+        ("Initech pilot", initech, 4800, "lead"),
+        ("Acme Corp — support add-on", acme, 2400, "qualified"),
+        ("Globex data migration", globex, 9000, "closed_won"),
+    ]
+    created = {}
+    for title, contact, value, stage in deals:
+        created[title] = deal_service.create_deal(ws, {"title": title, "contact_id": contact.id, "value": value,
+                                                       "stage": stage}, owner)
+    project = project_service.create_project(ws, {"name": "Globex onboarding",
+                                                  "description": "Kick-off after the migration deal was won.",
+                                                  "lead_id": admin.id if admin else None}, owner)
+    for title, status in (("Kick-off call", "done"), ("Import historical data", "in_progress"),
+                          ("Train the support team", "todo"), ("Go-live checklist", "todo")):
+        task = task_service.create_task(ws, project.id, {"title": title,
+                                                         "assignee_id": member.id if member else None}, owner)
+        if status != "todo":
+            task_service.update_issue_status(ws, task.id, status, owner)
+    project_service.start_sprint(ws, project.id, {"name": "Sprint 1"}, owner)
+    ticket_service.create_ticket(ws, {"subject": "Cannot export invoices to CSV", "priority": "high",
+                                      "requester_email": "jordan.lee@acme.example",
+                                      "description": "The export button spins forever since this morning."}, owner)
+    ticket_service.create_ticket(ws, {"subject": "How do I add a teammate?", "priority": "low",
+                                      "requester_email": "sam@globex.example"}, owner)
+    invoice = invoice_service.create_invoice(ws, {"deal_id": created["Globex data migration"].id}, owner)
+    invoice_service.send_invoice(ws, invoice.id, owner)
+    payment_service.record_payment(ws, invoice.id, {"amount": 9000, "reference": "Wire 2291"}, owner)
+    draft = invoice_service.create_invoice(ws, {"customer_name": "Acme Corp", "customer_email": "billing@acme.example",
+                                                "amount": 2400}, owner)
+    invoice_service.send_invoice(ws, draft.id, owner)
+    invoice_service.create_quotation(ws, {"deal_id": created["Acme Corp — 50 seats"].id}, owner)
+    application_service.create_candidate_with_application(
+        ws, {"name": "Priya Patel", "email": "priya.patel@example.com", "position": "Senior Backend Engineer",
+             "recruiter_id": admin.id if admin else None}, owner)
+    db.session.flush()
+    return True

@@ -123,6 +123,8 @@ def _forget_pending(session) -> None:
 
 
 def _deliver_committed(app, session) -> None:
+    if session.in_nested_transaction():
+        return  # SQLAlchemy fires after_commit when a SAVEPOINT is released too: wait for the real commit
     ids = session.info.pop(PENDING_KEY, [])
     if not ids:
         return
@@ -172,6 +174,8 @@ def _sender() -> str:
 
 
 def send_smtp(email: OutboxEmail) -> str:
+    if not current_app.config.get("SMTP_URL"):
+        raise RuntimeError("SMTP_URL is not set")
     url = urlsplit(current_app.config["SMTP_URL"])
     options = {key: values[-1].lower() for key, values in parse_qs(url.query).items()}
     message = EmailMessage()
@@ -198,6 +202,8 @@ def _http() -> requests.Session:
 
 
 def send_resend(email: OutboxEmail) -> str | None:
+    if not current_app.config.get("RESEND_API_KEY"):
+        raise RuntimeError("RESEND_API_KEY is not set")
     response = _http().post(
         RESEND_URL,
         json={"from": _sender(), "to": [email.to], "subject": email.subject, "text": email.body},

@@ -91,6 +91,23 @@ def _prefill_from_deal(workspace_id: int, clean: dict) -> None:
     clean.setdefault("currency", deal.currency)
 
 
+def _load_document(schema: Schema, data: dict) -> dict:
+    """Schema errors and missing required values, reported together (a deal may fill the latter)."""
+    errors, clean = {}, {}
+    try:
+        clean = load(schema, data)
+    except ValidationFailed as failure:
+        errors = dict(failure.errors)
+    if not str(data.get("deal_id") or "").strip():
+        if not str(data.get("customer_name") or "").strip():
+            errors.setdefault("customer_name", ["Customer name is required."])
+        if not str(data.get("amount") if data.get("amount") is not None else "").strip():
+            errors.setdefault("amount", ["Amount is required."])
+    if errors:
+        raise ValidationFailed(errors)
+    return clean
+
+
 def _finish(clean: dict) -> dict:
     errors = {}
     if not clean.get("customer_name"):
@@ -105,7 +122,7 @@ def _finish(clean: dict) -> dict:
 
 def create_invoice(workspace_id: int, data: dict, actor: User | None, *, origin: Origin = None) -> Invoice:
     """A draft invoice; pre-filled from `deal_id` when given."""
-    clean = load(InvoiceSchema(), data)
+    clean = _load_document(InvoiceSchema(), data)
     _prefill_from_deal(workspace_id, clean)
     clean = _finish(clean)
     due_days = clean.pop("due_days")
@@ -129,7 +146,7 @@ def send_invoice(workspace_id: int, invoice_id, actor: User | None) -> Invoice:
 
 def create_quotation(workspace_id: int, data: dict, actor: User | None, *, origin: Origin = None) -> Quotation:
     """A draft quotation; pre-filled from `deal_id` when given."""
-    clean = load(_DocumentSchema(), data)
+    clean = _load_document(_DocumentSchema(), data)
     _prefill_from_deal(workspace_id, clean)
     clean = _finish(clean)
     quotation = Quotation(workspace_id=workspace_id, number=_next_number(Quotation, workspace_id, "QUO"),

@@ -3,7 +3,7 @@ from sqlalchemy import select
 
 from engine.schemas import flatten_errors, validate_definition
 from models import User, Workflow, db
-from services import audit_service
+from services import audit_service, schedule_service
 from services.errors import NotFound, ValidationFailed
 
 STATUS_VERBS = {"active": "activated", "paused": "paused", "archived": "archived", "draft": "moved to draft"}
@@ -56,6 +56,7 @@ def create_workflow(workspace_id: int, data: dict, actor: User | None = None) ->
     db.session.add(workflow)
     db.session.flush()
     _audit(workflow, "workflow.created", f"Created workflow {workflow.name!r}", actor)
+    schedule_service.sync_workflow_triggers(workflow)
     return workflow
 
 
@@ -68,6 +69,7 @@ def update_workflow(workflow: Workflow, data: dict, actor: User | None = None) -
     workflow.version = (workflow.version or 1) + 1
     db.session.flush()
     _audit(workflow, "workflow.updated", f"Updated workflow {workflow.name!r} (version {workflow.version})", actor)
+    schedule_service.sync_workflow_triggers(workflow)
     return workflow
 
 
@@ -79,6 +81,7 @@ def set_status(workflow: Workflow, status: str, actor: User | None = None) -> Wo
     workflow.status = status
     db.session.flush()
     _audit(workflow, f"workflow.{status}", f"Workflow {workflow.name!r} {STATUS_VERBS[status]}", actor)
+    schedule_service.sync_workflow_triggers(workflow)
     return workflow
 
 

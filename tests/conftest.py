@@ -235,3 +235,63 @@ def live_server(make_app):
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+# --- Loopback servers for the platform services (email over SMTP, outgoing webhooks) -------------
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on loopback; `.messages` holds what it received, `.url` is SMTP_URL."""
+    from aiosmtpd.controller import Controller
+
+    class Collector:
+        def __init__(self):
+            self.messages = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
+                                  "data": envelope.content.decode("utf8", errors="replace")})
+            return "250 Message accepted for delivery"
+
+    handler = Collector()
+    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    try:
+        yield type("SMTPServer", (), {"messages": handler.messages,
+                                      "url": f"smtp://127.0.0.1:{controller.port}"})()
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def webhook_receiver():
+    """An HTTP server on loopback recording every request. Set `.status`, `.body` or `.headers` to answer differently."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    state = type("WebhookReceiver", (), {})()
+    state.requests, state.status, state.body, state.headers = [], 200, b'{"ok": true}', {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            state.requests.append({"path": self.path, "headers": dict(self.headers), "body": self.rfile.read(length)})
+            self.send_response(state.status)
+            for name, value in state.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(state.body)))
+            self.end_headers()
+            self.wfile.write(state.body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -56,10 +56,27 @@ def demo_command():
         click.echo(f"  {role:<6} {email} / {demo_service.DEMO_PASSWORD}")
 
 
+emails_cli = AppGroup("emails", help="The email outbox.")
+
+
+@emails_cli.command("deliver")
+@click.option("--limit", default=100, show_default=True, help="At most this many emails.")
+def deliver_emails_command(limit):
+    """Send outbox emails still queued (normally they are sent right after their transaction commits)."""
+    from services import email_service
+
+    counts = email_service.deliver_pending(limit)
+    click.echo(f"Sent {counts['sent']}, failed {counts['failed']}.")
+
+
 def register_cli(app: Flask) -> None:
+    app.cli.add_command(emails_cli)
     app.cli.add_command(workspaces_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_command)
     from engine.cli import automations_cli
 
     app.cli.add_command(automations_cli)
+    from webapp.api.cli import tokens_cli
+
+    app.cli.add_command(tokens_cli)

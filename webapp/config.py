@@ -18,6 +18,7 @@ NUMERIC_SETTINGS = (
     ("EXECUTION_LEASE_SECONDS", float, 60),
     ("RETRY_BASE_SECONDS", float, 2),
     ("SWEEP_PENDING_GRACE_SECONDS", float, 5),
+    ("WEBHOOK_RATE_LIMIT_PER_MINUTE", int, 60),
 )
 
 
@@ -52,6 +53,7 @@ def config_from_environment(environ=os.environ) -> dict:
         "EXECUTION_LEASE_SECONDS": environ.get("EXECUTION_LEASE_SECONDS", "60"),
         "RETRY_BASE_SECONDS": environ.get("RETRY_BASE_SECONDS", "2"),
         "SWEEP_PENDING_GRACE_SECONDS": environ.get("SWEEP_PENDING_GRACE_SECONDS", "5"),
+        "WEBHOOK_RATE_LIMIT_PER_MINUTE": environ.get("WEBHOOK_RATE_LIMIT_PER_MINUTE", "60"),
         "ENGINE_HANDOFF": environ.get("ENGINE_HANDOFF", "queue"),
     }
 

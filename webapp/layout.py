@@ -26,11 +26,13 @@ NAVIGATION = (
     NavItem("Recruiting", "recruiting.index", "person-badge"),
     NavItem("Workflows", "automations.workflows", "diagram-3", "automations"),
     NavItem("Templates", "automations.templates", "grid", "automations"),
-    NavItem("Runs", "automations.runs", "activity", "automations"),
-    NavItem("Quick Rules", "settings.quick_rules", "toggles", "settings", Role.ADMIN),
+    NavItem("Runs", "runs.index", "activity", "automations"),
+    NavItem("Quick Rules", "quick_rules.index", "toggles", "settings", Role.ADMIN),
     NavItem("Members", "settings.members", "people-fill", "settings"),
+    NavItem("API tokens", "api_tokens.index", "key", "settings", Role.ADMIN),
     NavItem("Outbox", "platform.outbox", "envelope", "settings"),
     NavItem("Audit log", "platform.audit_log", "journal-text", "settings"),
+    NavItem("Documents", "platform.documents", "file-earmark-text", "settings"),
 )
 
 
@@ -50,7 +52,7 @@ def visible_navigation() -> dict[str, list[dict]]:
         if item.section == "automations":
             active = request.endpoint == item.endpoint or (
                 item.endpoint == "automations.workflows" and request.endpoint in ("automations.new_workflow", "automations.edit_workflow")
-            ) or (item.endpoint == "automations.runs" and request.endpoint == "automations.run_detail")
+            ) or (item.endpoint == "runs.index" and request.endpoint in ("runs.detail", "runs.confirm_bulk_replay"))
         elif item.section == "settings":
             active = request.endpoint == item.endpoint
         sections[item.section].append({"label": item.label, "endpoint": item.endpoint, "icon": item.icon, "active": active})

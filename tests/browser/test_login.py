@@ -20,6 +20,7 @@ def test_sign_in_shows_the_layout_with_automations(live_server, page, screenshot
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(live_server.url + "/automations")
+    screenshot("login-layout")
     assert page.locator(".app-sidebar").get_by_role("link", name="Workflows").is_visible()
     assert page.locator(".app-topbar").inner_text().count("Browser Co") == 1
     screenshot("login-layout")

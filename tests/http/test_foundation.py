@@ -21,7 +21,7 @@ def test_flag_off_hides_automations(make_app, path):
     client.post("/login", data={"email": "flagless@example.test", "password": PASSWORD})
     assert client.get(path).status_code == 404
     home = client.get("/").get_data(as_text=True)
-    assert "Workflows" not in home and "/automations" not in home
+    assert 'href="/automations' not in home and '<div class="app-nav-heading">Automations</div>' not in home
 
 
 @pytest.mark.parametrize("path", AUTOMATIONS_PAGES)

@@ -1,27 +1,226 @@
-"""The Automations module's pages. Behind the AUTOMATIONS_ENABLED flag: off means every route 404s."""
-from flask import Blueprint, render_template
+"""The Automations module's workflow pages: the list and the visual editor. Behind the feature flag."""
+import json
 
-from webapp.security import gate_behind_automations_flag
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from engine.catalog import ACTIONS, TRIGGERS, actions_by_module, sample_payload, triggers_by_module
+from models import ExecutionStatus, Role, db
+from services import execution_service, workflow_listing, workflow_service, workspace_service
+from services.errors import NotFound, ValidationFailed
+from webapp.editor_form import apply_edit, blank_definition, definition_from_form, editor_context, first_error_card
+from webapp.security import gate_behind_automations_flag, has_role, require_role
 
 bp = Blueprint("automations", __name__, url_prefix="/automations")
 gate_behind_automations_flag(bp)
 
+STATUS_INTENTS = {"activate": "active", "pause": "paused", "archive": "archived", "draft": "draft"}
+
+
+def _workflow_or_404(workflow_id):
+    try:
+        return workflow_service.get_workflow(g.workspace.id, workflow_id)
+    except NotFound:
+        abort(404)
+
+
+def _member_choices():
+    return [(str(m.user_id), m.user.display_name) for m in workspace_service.list_members(g.workspace)]
+
 
 @bp.get("")
 def workflows():
-    return render_template("automations/workflows.html")
+    status = request.args.get("status", "all")
+    sort = request.args.get("sort", "updated")
+    search = request.args.get("q", "")
+    page = request.args.get("page", "1")
+    listing = workflow_listing.list_workflows(
+        g.workspace.id, status if status in workflow_listing.STATUS_TABS else "all", search,
+        sort if sort in workflow_listing.SORTS else "updated", int(page) if page.isdigit() else 1,
+    )
+    return render_template(
+        "automations/workflows.html", listing=listing, status=status, sort=sort, search=search,
+        sorts=workflow_listing.SORTS, tabs=workflow_listing.STATUS_TABS, triggers=TRIGGERS,
+        can_delete=has_role(Role.ADMIN), stats_strip=_stats_strip(),
+    )
+
+
+def _stats_strip(workflow_id=None):
+    """The 4-column stats strip, when the runs module provides it."""
+    try:
+        from services import run_history_service
+    except ImportError:
+        return None
+    return run_history_service.stats(g.workspace.id, period_days=30, workflow_id=workflow_id)
+
+
+def _render_editor(definition, workflow=None, errors=None, selected=None, status=200):
+    if errors and selected is None:
+        selected = first_error_card(errors)
+    context = editor_context(definition, errors, selected, _member_choices())
+    template = "automations/_editor_body.html" if request.headers.get("HX-Request") and request.endpoint == "automations.render_editor" else "automations/editor.html"
+    return render_template(
+        template, workflow=workflow, triggers_by_module=triggers_by_module(), actions_by_module=actions_by_module(),
+        sample_payload=json.dumps(sample_payload(definition["trigger"]["type"]), indent=2) if definition["trigger"]["type"] in TRIGGERS else "{}",
+        can_delete=has_role(Role.ADMIN), stats_strip=_stats_strip(workflow.id) if workflow else None, **context,
+    ), status
 
 
 @bp.get("/new")
 def new_workflow():
-    return render_template("automations/editor.html")
+    trigger = request.args.get("trigger", "deal_created")
+    return _render_editor(blank_definition(trigger if trigger in TRIGGERS else "deal_created"))
+
+
+@bp.get("/<int:workflow_id>")
+def edit_workflow(workflow_id):
+    workflow = _workflow_or_404(workflow_id)
+    return _render_editor(workflow.definition(), workflow)
+
+
+@bp.post("/editor/render")
+def render_editor():
+    """A structural edit (add/remove/move an action, trigger change, conditions): re-render the editor body."""
+    definition = definition_from_form(request.form)
+    definition, selected = apply_edit(definition, request.form.get("edit", ""), request.form.get("arg", ""))
+    workflow = None
+    if request.form.get("workflow_id", "").isdigit():
+        workflow = _workflow_or_404(request.form["workflow_id"])
+    kept = request.form.get("selected", "")
+    if selected is None and request.form.get("edit") != "remove_action":
+        selected = int(kept) if kept.isdigit() else kept if kept in ("trigger", "conditions") else None
+    return _render_editor(definition, workflow, selected=selected)
+
+
+@bp.post("/new")
+def create_workflow():
+    definition = definition_from_form(request.form)
+    intent = request.form.get("intent", "save")
+    definition["status"] = "active" if intent == "activate" else "draft"
+    try:
+        workflow = workflow_service.create_workflow(g.workspace.id, definition, current_user)
+        db.session.commit()
+    except ValidationFailed as failure:
+        db.session.rollback()
+        return _render_editor(definition, errors=failure.errors, status=422)
+    flash(f"Workflow saved{' and activated' if workflow.status == 'active' else ' as a draft'}.", "success")
+    return redirect(url_for("automations.edit_workflow", workflow_id=workflow.id))
+
+
+@bp.post("/<int:workflow_id>")
+def save_workflow(workflow_id):
+    workflow = _workflow_or_404(workflow_id)
+    definition = definition_from_form(request.form)
+    intent = request.form.get("intent", "save")
+    try:
+        workflow_service.update_workflow(workflow, definition, current_user)
+        if intent in STATUS_INTENTS:
+            workflow_service.set_status(workflow, STATUS_INTENTS[intent], current_user)
+        db.session.commit()
+    except ValidationFailed as failure:
+        db.session.rollback()
+        workflow = _workflow_or_404(workflow_id)
+        return _render_editor(definition, workflow, errors=failure.errors, status=422)
+    flash(_saved_message(workflow, intent), "success")
+    return redirect(url_for("automations.edit_workflow", workflow_id=workflow.id))
+
+
+def _saved_message(workflow, intent) -> str:
+    return {"activate": "Saved and activated: it now fires on matching events.", "pause": "Saved and paused."}.get(
+        intent, "Saved. New runs use this version." if workflow.status == "active" else "Saved.")
+
+
+@bp.post("/<int:workflow_id>/status")
+def change_status(workflow_id):
+    workflow = _workflow_or_404(workflow_id)
+    status = request.form.get("status", "")
+    try:
+        workflow_service.set_status(workflow, status, current_user)
+        db.session.commit()
+    except ValidationFailed as failure:
+        db.session.rollback()
+        problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in failure.errors.items())
+        flash(f"{workflow.name} cannot be {status}: {problems}", "error")
+        return redirect(request.form.get("next") or url_for("automations.edit_workflow", workflow_id=workflow_id))
+    flash(f"{workflow.name} is now {workflow.status}.", "success")
+    return redirect(_local(request.form.get("next")) or url_for("automations.workflows"))
+
+
+@bp.post("/<int:workflow_id>/duplicate")
+def duplicate(workflow_id):
+    workflow = _workflow_or_404(workflow_id)
+    copy = workflow_service.duplicate_workflow(workflow, current_user)
+    db.session.commit()
+    flash(f"Duplicated as {copy.name!r} (draft).", "success")
+    return redirect(url_for("automations.edit_workflow", workflow_id=copy.id))
+
+
+@bp.post("/<int:workflow_id>/delete")
+@require_role(Role.ADMIN)
+def delete(workflow_id):
+    workflow = _workflow_or_404(workflow_id)
+    name = workflow.name
+    workflow_service.delete_workflow(workflow, current_user)
+    db.session.commit()
+    flash(f"Deleted {name!r}. Its past runs stay in the Runs tab.", "success")
+    return redirect(url_for("automations.workflows"))
+
+
+@bp.post("/<int:workflow_id>/run")
+def run_now(workflow_id):
+    workflow = _workflow_or_404(workflow_id)
+    raw = request.form.get("payload", "").strip() or "{}"
+    try:
+        payload = json.loads(raw)
+        if not isinstance(payload, dict):
+            raise ValueError
+    except ValueError:
+        return render_template("automations/_run_now_form.html", workflow=workflow, payload_text=raw,
+                               error="The payload must be a JSON object, e.g. {\"deal\": {\"title\": \"…\"}}."), 422
+    execution = execution_service.run_now(workflow, payload, current_user)
+    db.session.commit()
+    return render_template("automations/_run_live.html", execution=execution, workflow=workflow, run_url=_run_url(execution))
+
+
+@bp.get("/<int:workflow_id>/runs/<int:execution_id>/live")
+def run_live(workflow_id, execution_id):
+    workflow = _workflow_or_404(workflow_id)
+    try:
+        execution = execution_service.get_execution(g.workspace.id, execution_id)
+    except NotFound:
+        abort(404)
+    if execution.workflow_id != workflow.id:
+        abort(404)
+    return render_template("automations/_run_live.html", execution=execution, workflow=workflow, run_url=_run_url(execution))
+
+
+def _run_url(execution):
+    if "runs.detail" in current_app.view_functions:
+        return url_for("runs.detail", execution_id=execution.id)
+    return None
+
+
+def _local(target):
+    return target if target and target.startswith("/") and not target.startswith("//") else None
+
+
+@bp.app_template_global()
+def execution_is_over(status: str) -> bool:
+    return ExecutionStatus(status).is_terminal
+
+
+@bp.app_template_global()
+def action_label(action_type: str) -> str:
+    action = ACTIONS.get(action_type)
+    return action.label if action else action_type
+
+
+@bp.app_template_global()
+def trigger_label(trigger_type: str) -> str:
+    trigger = TRIGGERS.get(trigger_type)
+    return f"{trigger.module} · {trigger.label}" if trigger else trigger_type
 
 
 @bp.get("/templates")
 def templates():
     return render_template("automations/templates.html")
-
-
-@bp.get("/runs")
-def runs():
-    return render_template("automations/runs.html")

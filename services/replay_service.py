@@ -1,0 +1,189 @@
+"""Replay: run a finished execution again as a new execution linked to it (replay_of_id).
+
+From the start: a plain new run with the original's trigger payload. From the failed step: the
+steps before the first failed one are copied from the original (outputs kept, marked with
+`replayed_from`), and the new run starts at the failed step, so completed steps never run twice.
+Either on the snapshot the original ran with, or on the workflow's current definition.
+The new runs are handed to the queue after the caller commits.
+"""
+import copy
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from engine.dispatcher import hand_to_queue_after_commit, new_execution
+from models import User, Workflow, WorkflowExecution, db
+from services import audit_service
+from services.errors import NotFound, ValidationFailed
+from services.run_history_service import RunFilter, failed_run_ids
+
+FROM_FAILED_STEP = "failed_step"
+FROM_START = "start"
+MODES = (FROM_FAILED_STEP, FROM_START)
+ON_SNAPSHOT = "snapshot"
+ON_CURRENT = "current"
+DEFINITIONS = (ON_SNAPSHOT, ON_CURRENT)
+REPLAYABLE = ("completed", "failed", "cancelled")
+BULK_REPLAY_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    mode: str = FROM_FAILED_STEP
+    definition: str = ON_SNAPSHOT
+
+
+def parse_options(form) -> ReplayOptions:
+    """Replay options from a form; ValidationFailed for unknown values."""
+    mode = form.get("mode") or FROM_FAILED_STEP
+    definition = form.get("definition") or ON_SNAPSHOT
+    errors = {}
+    if mode not in MODES:
+        errors["mode"] = ["Replay from the failed step or from the start."]
+    if definition not in DEFINITIONS:
+        errors["definition"] = ["Replay on the snapshot or on the current definition."]
+    if errors:
+        raise ValidationFailed(errors)
+    return ReplayOptions(mode, definition)
+
+
+def first_failed_index(execution: WorkflowExecution) -> int | None:
+    """The index of the run's first failed step, or None."""
+    failed = [record["index"] for record in execution.completed_actions or [] if record.get("status") == "failed"]
+    return min(failed) if failed else None
+
+
+def can_replay_from_failed_step(execution: WorkflowExecution) -> bool:
+    return execution.status in REPLAYABLE and first_failed_index(execution) is not None
+
+
+def replay_execution(original: WorkflowExecution, options: ReplayOptions = ReplayOptions(),
+                     actor: User | None = None, *, audit: bool = True) -> WorkflowExecution:
+    """A new pending execution replaying `original`. ValidationFailed when it cannot be replayed that way;
+    NotFound when the current definition is asked for and the workflow was deleted."""
+    if original.status not in REPLAYABLE:
+        raise ValidationFailed({"run": [f"This run is {original.status}; it can be replayed once it has finished."]})
+    definition = _definition_for(original, options.definition)
+    execution = _new_linked_execution(original, definition)
+    if options.mode == FROM_FAILED_STEP:
+        _resume_at_failed_step(original, execution, definition)
+    db.session.add(execution)
+    db.session.flush()
+    hand_to_queue_after_commit([execution.id])
+    if audit:
+        where = "from the failed step" if options.mode == FROM_FAILED_STEP else "from the start"
+        audit_service.record_event(
+            original.workspace_id, "execution.replayed",
+            f"Replayed run #{original.id} {where} on the {'current definition' if options.definition == ON_CURRENT else 'snapshot'} as run #{execution.id}",
+            actor_id=actor.id if actor else None, actor_label=actor.display_name if actor else "System",
+            subject_type="execution", subject_id=original.id, execution_id=execution.id,
+            data={"mode": options.mode, "definition": options.definition, "replay_id": execution.id},
+        )
+    return execution
+
+
+def _definition_for(original: WorkflowExecution, which: str) -> dict:
+    if which == ON_SNAPSHOT:
+        return copy.deepcopy(original.definition)
+    workflow = _current_workflow(original)
+    if workflow is None:
+        raise NotFound("The workflow of this run was deleted, so it has no current definition. Replay it on its snapshot.")
+    return workflow.definition()
+
+
+def _current_workflow(original: WorkflowExecution) -> Workflow | None:
+    if original.workflow_id is None:
+        return None
+    return db.session.scalar(
+        select(Workflow).where(Workflow.id == original.workflow_id, Workflow.workspace_id == original.workspace_id)
+    )
+
+
+def _new_linked_execution(original: WorkflowExecution, definition: dict) -> WorkflowExecution:
+    workflow = _current_workflow(original)
+    if workflow is not None:
+        execution = new_execution(workflow, copy.deepcopy(original.trigger_payload or {}), original.event_depth, "replay")
+        execution.definition = definition
+    else:  # the workflow is gone: the snapshot is all there is
+        execution = WorkflowExecution(
+            workspace_id=original.workspace_id, workflow_id=None, trigger_type=original.trigger_type,
+            source="replay", definition=definition, trigger_payload=copy.deepcopy(original.trigger_payload or {}),
+            status="pending", completed_actions=[], event_depth=original.event_depth,
+        )
+    execution.workflow_name = (definition.get("name") or original.workflow_name)[:200]
+    execution.replay_of_id = original.id
+    return execution
+
+
+def _resume_at_failed_step(original: WorkflowExecution, execution: WorkflowExecution, definition: dict) -> None:
+    index = first_failed_index(original)
+    if index is None:
+        raise ValidationFailed({"mode": ["This run has no failed step; replay it from the start."]})
+    actions = definition.get("actions") or []
+    before = [record for record in original.completed_actions or [] if record["index"] < index]
+    if index >= len(actions) or any(
+        record["index"] >= len(actions) or actions[record["index"]].get("type") != record.get("type") for record in before
+    ):
+        raise ValidationFailed({"definition": [
+            "The workflow's steps up to the failed one changed since this run; replay it from the start instead."
+        ]})
+    execution.completed_actions = [dict(copy.deepcopy(record), replayed_from=original.id) for record in before]
+    execution.current_step = index
+    if int(actions[index].get("delay_seconds") or 0) > 0:
+        execution.wait_marker = f"{index}:delay"  # the original already waited out this step's delay
+
+
+def bulk_replay_candidates(workspace_id: int, run_filter: RunFilter, up_to_id: int | None = None) -> list[int]:
+    """The failed runs a bulk replay would replay, oldest first: those matching the filter (up to
+    `up_to_id`) that have not been replayed yet. bulk_replay takes the first BULK_REPLAY_LIMIT."""
+    ids = failed_run_ids(workspace_id, run_filter, up_to_id=up_to_id)
+    if not ids:
+        return []
+    replayed = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        replayed.update(db.session.scalars(
+            select(WorkflowExecution.replay_of_id).where(
+                WorkflowExecution.workspace_id == workspace_id, WorkflowExecution.replay_of_id.in_(chunk)
+            )
+        ))
+    return [execution_id for execution_id in ids if execution_id not in replayed]
+
+
+@dataclass
+class BulkReplayResult:
+    replays: list
+    skipped: dict  # original id -> why it could not be replayed the way asked
+
+
+def bulk_replay(workspace_id: int, run_filter: RunFilter, options: ReplayOptions, up_to_id: int | None,
+                actor: User | None = None) -> BulkReplayResult:
+    """Replay every failed run matching the filter (up to the id the confirmation showed), each as a new
+    linked execution. A run that cannot be replayed the way asked (workflow deleted, steps changed) is
+    skipped and reported, never replayed some other way."""
+    ids = bulk_replay_candidates(workspace_id, run_filter, up_to_id)[:BULK_REPLAY_LIMIT]
+    originals = list(db.session.scalars(
+        select(WorkflowExecution).where(WorkflowExecution.workspace_id == workspace_id, WorkflowExecution.id.in_(ids))
+        .order_by(WorkflowExecution.id)
+    )) if ids else []
+    result = BulkReplayResult([], {})
+    for original in originals:
+        try:
+            result.replays.append(replay_execution(original, options, actor, audit=False))
+        except (ValidationFailed, NotFound) as refused:
+            result.skipped[original.id] = _reason(refused)
+    if result.replays:
+        count = len(result.replays)
+        audit_service.record_event(
+            workspace_id, "execution.bulk_replayed", f"Replayed {count} failed run{'s' if count != 1 else ''}",
+            actor_id=actor.id if actor else None, actor_label=actor.display_name if actor else "System",
+            data={"mode": options.mode, "definition": options.definition, "count": count,
+                  "replays": {str(r.replay_of_id): r.id for r in result.replays}},
+        )
+    return result
+
+
+def _reason(refused: Exception) -> str:
+    if isinstance(refused, ValidationFailed):
+        return " ".join(str(message) for messages in refused.errors.values() for message in messages)
+    return str(refused)

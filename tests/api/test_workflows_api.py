@@ -1,0 +1,197 @@
+"""/api/v1/workflows: the definition shape of DESIGN.md in and out, through the workflow service."""
+import pytest
+from sqlalchemy import select
+
+from engine.runner import run_execution
+from models import Workflow, WorkflowExecution, db
+from tests.api.conftest import ApiClient, errors_of, issue_token
+from tests.conftest import owner_of
+
+DEFINITION = {
+    "name": "Deal won → thank-you email",
+    "description": "Say thanks",
+    "trigger": {"type": "deal_closed_won", "config": {}},
+    "conditions": [{"field": "deal.value", "op": "gte", "value": 1000}],
+    "actions": [
+        {"type": "send_template_email", "delay_seconds": 0,
+         "config": {"to": "{{ trigger.contact.email }}", "subject": "Thank you", "body": "Thanks!"}},
+        {"type": "log_event", "config": {"event": "deal_won", "message": "{{ trigger.deal.title }}"}},
+    ],
+    "error_strategy": "continue",
+}
+
+
+@pytest.fixture
+def sweep_api(make_app, workspace, user):
+    """An API client on an app whose runs wait for an explicit run_execution (deterministic)."""
+    app = make_app(ENGINE_HANDOFF="sweep")
+    with app.app_context():
+        client = app.test_client()
+        n = {"count": 0}
+
+        def factory(role="owner", ws=None):
+            ws = ws or workspace()
+            member = owner_of(ws) if role == "owner" else user(ws, role)
+            n["count"] += 1
+            return ApiClient(client, issue_token(ws, member), ws, member)
+
+        yield factory
+
+
+def create(client, **changes):
+    response = client.post("/workflows", json={**DEFINITION, **changes})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def test_create_returns_the_definition_shape(api):
+    client = api("member")
+    body = create(client)
+    assert body["id"] and body["status"] == "draft" and body["version"] == 1
+    for key in ("name", "description", "trigger", "conditions", "error_strategy"):
+        assert body[key] == DEFINITION[key]
+    assert [a["type"] for a in body["actions"]] == ["send_template_email", "log_event"]
+    assert body["created_by_id"] == client.user.id
+    workflow = db.session.get(Workflow, body["id"])
+    assert workflow.workspace_id == client.workspace.id
+
+
+def test_list_get_and_filter_by_status(api):
+    client = api()
+    first, second = create(client, name="One"), create(client, name="Two", status="active")
+    listed = client.get("/workflows").get_json()["data"]
+    assert {w["id"] for w in listed} == {first["id"], second["id"]}
+    assert [w["id"] for w in client.get("/workflows?status=active").get_json()["data"]] == [second["id"]]
+    assert client.get("/workflows?status=bogus").status_code == 422
+    assert client.get(f"/workflows/{first['id']}").get_json()["name"] == "One"
+
+
+def test_invalid_definitions_are_422_with_dotted_field_paths(api):
+    client = api()
+    response = client.post("/workflows", json={
+        **DEFINITION, "name": "", "actions": [{"type": "send_template_email", "config": {"to": "not-an-email"}}],
+        "trigger": {"type": "no_such_trigger"}})
+    assert response.status_code == 422
+    errors = errors_of(response)
+    assert "name" in errors and "trigger.type" in errors
+    assert "actions.0.config.to" in errors and "actions.0.config.subject" in errors
+    assert db.session.scalar(select(Workflow)) is None
+
+
+def test_wrong_types_and_unknown_fields_are_422(api):
+    client = api()
+    assert "name" in errors_of(client.post("/workflows", json={**DEFINITION, "name": 42}))
+    assert "actions" in errors_of(client.post("/workflows", json={**DEFINITION, "actions": "log"}))
+    response = client.post("/workflows", json={**DEFINITION, "owner": "me"})
+    assert response.status_code == 422 and errors_of(response) == {"owner": ["Unknown field."]}
+    response = client.post("/workflows", json=[DEFINITION])
+    assert response.status_code == 422 and "_schema" in errors_of(response)
+
+
+def test_bad_json_is_400(api):
+    client = api()
+    response = client.post("/workflows", data="{not json", headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and response.get_json()["message"] == "The body is not valid JSON."
+    assert db.session.scalar(select(Workflow)) is None
+
+
+def test_patch_changes_only_the_given_fields(api):
+    client = api()
+    workflow = create(client, status="active")
+    response = client.patch(f"/workflows/{workflow['id']}", json={"name": "Renamed"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["name"] == "Renamed" and body["status"] == "active" and body["version"] == 2
+    assert body["actions"] == workflow["actions"]
+    response = client.patch(f"/workflows/{workflow['id']}", json={"actions": []})
+    assert response.status_code == 422 and "actions" in errors_of(response)
+    assert client.patch(f"/workflows/{workflow['id']}", json={"colour": "red"}).status_code == 422
+    assert client.get(f"/workflows/{workflow['id']}").get_json()["name"] == "Renamed"
+
+
+def test_activate_pause_archive(api):
+    client = api("member")
+    workflow = create(client)
+    for verb, status in (("activate", "active"), ("pause", "paused"), ("activate", "active"), ("archive", "archived")):
+        response = client.post(f"/workflows/{workflow['id']}/{verb}")
+        assert response.status_code == 200 and response.get_json()["status"] == status
+    assert client.post(f"/workflows/{workflow['id']}/activate", json={"now": True}).status_code == 422
+
+
+def test_members_cannot_delete_owners_and_admins_can(api, user):
+    member = api("member")
+    workflow = create(member)
+    response = member.delete(f"/workflows/{workflow['id']}")
+    assert response.status_code == 403 and response.is_json
+    assert db.session.get(Workflow, workflow["id"]) is not None
+    admin = ApiClient(member.client, issue_token(member.workspace, user(member.workspace, "admin")),
+                      member.workspace, None)
+    assert admin.delete(f"/workflows/{workflow['id']}").status_code == 204
+    db.session.expire_all()
+    assert db.session.get(Workflow, workflow["id"]) is None
+    assert admin.get(f"/workflows/{workflow['id']}").status_code == 404
+
+
+def test_other_workspaces_workflows_are_404(api):
+    theirs = create(api())
+    mine = api()
+    wid = theirs["id"]
+    for method, path in (("GET", f"/workflows/{wid}"), ("PATCH", f"/workflows/{wid}"), ("DELETE", f"/workflows/{wid}"),
+                         ("POST", f"/workflows/{wid}/activate"), ("POST", f"/workflows/{wid}/run")):
+        response = mine.request(method, path, json={} if method != "GET" else None)
+        assert response.status_code == 404, (method, path)
+        assert response.is_json
+    assert mine.get("/workflows").get_json()["data"] == []
+    assert mine.get("/workflows/99999999999999999999999").status_code == 404
+
+
+def test_run_now_with_a_payload_completes(sweep_api):
+    client = sweep_api("member")
+    workflow = create(client)
+    payload = {"deal": {"title": "Big one", "value": 5}, "contact": {"email": "ada@example.test"}}
+    response = client.post(f"/workflows/{workflow['id']}/run", json={"payload": payload})
+    assert response.status_code == 202, response.get_data(as_text=True)
+    execution = response.get_json()
+    assert execution["status"] == "pending" and execution["workflow_id"] == workflow["id"]
+    assert execution["trigger_payload"] == payload and execution["source"] == "manual"
+    run_execution(execution["id"])
+    body = client.get(f"/executions/{execution['id']}").get_json()
+    assert body["status"] == "completed"
+    assert [step["status"] for step in body["completed_actions"]] == ["completed", "completed"]
+
+
+def test_run_now_without_a_payload_uses_the_sample_and_rejects_non_objects(sweep_api):
+    client = sweep_api()
+    workflow = create(client)
+    response = client.post(f"/workflows/{workflow['id']}/run")
+    assert response.status_code == 202 and response.get_json()["trigger_payload"]["deal"]
+    response = client.post(f"/workflows/{workflow['id']}/run", json={"payload": [1, 2]})
+    assert response.status_code == 422 and "payload" in errors_of(response)
+    assert len(list(db.session.scalars(select(WorkflowExecution)))) == 1
+
+
+def test_unsupported_methods_are_405_json(api):
+    client = api()
+    response = client.request("PUT", "/workflows")
+    assert response.status_code == 405 and response.is_json
+
+
+def test_with_the_feature_flag_off_workflow_routes_are_404(make_app, workspace):
+    app = make_app(AUTOMATIONS_ENABLED=False)
+    with app.app_context():
+        ws = workspace()
+        client = ApiClient(app.test_client(), issue_token(ws, owner_of(ws)), ws, None)
+        assert client.get("/workflows").status_code == 404
+        assert client.get("/catalog").status_code == 404
+        assert client.get("/executions").status_code == 404
+        assert client.get("/deals").status_code == 200  # the business modules do not depend on the flag
+
+
+def test_catalog_lists_triggers_and_actions_with_their_fields(api):
+    body = api("member").get("/catalog").get_json()
+    triggers = {t["key"]: t for t in body["triggers"]}
+    actions = {a["type"]: a for a in body["actions"]}
+    assert "deal_created" in triggers and "scheduled" in triggers
+    assert any(f["name"] == "cron" for f in triggers["scheduled"]["config_fields"])
+    assert any(f["path"] == "deal.title" for f in triggers["deal_created"]["payload_fields"])
+    assert {f["name"] for f in actions["send_template_email"]["fields"]} >= {"to", "subject", "body"}

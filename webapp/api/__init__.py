@@ -1,0 +1,8 @@
+"""The public REST API v1 (/api/v1): token-authenticated JSON over the same services as the pages.
+
+Importing the package declares every endpoint on `bp`; register `bp` on the app.
+"""
+from webapp.api import auth, business, catalog, executions, openapi, workflows  # noqa: F401  (declare the routes)
+from webapp.api.blueprint import bp
+
+__all__ = ["bp"]

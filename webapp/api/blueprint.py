@@ -1,0 +1,186 @@
+"""The api_v1 blueprint and its `operation` decorator.
+
+Every endpoint is declared once with `operation(...)`: that registers the Flask route and records
+what the OpenAPI document says about it (body, query, response schemas, status, errors), so the
+document cannot drift from the routes. The decorator is also the request boundary: it parses and
+checks the JSON body and the query, maps service errors to JSON errors, commits, and dumps the
+result with the response schema.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Callable
+
+from flask import Blueprint, abort, current_app, jsonify, make_response, request
+from marshmallow import Schema, ValidationError
+from sqlalchemy.exc import DataError, IntegrityError
+
+from models import Role
+from services.errors import NotFound, PermissionDenied, ValidationFailed
+from webapp.errors import TITLES
+from webapp.extensions import csrf, db
+from webapp.security import has_role, public
+
+MAX_ID = 2**63 - 1
+ID = "int"  # path ids; ones past a 64-bit integer are a 404 (see `operation`), not a database error
+MAX_BODY_BYTES = 1024 * 1024
+UNKNOWN_FIELD = "Unknown field."
+_RULE_ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+
+class ApiBlueprint(Blueprint):
+    """A blueprint whose views authenticate by token (its own before_request), never by the login session."""
+
+    def add_url_rule(self, rule, endpoint=None, view_func=None, **options):
+        if view_func is not None:
+            public(view_func)  # the app-wide login check steps aside; authenticate_request does the work
+        super().add_url_rule(rule, endpoint, view_func, **options)
+
+
+bp = ApiBlueprint("api_v1", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)  # safe: a request without a valid bearer token is refused whatever cookies it carries
+
+
+@dataclass(frozen=True)
+class Operation:
+    rule: str
+    method: str
+    endpoint: str
+    summary: str
+    tag: str
+    body: Schema | None = None
+    query: Schema | None = None
+    response: Schema | type[Schema] | None = None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    min_role: Role = Role.MEMBER
+    flagged: bool = False
+    description: str = ""
+    path_parameters: tuple[str, ...] = field(default=())
+
+    @property
+    def openapi_path(self) -> str:
+        return _RULE_ARGUMENT.sub(r"{\1}", self.rule)
+
+
+OPERATIONS: list[Operation] = []
+
+
+def api_error(status: int, message: str, errors: dict | None = None):
+    """A JSON error response: {"error": title, "message": ..., "errors": {"field.path": [...]}}."""
+    payload = {"error": TITLES.get(status, "Error"), "message": message}
+    if errors is not None:
+        payload["errors"] = errors
+    return make_response(jsonify(payload), status)
+
+
+def fail(status: int, message: str, errors: dict | None = None):
+    """Stop the request with a JSON error (abort with a ready response: Flask returns it unchanged)."""
+    abort(api_error(status, message, errors))
+
+
+def field_errors(errors: dict) -> dict[str, list[str]]:
+    from engine.schemas import flatten_errors
+
+    return flatten_errors(errors)
+
+
+def invalid(errors: dict):
+    fail(422, "Some fields are invalid.", field_errors(errors))
+
+
+def json_body(schema: Schema) -> dict:
+    """The request's JSON object, with fields the schema does not know refused (422). An empty body is {}."""
+    if request.content_length and request.content_length > MAX_BODY_BYTES:
+        fail(413, f"The body must be at most {MAX_BODY_BYTES} bytes.")
+    raw = request.get_data(cache=True)
+    if len(raw) > MAX_BODY_BYTES:
+        fail(413, f"The body must be at most {MAX_BODY_BYTES} bytes.")
+    if not raw.strip():
+        data = {}
+    else:
+        try:
+            data = current_app.json.loads(raw)
+        except (ValueError, RecursionError):
+            fail(400, "The body is not valid JSON.")
+    if not isinstance(data, dict):
+        invalid({"_schema": ["The body must be a JSON object."]})
+    known = {f.data_key or name for name, f in schema.load_fields.items()}
+    unknown = sorted(key for key in data if key not in known)
+    if unknown:
+        invalid({key: [UNKNOWN_FIELD] for key in unknown})
+    return data
+
+
+def query_args(schema: Schema) -> dict:
+    try:
+        return schema.load(request.args.to_dict())
+    except ValidationError as error:
+        invalid(error.normalized_messages())
+
+
+def dump(schema, result):
+    if result is None:
+        return None
+    instance = schema() if isinstance(schema, type) else schema
+    return instance.dump(result, many=isinstance(result, (list, tuple)))
+
+
+def operation(rule: str, method: str, *, summary: str, tag: str, body: Schema | None = None,
+              query: Schema | None = None, response=None, status: int = 200, errors: tuple[int, ...] = (),
+              min_role: Role = Role.MEMBER, flagged: bool = False, description: str = "") -> Callable:
+    """Declare an endpoint. The view gets its path arguments, plus `body` / `query` when declared,
+    calls one service and returns the object(s) to dump with `response` (None for an empty 204)."""
+
+    def decorator(view):
+        @wraps(view)
+        def handle(**kwargs):
+            if any(isinstance(value, int) and value > MAX_ID for value in kwargs.values()):
+                fail(404, "Not found.")
+            if flagged and not current_app.config.get("AUTOMATIONS_ENABLED"):
+                fail(404, "Automations are not enabled on this deployment.")
+            if not has_role(min_role):
+                fail(403, f"This needs the {min_role.value} role or higher in this workspace.")
+            if body is not None:
+                kwargs["body"] = json_body(body)
+            if query is not None:
+                kwargs["query"] = query_args(query)
+            try:
+                result = view(**kwargs)
+                db.session.commit()
+            except ValidationFailed as failure:
+                db.session.rollback()
+                invalid(failure.errors)
+            except NotFound as missing:
+                db.session.rollback()
+                fail(404, str(missing) or "Not found.")
+            except PermissionDenied as denied:
+                db.session.rollback()
+                fail(403, str(denied))
+            except (DataError, OverflowError):  # a number or text past what its column holds
+                db.session.rollback()
+                fail(422, "A value is too large or too long for the database.",
+                     {"_schema": ["A value is too large or too long."]})
+            except IntegrityError:
+                db.session.rollback()
+                fail(409, "The change conflicts with another one; try again.")
+            except BaseException:
+                db.session.rollback()
+                raise
+            if status == 204:
+                return "", 204
+            return jsonify(dump(response, result) if isinstance(response, (type, Schema)) else result), status
+
+        endpoint = f"{view.__module__.rsplit('.', 1)[-1]}_{view.__name__}"
+        bp.add_url_rule(rule, endpoint, handle, methods=[method])
+        OPERATIONS.append(Operation(
+            rule=rule, method=method.lower(), endpoint=f"{bp.name}.{endpoint}", summary=summary, tag=tag,
+            body=body, query=query, response=response, status=status, errors=errors, min_role=min_role,
+            flagged=flagged, description=description or (view.__doc__ or "").strip(),
+            path_parameters=tuple(_RULE_ARGUMENT.findall(rule)),
+        ))
+        return handle
+
+    return decorator

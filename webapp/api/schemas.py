@@ -1,0 +1,308 @@
+"""Request and response schemas of /api/v1 (marshmallow; the OpenAPI document is generated from them).
+
+Request bodies reuse the schemas the services validate with (one set of rules for pages and API);
+the few schemas defined here only describe the API's own shapes: action bodies, query strings,
+list envelopes and the objects it returns.
+"""
+from marshmallow import Schema, fields, validate
+
+from engine.catalog import EXECUTION_STATUSES, WORKFLOW_STATUSES
+from engine.schemas import (ActionSchema, ConditionSchema, ExecutionSchema, TriggerSchema,
+                            WorkflowDefinitionSchema)
+from models.crm import PIPELINE
+from models.projects import TASK_STATUSES
+from models.recruiting import APPLICATION_STAGES
+from services.application_service import ApplicationSchema, CandidateSchema
+from services.contact_service import ContactSchema
+from services.deal_service import DealSchema
+from services.invoice_service import InvoiceSchema
+from services.payment_service import PaymentSchema, RefundSchema
+from services.project_service import ProjectSchema
+from services.task_service import TaskSchema
+from services.ticket_service import TicketSchema
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 50
+REPLAY_FROM = ("failed_step", "start")
+REPLAY_DEFINITION = ("snapshot", "current")
+
+__all__ = [
+    "ContactSchema", "DealSchema", "InvoiceSchema", "PaymentSchema", "RefundSchema", "ProjectSchema",
+    "TicketSchema", "WorkflowDefinitionSchema",
+]
+
+
+def _enum(values) -> dict:
+    return {"enum": list(values)}
+
+
+# --- Request bodies -------------------------------------------------------------------------
+
+class WorkflowPatchSchema(WorkflowDefinitionSchema):
+    """Only the given fields change; the result must still be a valid definition."""
+
+
+class RunSchema(Schema):
+    payload = fields.Dict(keys=fields.String(), metadata={
+        "description": "The trigger payload to run with; default: the trigger's sample payload."})
+
+
+class ReplaySchema(Schema):
+    from_ = fields.String(data_key="from", load_default="failed_step", metadata=_enum(REPLAY_FROM))
+    definition = fields.String(load_default="snapshot", metadata=_enum(REPLAY_DEFINITION))
+
+
+class DealStageSchema(Schema):
+    stage = fields.String(required=True, metadata=_enum(PIPELINE))
+
+
+class TaskStatusSchema(Schema):
+    status = fields.String(required=True, metadata=_enum(TASK_STATUSES))
+
+
+class ApplicationStageSchema(Schema):
+    stage = fields.String(required=True, metadata=_enum(APPLICATION_STAGES))
+
+
+class TaskCreateSchema(TaskSchema):
+    project_id = fields.Integer(required=True, metadata={"description": "The project the task belongs to."})
+
+
+class ApplicationCreateSchema(CandidateSchema, ApplicationSchema):
+    """A new candidate and their application, as the recruiting form takes them."""
+
+
+class EmptySchema(Schema):
+    """No fields: the body is empty or {}."""
+
+
+# --- Query strings ---------------------------------------------------------------------------
+
+class ExecutionQuerySchema(Schema):
+    status = fields.String(validate=validate.OneOf(EXECUTION_STATUSES))
+    workflow_id = fields.Integer(strict=False, validate=validate.Range(min=1, max=2**63 - 1))
+    since = fields.AwareDateTime(default_timezone=None, metadata={
+        "description": "Only runs created at or after this time (ISO 8601 with a time zone)."})
+    limit = fields.Integer(load_default=DEFAULT_PAGE, validate=validate.Range(min=1, max=MAX_PAGE))
+    cursor = fields.String(validate=validate.Length(max=200), metadata={
+        "description": "The next_cursor of the previous page."})
+
+
+class WorkflowQuerySchema(Schema):
+    status = fields.String(validate=validate.OneOf(WORKFLOW_STATUSES))
+
+
+class TaskQuerySchema(Schema):
+    project_id = fields.Integer(strict=False, validate=validate.Range(min=1, max=2**63 - 1))
+
+
+# --- Responses -----------------------------------------------------------------------------
+
+class ErrorSchema(Schema):
+    error = fields.String(required=True)
+    message = fields.String(required=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), metadata={
+        "description": "Messages by dotted field path, like actions.0.config.to."})
+
+
+class WorkflowOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    description = fields.String()
+    trigger = fields.Nested(TriggerSchema)
+    conditions = fields.List(fields.Nested(ConditionSchema))
+    actions = fields.List(fields.Nested(ActionSchema))
+    error_strategy = fields.String()
+    status = fields.String(metadata=_enum(WORKFLOW_STATUSES))
+    version = fields.Integer()
+    created_by_id = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class ExecutionOut(ExecutionSchema):
+    """DESIGN.md's execution shape, plus where the run came from and what it ran with."""
+    workflow_id = fields.Integer(allow_none=True)
+    workflow_name = fields.String()
+    status = fields.String(metadata=_enum(EXECUTION_STATUSES))
+    source = fields.String()
+    created_at = fields.DateTime()
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
+    resume_at = fields.DateTime(allow_none=True)
+    duration_ms = fields.Integer(allow_none=True)
+    replay_of_id = fields.Integer(allow_none=True)
+    trigger_payload = fields.Dict()
+    definition = fields.Dict()
+
+
+class ExecutionPageOut(Schema):
+    data = fields.List(fields.Nested(ExecutionOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class ContactOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    email = fields.String()
+    company = fields.String()
+    owner_id = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class DealOut(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    value = fields.Float()
+    currency = fields.String()
+    stage = fields.String(metadata=_enum(PIPELINE))
+    status = fields.String()
+    probability = fields.Integer()
+    notes = fields.String()
+    contact_id = fields.Integer(allow_none=True)
+    owner_id = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    stage_changed_at = fields.DateTime()
+
+
+class ProjectOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    description = fields.String()
+    status = fields.String()
+    lead_id = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class TaskOut(Schema):
+    id = fields.Integer()
+    project_id = fields.Integer()
+    title = fields.String()
+    description = fields.String()
+    status = fields.String(metadata=_enum(TASK_STATUSES))
+    assignee_id = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    completed_at = fields.DateTime(allow_none=True)
+
+
+class TicketOut(Schema):
+    id = fields.Integer()
+    subject = fields.String()
+    description = fields.String()
+    requester_email = fields.String()
+    priority = fields.String()
+    status = fields.String()
+    owner_id = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    resolved_at = fields.DateTime(allow_none=True)
+
+
+class InvoiceOut(Schema):
+    id = fields.Integer()
+    number = fields.String()
+    customer_name = fields.String()
+    customer_email = fields.String()
+    amount = fields.Float()
+    currency = fields.String()
+    status = fields.String()
+    paid_amount = fields.Float()
+    refunded_amount = fields.Float()
+    balance = fields.Float()
+    deal_id = fields.Integer(allow_none=True)
+    due_on = fields.Date(allow_none=True)
+    notes = fields.String()
+    created_at = fields.DateTime()
+    sent_at = fields.DateTime(allow_none=True)
+    paid_at = fields.DateTime(allow_none=True)
+
+
+class PaymentOut(Schema):
+    id = fields.Integer()
+    invoice_id = fields.Integer()
+    amount = fields.Float()
+    reference = fields.String()
+    created_at = fields.DateTime()
+    invoice = fields.Nested(InvoiceOut)
+
+
+class RefundOut(Schema):
+    id = fields.Integer()
+    invoice_id = fields.Integer()
+    amount = fields.Float()
+    reason = fields.String()
+    created_at = fields.DateTime()
+    invoice = fields.Nested(InvoiceOut)
+
+
+class CandidateOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    email = fields.String()
+    phone = fields.String()
+
+
+class ApplicationOut(Schema):
+    id = fields.Integer()
+    position = fields.String()
+    stage = fields.String(metadata=_enum(APPLICATION_STAGES))
+    recruiter_id = fields.Integer(allow_none=True)
+    candidate = fields.Nested(CandidateOut)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class CatalogFieldOut(Schema):
+    name = fields.String()
+    label = fields.String()
+    type = fields.String()
+    required = fields.Boolean()
+    help = fields.String()
+    choices = fields.Method("_choices")
+    default = fields.Raw(allow_none=True)
+    min = fields.Float(allow_none=True)
+    max = fields.Float(allow_none=True)
+    placeholder = fields.String()
+
+    def _choices(self, field) -> list:
+        return [{"value": value, "label": label} for value, label in field.choices]
+
+
+class PayloadFieldOut(Schema):
+    path = fields.String()
+    label = fields.String()
+    type = fields.String()
+    example = fields.Raw(allow_none=True)
+
+
+class TriggerOut(Schema):
+    key = fields.String()
+    label = fields.String()
+    module = fields.String()
+    description = fields.String()
+    auto_fires = fields.Boolean()
+    fire_mode = fields.String()
+    config_fields = fields.List(fields.Nested(CatalogFieldOut))
+    payload_fields = fields.List(fields.Nested(PayloadFieldOut))
+
+
+class ActionOut(Schema):
+    type = fields.String()
+    label = fields.String()
+    module = fields.String()
+    description = fields.String()
+    creates_record = fields.Boolean()
+    config_fields = fields.List(fields.Nested(CatalogFieldOut), data_key="fields", attribute="fields")
+
+
+class CatalogOut(Schema):
+    triggers = fields.List(fields.Nested(TriggerOut))
+    actions = fields.List(fields.Nested(ActionOut))
+
+
+def list_of(item: type[Schema]) -> type[Schema]:
+    """The list envelope {"data": [...]} of one kind of object, as a named schema for the document."""
+    name = item.__name__.removesuffix("Out") + "ListSchema"
+    return Schema.from_dict({"data": fields.List(fields.Nested(item))}, name=name)

@@ -1,0 +1,81 @@
+"""/api/v1/workflows: the workflow definitions of DESIGN.md, through services/workflow_service.py."""
+from flask import g
+from sqlalchemy import select
+
+from models import Role, Workflow, db
+from services import execution_service, workflow_service
+from webapp.api.blueprint import ID, operation
+from webapp.api.schemas import (EmptySchema, ExecutionOut, RunSchema, WorkflowDefinitionSchema, WorkflowOut,
+                                WorkflowPatchSchema, WorkflowQuerySchema, list_of)
+from webapp.forms import actor
+
+TAG = "Workflows"
+STATUS_ACTIONS = {"activate": "active", "pause": "paused", "archive": "archived"}
+
+
+def _workflow(workflow_id) -> Workflow:
+    return workflow_service.get_workflow(g.workspace.id, workflow_id)
+
+
+@operation("/workflows", "GET", summary="List workflows", tag=TAG, query=WorkflowQuerySchema(),
+           response=list_of(WorkflowOut), flagged=True)
+def list_workflows(query):
+    """The workspace's workflows, most recently changed first; filter with ?status=."""
+    statement = select(Workflow).where(Workflow.workspace_id == g.workspace.id)
+    if query.get("status"):
+        statement = statement.where(Workflow.status == query["status"])
+    return {"data": list(db.session.scalars(statement.order_by(Workflow.updated_at.desc(), Workflow.id.desc())))}
+
+
+@operation("/workflows", "POST", summary="Create a workflow", tag=TAG, body=WorkflowDefinitionSchema(),
+           response=WorkflowOut, status=201, errors=(422,), flagged=True)
+def create_workflow(body):
+    """A new workflow from a definition (saved as a draft unless `status` says otherwise)."""
+    return workflow_service.create_workflow(g.workspace.id, body, actor())
+
+
+@operation(f"/workflows/<{ID}:workflow_id>", "GET", summary="Get a workflow", tag=TAG, response=WorkflowOut,
+           errors=(404,), flagged=True)
+def get_workflow(workflow_id):
+    return _workflow(workflow_id)
+
+
+@operation(f"/workflows/<{ID}:workflow_id>", "PATCH", summary="Change a workflow", tag=TAG,
+           body=WorkflowPatchSchema(partial=True), response=WorkflowOut, errors=(404, 422), flagged=True)
+def update_workflow(workflow_id, body):
+    """Only the fields given change; the whole definition is validated again. Running executions keep
+    the snapshot they started with."""
+    workflow = _workflow(workflow_id)
+    definition = {key: value for key, value in workflow.definition().items() if key != "status"}
+    definition.update(body)
+    return workflow_service.update_workflow(workflow, definition, actor())
+
+
+@operation(f"/workflows/<{ID}:workflow_id>", "DELETE", summary="Delete a workflow", tag=TAG, status=204,
+           errors=(403, 404), min_role=Role.ADMIN, flagged=True)
+def delete_workflow(workflow_id):
+    """Owners and admins only. Past runs stay in the history."""
+    workflow_service.delete_workflow(_workflow(workflow_id), actor())
+
+
+def _status_operation(verb: str, status: str) -> None:
+    def change_status(workflow_id, body):
+        return workflow_service.set_status(_workflow(workflow_id), status, actor())
+
+    change_status.__name__ = verb
+    change_status.__doc__ = f"Set the workflow's status to {status}" + (
+        " (it must be a valid definition)." if status == "active" else ".")
+    operation(f"/workflows/<{ID}:workflow_id>/{verb}", "POST", summary=f"{verb.title()} a workflow", tag=TAG,
+              body=EmptySchema(), response=WorkflowOut, errors=(404, 422), flagged=True)(change_status)
+
+
+for _verb, _status in STATUS_ACTIONS.items():
+    _status_operation(_verb, _status)
+
+
+@operation(f"/workflows/<{ID}:workflow_id>/run", "POST", summary="Run a workflow now", tag=TAG, body=RunSchema(),
+           response=ExecutionOut, status=202, errors=(404, 422), flagged=True)
+def run_workflow(workflow_id, body):
+    """Start a run by hand with `payload` (default: the trigger's sample payload); conditions are not
+    applied. The run starts right after the response; poll GET /executions/{id}."""
+    return execution_service.run_now(_workflow(workflow_id), body.get("payload"), actor())

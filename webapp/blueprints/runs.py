@@ -1,0 +1,189 @@
+"""The Runs tab and run detail: every execution of the workspace, replay and cancel.
+
+Behind the AUTOMATIONS_ENABLED flag. Members view; owners and admins replay and cancel.
+"""
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+
+from models import Role, WorkflowExecution
+from services import execution_service, replay_service, run_history_service
+from services.errors import NotFound, ValidationFailed
+from services.run_history_service import RunFilter
+from webapp import viewhelpers
+from webapp.extensions import db
+from webapp.forms import actor, error_messages, workspace_id
+from webapp.security import gate_behind_automations_flag, has_role, require_role, workspace_get_or_404
+
+bp = Blueprint("runs", __name__, url_prefix="/automations/runs")
+gate_behind_automations_flag(bp)
+bp.record_once(lambda state: viewhelpers.register(state.app))
+
+EDITOR_ENDPOINT = "automations.edit_workflow"
+TABS = (("", "All"), ("pending", "Pending"), ("running", "Running"), ("completed", "Completed"),
+        ("failed", "Failed"), ("cancelled", "Cancelled"), ("paused", "Paused"))
+RUNS_TABLE_TARGET = "runs-table"
+RUN_BODY_TARGET = "run-body"
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def editor_urls(workflow_ids) -> dict[int, str]:
+    """Links to the workflow editor, when that page exists."""
+    if EDITOR_ENDPOINT not in current_app.view_functions:
+        return {}
+    return {wf_id: url_for(EDITOR_ENDPOINT, workflow_id=wf_id) for wf_id in set(workflow_ids) if wf_id}
+
+
+def htmx_target() -> str | None:
+    return request.headers.get("HX-Target") if request.headers.get("HX-Request") else None
+
+
+def period_days() -> int:
+    raw = request.args.get("period", "")
+    return int(raw) if raw.isdigit() and int(raw) in run_history_service.PERIOD_CHOICES else run_history_service.DEFAULT_PERIOD_DAYS
+
+
+def parse_listing() -> tuple[RunFilter, int | None, int | None]:
+    errors = {}
+    try:
+        run_filter = run_history_service.parse_filter(workspace_id(), request.args)
+    except ValidationFailed as failure:
+        errors.update(failure.errors)
+        run_filter = None
+    try:
+        before = run_history_service.parse_cursor(request.args.get("before"))
+        after = run_history_service.parse_cursor(request.args.get("after"))
+    except ValidationFailed as failure:
+        errors.update(failure.errors)
+        before = after = None
+    if errors:
+        raise ValidationFailed(errors)
+    return run_filter, before, after
+
+
+# -- the Runs tab -----------------------------------------------------------------------------------
+@bp.get("")
+def index():
+    ws_id = workspace_id()
+    try:
+        run_filter, before, after = parse_listing()
+    except ValidationFailed as failure:
+        return _index_page(RunFilter(), None, failure.errors, 422)
+    page = run_history_service.list_runs(ws_id, run_filter, before=before, after=after)
+    if htmx_target() == RUNS_TABLE_TARGET:
+        return render_template("runs/_partials/_runs_table.html", page=page,
+                               editor_urls=editor_urls(run.workflow_id for run in page.runs))
+    return _index_page(run_filter, page)
+
+
+def _index_page(run_filter: RunFilter, page, errors=None, status=200):
+    ws_id = workspace_id()
+    scope = run_filter.workflow_id
+    return render_template(
+        "runs/index.html",
+        run_filter=run_filter, page=page, errors=errors or {}, form=request.args,
+        tabs=TABS, counts=run_history_service.status_counts(ws_id, run_filter.without_status()),
+        stats=run_history_service.stats(ws_id, period_days(), workflow_id=scope),
+        period_choices=run_history_service.PERIOD_CHOICES,
+        chart=run_history_service.daily_chart(ws_id, workflow_id=scope),
+        workflows=run_history_service.workflow_choices(ws_id),
+        editor_urls=editor_urls(run.workflow_id for run in page.runs) if page else {},
+        can_manage=has_role(Role.ADMIN),
+    ), status
+
+
+# -- one run ---------------------------------------------------------------------------------------
+@bp.get("/<int:execution_id>")
+def detail(execution_id):
+    execution = workspace_get_or_404(WorkflowExecution, execution_id)
+    if htmx_target() == RUN_BODY_TARGET:
+        return render_template("runs/_partials/_run_body.html", **_detail_context(execution))
+    return _detail_page(execution)
+
+
+def _detail_context(execution: WorkflowExecution) -> dict:
+    ws_id = workspace_id()
+    workflow_exists = execution.workflow_id is not None and execution.workflow is not None
+    return {
+        "run": execution,
+        "steps": run_history_service.timeline(execution),
+        "replays": run_history_service.replays_of(ws_id, execution.id),
+        "editor_url": editor_urls([execution.workflow_id]).get(execution.workflow_id) if workflow_exists else None,
+        "workflow_exists": workflow_exists,
+        "can_manage": has_role(Role.ADMIN),
+        "can_replay": execution.status in replay_service.REPLAYABLE,
+        "can_replay_failed_step": replay_service.can_replay_from_failed_step(execution),
+        "can_cancel": execution.status in execution_service.CANCELLABLE,
+        "failed_step": replay_service.first_failed_index(execution),
+    }
+
+
+def _detail_page(execution: WorkflowExecution, status: int = 200, messages=None):
+    return render_template("runs/detail.html", messages=messages or [], **_detail_context(execution)), status
+
+
+@bp.post("/<int:execution_id>/replay")
+@require_role(Role.ADMIN)
+def replay(execution_id):
+    original = workspace_get_or_404(WorkflowExecution, execution_id)
+    try:
+        options = replay_service.parse_options(request.form)
+        execution = replay_service.replay_execution(original, options, actor())
+        db.session.commit()
+    except ValidationFailed as failure:
+        db.session.rollback()
+        return _detail_page(workspace_get_or_404(WorkflowExecution, execution_id), 422, error_messages(failure.errors))
+    except NotFound as missing:
+        db.session.rollback()
+        return _detail_page(workspace_get_or_404(WorkflowExecution, execution_id), 404, [str(missing)])
+    flash(f"Run #{original.id} is being replayed as run #{execution.id}.", "success")
+    return redirect(url_for("runs.detail", execution_id=execution.id))
+
+
+@bp.post("/<int:execution_id>/cancel")
+@require_role(Role.ADMIN)
+def cancel(execution_id):
+    execution = workspace_get_or_404(WorkflowExecution, execution_id)
+    cancelled = execution_service.cancel_execution(execution, actor())
+    db.session.commit()
+    if cancelled:
+        flash(f"Run #{execution.id} cancelled. A running step finishes; no further step starts.", "success")
+    else:
+        flash(f"Run #{execution.id} had already finished ({execution.status}); nothing to cancel.", "warning")
+    return redirect(url_for("runs.detail", execution_id=execution.id))
+
+
+# -- bulk replay ------------------------------------------------------------------------------------
+@bp.get("/replay-failed")
+@require_role(Role.ADMIN)
+def confirm_bulk_replay():
+    try:
+        run_filter, _before, _after = parse_listing()
+    except ValidationFailed as failure:
+        return _index_page(RunFilter(), None, failure.errors, 422)
+    candidates = replay_service.bulk_replay_candidates(workspace_id(), run_filter)
+    return render_template(
+        "runs/bulk_replay.html", run_filter=run_filter, total=len(candidates),
+        count=min(len(candidates), replay_service.BULK_REPLAY_LIMIT), limit=replay_service.BULK_REPLAY_LIMIT,
+        up_to_id=candidates[-1] if candidates else None, filter_args=run_filter.query_args(),
+        workflow_name=dict(run_history_service.workflow_choices(workspace_id())).get(run_filter.workflow_id),
+    )
+
+
+@bp.post("/replay-failed")
+@require_role(Role.ADMIN)
+def bulk_replay():
+    try:
+        run_filter = run_history_service.parse_filter(workspace_id(), request.form)
+        up_to_id = run_history_service.parse_cursor(request.form.get("up_to_id"))
+        options = replay_service.parse_options(request.form)
+        result = replay_service.bulk_replay(workspace_id(), run_filter, options, up_to_id, actor())
+        db.session.commit()
+    except ValidationFailed as failure:
+        db.session.rollback()
+        flash("Nothing was replayed: " + " ".join(error_messages(failure.errors)), "danger")
+        return redirect(url_for("runs.index", status="failed"))
+    message = f"Replaying {len(result.replays)} failed run{'s' if len(result.replays) != 1 else ''}."
+    if result.skipped:
+        first_id, reason = next(iter(result.skipped.items()))
+        message += f" {len(result.skipped)} could not be replayed that way (e.g. run #{first_id}: {reason})"
+    flash(message, "warning" if result.skipped else "success")
+    return redirect(url_for("runs.index", **run_filter.without_status().query_args()))
