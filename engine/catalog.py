@@ -394,8 +394,10 @@ _ACTION_LIST = (
             icon="person-check"),
     _action("flag_as_stale", "Flag as Stale", "CRM",
             "Record a stale_flagged event in the audit log",
-            Field("deal_id", "Deal", "record_id", required=True,
-                  placeholder="{{ trigger.deal.id }}"),
+            Field("deal_id", "Deal", "record_id",
+                  placeholder="{{ trigger.deal.id }}",
+                  help="Leave empty to flag every open deal with no change for the number of days below "
+                       "(for scheduled workflows)."),
             Field("reason", "Reason", "string"),
             Field("stale_days", "Stale after (days)", "integer", min=1, default=14),
             icon="flag"),

@@ -8,6 +8,7 @@ from models.platform import AuditEvent, Document, Notification, OutboxEmail
 from models.projects import Project, SprintCycle, Task
 from models.recruiting import Application, Candidate
 from models.support import Ticket
+from models.templates import WorkflowTemplate
 from models.triggers import AutomationRule, WebhookDelivery, WebhookEndpoint, WorkflowSchedule, WorkspaceRuleSetting
 from models.workspace import Invitation, Membership, Role, User, Workspace
 
@@ -17,5 +18,5 @@ __all__ = [
     "Workflow", "WorkflowExecution", "WorkflowStatus", "Workspace",
     "Contact", "Deal", "Project", "Task", "SprintCycle", "Ticket", "Invoice", "Quotation", "Payment",
     "Refund", "Candidate", "Application", "OutboxEmail", "Notification", "Document",
-    "AutomationRule", "WebhookDelivery", "WebhookEndpoint", "WorkflowSchedule", "WorkspaceRuleSetting",
+    "WorkflowTemplate", "AutomationRule", "WebhookDelivery", "WebhookEndpoint", "WorkflowSchedule", "WorkspaceRuleSetting",
 ]

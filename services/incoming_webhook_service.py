@@ -326,7 +326,7 @@ def curl_example(url: str, secret: str) -> str:
         f"SIG=$(printf '%s.%s' \"$TS\" \"$BODY\" | openssl dgst -sha256 -hmac '{secret}' -hex | sed 's/^.* //')\n"
         f"curl -X POST '{url}' \\\n"
         "  -H 'Content-Type: application/json' \\\n"
-        "  -H \"X-Workestra-Webhook-Id: test-$TS\" \\\n"
+        "  -H \"X-Workestra-Webhook-Id: test-$TS-$RANDOM\" \\\n"
         "  -H \"X-Workestra-Signature: t=$TS,v1=$SIG\" \\\n"
         "  --data-raw \"$BODY\""
     )

@@ -5,7 +5,7 @@ paused), so the dispatcher fires it like any workflow. workspace_rule_settings l
 the workflow: that link is how the workflow list hides these workflows
 (`hidden_workflow_ids()`) and how the Runs tab labels their runs (`quick_rule_names()`).
 """
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from models import Role, User, Workflow, db
 from models.triggers import AutomationRule, WorkspaceRuleSetting
@@ -34,6 +34,11 @@ def list_rules(workspace_id: int) -> list[dict]:
     rules = db.session.scalars(select(AutomationRule).order_by(AutomationRule.position, AutomationRule.id)).all()
     settings = _settings_by_rule(workspace_id)
     return [_row(rule, settings.get(rule.id)) for rule in rules]
+
+
+def enabled_count(workspace_id: int) -> int:
+    return db.session.scalar(select(func.count()).select_from(WorkspaceRuleSetting).where(
+        WorkspaceRuleSetting.workspace_id == workspace_id, WorkspaceRuleSetting.enabled.is_(True))) or 0
 
 
 def rule_row(workspace_id: int, rule_id) -> dict:

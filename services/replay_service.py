@@ -9,13 +9,15 @@ The new runs are handed to the queue after the caller commits.
 import copy
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import aliased
 
 from engine.dispatcher import hand_to_queue_after_commit, new_execution
 from models import User, Workflow, WorkflowExecution, db
 from services import audit_service
 from services.errors import NotFound, ValidationFailed
-from services.run_history_service import RunFilter, failed_run_ids
+from services.run_history_service import RunFilter
+from services.run_history_service import list_conditions
 
 FROM_FAILED_STEP = "failed_step"
 FROM_START = "start"
@@ -133,21 +135,31 @@ def _resume_at_failed_step(original: WorkflowExecution, execution: WorkflowExecu
         execution.wait_marker = f"{index}:delay"  # the original already waited out this step's delay
 
 
-def bulk_replay_candidates(workspace_id: int, run_filter: RunFilter, up_to_id: int | None = None) -> list[int]:
-    """The failed runs a bulk replay would replay, oldest first: those matching the filter (up to
-    `up_to_id`) that have not been replayed yet. bulk_replay takes the first BULK_REPLAY_LIMIT."""
-    ids = failed_run_ids(workspace_id, run_filter, up_to_id=up_to_id)
-    if not ids:
-        return []
-    replayed = set()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        replayed.update(db.session.scalars(
-            select(WorkflowExecution.replay_of_id).where(
-                WorkflowExecution.workspace_id == workspace_id, WorkflowExecution.replay_of_id.in_(chunk)
-            )
-        ))
-    return [execution_id for execution_id in ids if execution_id not in replayed]
+def _unreplayed_failed(workspace_id: int, run_filter: RunFilter, up_to_id: int | None):
+    """Failed runs matching the filter (whatever its status tab), up to `up_to_id`, not replayed yet."""
+    replays = aliased(WorkflowExecution)
+    conditions = list_conditions(workspace_id, RunFilter("failed", run_filter.workflow_id, run_filter.date_from,
+                                                         run_filter.date_to))
+    if up_to_id is not None:
+        conditions.append(WorkflowExecution.id <= up_to_id)
+    already = exists().where(replays.replay_of_id == WorkflowExecution.id)
+    return [*conditions, ~already]
+
+
+def bulk_replay_candidates(workspace_id: int, run_filter: RunFilter, up_to_id: int | None = None,
+                           limit: int = BULK_REPLAY_LIMIT) -> list[int]:
+    """The failed runs a bulk replay replays, oldest first, at most `limit`: those matching the filter
+    (up to `up_to_id`) that have not been replayed yet."""
+    return list(db.session.scalars(
+        select(WorkflowExecution.id).where(*_unreplayed_failed(workspace_id, run_filter, up_to_id))
+        .order_by(WorkflowExecution.id).limit(limit)
+    ))
+
+
+def count_bulk_replay_candidates(workspace_id: int, run_filter: RunFilter) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(WorkflowExecution).where(*_unreplayed_failed(workspace_id, run_filter, None))
+    )
 
 
 @dataclass
@@ -161,7 +173,7 @@ def bulk_replay(workspace_id: int, run_filter: RunFilter, options: ReplayOptions
     """Replay every failed run matching the filter (up to the id the confirmation showed), each as a new
     linked execution. A run that cannot be replayed the way asked (workflow deleted, steps changed) is
     skipped and reported, never replayed some other way."""
-    ids = bulk_replay_candidates(workspace_id, run_filter, up_to_id)[:BULK_REPLAY_LIMIT]
+    ids = bulk_replay_candidates(workspace_id, run_filter, up_to_id)
     originals = list(db.session.scalars(
         select(WorkflowExecution).where(WorkflowExecution.workspace_id == workspace_id, WorkflowExecution.id.in_(ids))
         .order_by(WorkflowExecution.id)

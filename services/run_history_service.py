@@ -4,7 +4,8 @@ and the daily chart.
 Every query takes the workspace id first and filters on it. Lists page on the execution id (newest
 first) with `before`/`after` cursors, never OFFSET, so page 1,000 costs what page 1 costs on the
 (workspace_id, status, id) and (workspace_id, workflow_id, id) indexes. Counts, stats and the chart
-read the workflow_run_stats view (per workspace, workflow and UTC day); date filters work on UTC days.
+read the workflow_run_stats view (per workspace, workflow and UTC day); the status tabs count the base
+table with the list's conditions. Date filters work on UTC days.
 """
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -119,7 +120,8 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.utc)
 
 
-def _conditions(workspace_id: int, run_filter: RunFilter) -> list:
+def list_conditions(workspace_id: int, run_filter: RunFilter) -> list:
+    """The WHERE conditions of the list for this filter."""
     conditions = [WorkflowExecution.workspace_id == workspace_id]
     if run_filter.status:
         conditions.append(WorkflowExecution.status == run_filter.status)
@@ -136,7 +138,7 @@ def list_runs(workspace_id: int, run_filter: RunFilter = RunFilter(), *, before:
               after: int | None = None, page_size: int = PAGE_SIZE) -> RunPage:
     """One page of runs, newest first. `before`: the page older than that id; `after`: the page newer than it."""
     page_size = max(1, min(page_size, MAX_PAGE_SIZE))
-    conditions = _conditions(workspace_id, run_filter)
+    conditions = list_conditions(workspace_id, run_filter)
     query = select(WorkflowExecution).where(*conditions)
     if after is not None:
         rows = list(db.session.scalars(
@@ -165,19 +167,6 @@ def _exists(conditions: list, extra) -> bool:
     return db.session.scalar(select(WorkflowExecution.id).where(*conditions, extra).limit(1)) is not None
 
 
-def failed_run_ids(workspace_id: int, run_filter: RunFilter, *, up_to_id: int | None = None,
-                   limit: int | None = None) -> list[int]:
-    """Ids of the failed runs matching the filter (whatever its status tab), oldest first."""
-    conditions = _conditions(workspace_id, RunFilter("failed", run_filter.workflow_id, run_filter.date_from,
-                                                     run_filter.date_to))
-    if up_to_id is not None:
-        conditions.append(WorkflowExecution.id <= up_to_id)
-    query = select(WorkflowExecution.id).where(*conditions).order_by(WorkflowExecution.id.asc())
-    if limit is not None:
-        query = query.limit(limit)
-    return list(db.session.scalars(query))
-
-
 # -- aggregates from the workflow_run_stats view --------------------------------------------------------
 def _stats_conditions(workspace_id: int, workflow_id: int | None, date_from: date | None, date_to: date | None):
     conditions = [run_stats.c.workspace_id == workspace_id]
@@ -191,13 +180,17 @@ def _stats_conditions(workspace_id: int, workflow_id: int | None, date_from: dat
 
 
 def status_counts(workspace_id: int, run_filter: RunFilter = RunFilter()) -> dict[str, int]:
-    """Runs per status (and "all") for the filter's workflow and dates: the numbers on the status tabs."""
-    sums = [func.coalesce(func.sum(run_stats.c[status]), 0).label(status) for status in STATUSES]
-    row = db.session.execute(
-        select(func.coalesce(func.sum(run_stats.c.total), 0).label("all"), *sums)
-        .where(*_stats_conditions(workspace_id, run_filter.workflow_id, run_filter.date_from, run_filter.date_to))
-    ).one()
-    return {key: int(value) for key, value in row._mapping.items()}
+    """Runs per status (and "all") for the filter's workflow and dates: the numbers on the status tabs.
+    Counted on the base table with the list's own conditions (an index-only scan of
+    (workspace_id, status, id) without dates), so the tabs always agree with the list."""
+    conditions = list_conditions(workspace_id, run_filter.without_status())
+    rows = db.session.execute(
+        select(WorkflowExecution.status, func.count()).where(*conditions).group_by(WorkflowExecution.status)
+    ).all()
+    counts = dict.fromkeys(STATUSES, 0)
+    counts.update({status: int(count) for status, count in rows})
+    counts["all"] = sum(counts.values())
+    return counts
 
 
 def period_start(period_days: int, today: date | None = None) -> date:

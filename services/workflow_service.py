@@ -48,8 +48,29 @@ def _audit(workflow: Workflow, event: str, message: str, actor: User | None) -> 
     )
 
 
-def create_workflow(workspace_id: int, data: dict, actor: User | None = None) -> Workflow:
-    definition = clean_definition(data)
+REQUIRED_MESSAGE = "This field is required."
+
+
+def definition_problems(workflow: Workflow) -> dict:
+    """What still keeps this workflow from being activated (field path → messages); {} when complete."""
+    return flatten_errors(validate_definition(workflow.definition())[1])
+
+
+def _only_missing_values(errors: dict) -> bool:
+    return bool(errors) and all(
+        key.startswith("actions.") and ".config." in key and messages == [REQUIRED_MESSAGE] for key, messages in errors.items()
+    )
+
+
+def create_workflow(workspace_id: int, data: dict, actor: User | None = None, allow_incomplete: bool = False) -> Workflow:
+    """Create a workflow. `allow_incomplete`: a draft may still miss required action values
+    (a template copy asks for its webhook URL in the editor); it cannot be activated until they are filled."""
+    try:
+        definition = clean_definition(data)
+    except ValidationFailed as failure:
+        if not (allow_incomplete and _only_missing_values(failure.errors)):
+            raise
+        definition = dict(data, status="draft")
     workflow = Workflow(workspace_id=workspace_id, created_by_id=actor.id if actor else None,
                         status=definition.get("status", "draft"), version=1)
     _apply(workflow, definition)

@@ -1,12 +1,14 @@
 """Workspaces, users, memberships and invitations."""
 import secrets
 
+from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import Invitation, Membership, Role, User, Workspace, db
 from models.base import utcnow
+from services import template_service
 from services.errors import NotFound, ValidationFailed
 
 ROLE_VALUES = [role.value for role in Role]
@@ -73,6 +75,8 @@ def create_workspace(workspace_name: str, email: str, password: str, name: str =
     db.session.add(workspace)
     db.session.add(Membership(workspace=workspace, user=user, role=Role.OWNER.value))
     db.session.flush()
+    if current_app.config.get("SEED_ONBOARDING_WORKFLOW", True):
+        template_service.seed_workspace_workflows(workspace.id)
     return workspace, user
 
 

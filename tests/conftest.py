@@ -13,7 +13,7 @@ from itertools import count
 import pytest
 from flask import has_app_context
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, false, text
 from werkzeug.serving import make_server
 
 from models import Role, db
@@ -85,12 +85,23 @@ def database_url(tmp_path_factory) -> str:
     return url
 
 
+# Rows the migrations seed survive between tests: system templates (usage counts reset) and Quick Rules.
+SEEDED_TABLES = {
+    "workflow_templates": lambda table: table.c.workspace_id.isnot(None),
+    "automation_rules": lambda table: false(),
+}
+
+
 def _truncate_all(app) -> None:
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as connection:
             for table in reversed(db.metadata.sorted_tables):
-                connection.execute(table.delete())
+                keep = SEEDED_TABLES.get(table.name)
+                connection.execute(table.delete().where(keep(table)) if keep else table.delete())
+            templates = db.metadata.tables.get("workflow_templates")
+            if templates is not None:
+                connection.execute(templates.update().values(usage_count=0))
 
 
 @pytest.fixture
@@ -110,6 +121,7 @@ def make_app(database_url):
             "REDIS_URL": os.environ.get("REDIS_URL") or None,
             "SERVER_NAME": None,
             "SWEEP_INTERVAL_SECONDS": 0,  # tests sweep explicitly
+            "SEED_ONBOARDING_WORKFLOW": False,  # tests start from empty workspaces; one test turns it on
         }
         config.update(overrides)
         from webapp import create_app

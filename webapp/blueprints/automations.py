@@ -6,7 +6,8 @@ from flask_login import current_user
 
 from engine.catalog import ACTIONS, TRIGGERS, actions_by_module, sample_payload, triggers_by_module
 from models import ExecutionStatus, Role, db
-from services import execution_service, workflow_listing, workflow_service, workspace_service
+from models.templates import TEMPLATE_CATEGORIES
+from services import execution_service, template_service, workflow_listing, workflow_service, workspace_service
 from services.errors import NotFound, ValidationFailed
 from webapp.editor_form import apply_edit, blank_definition, definition_from_form, editor_context, first_error_card
 from webapp.security import gate_behind_automations_flag, has_role, require_role
@@ -14,6 +15,8 @@ from webapp.security import gate_behind_automations_flag, has_role, require_role
 bp = Blueprint("automations", __name__, url_prefix="/automations")
 gate_behind_automations_flag(bp)
 
+MODULE_ICONS = {"CRM": "people", "Projects": "kanban", "Support": "life-preserver", "Finance": "receipt",
+                "Recruiting": "person-badge", "Platform": "lightning-charge"}
 STATUS_INTENTS = {"activate": "active", "pause": "paused", "archive": "archived", "draft": "draft"}
 
 
@@ -54,7 +57,7 @@ def _stats_strip(workflow_id=None):
     return run_history_service.stats(g.workspace.id, period_days=30, workflow_id=workflow_id)
 
 
-def _render_editor(definition, workflow=None, errors=None, selected=None, status=200):
+def _render_editor(definition, workflow=None, errors=None, selected=None, status=200, needs_input=False):
     if errors and selected is None:
         selected = first_error_card(errors)
     context = editor_context(definition, errors, selected, _member_choices())
@@ -62,7 +65,8 @@ def _render_editor(definition, workflow=None, errors=None, selected=None, status
     return render_template(
         template, workflow=workflow, triggers_by_module=triggers_by_module(), actions_by_module=actions_by_module(),
         sample_payload=json.dumps(sample_payload(definition["trigger"]["type"]), indent=2) if definition["trigger"]["type"] in TRIGGERS else "{}",
-        can_delete=has_role(Role.ADMIN), stats_strip=_stats_strip(workflow.id) if workflow else None, **context,
+        can_delete=has_role(Role.ADMIN), stats_strip=_stats_strip(workflow.id) if workflow else None,
+        needs_input=needs_input, template_categories=TEMPLATE_CATEGORIES, **context,
     ), status
 
 
@@ -75,7 +79,8 @@ def new_workflow():
 @bp.get("/<int:workflow_id>")
 def edit_workflow(workflow_id):
     workflow = _workflow_or_404(workflow_id)
-    return _render_editor(workflow.definition(), workflow)
+    problems = workflow_service.definition_problems(workflow)
+    return _render_editor(workflow.definition(), workflow, errors=problems, needs_input=bool(problems))
 
 
 @bp.post("/editor/render")
@@ -223,4 +228,53 @@ def trigger_label(trigger_type: str) -> str:
 
 @bp.get("/templates")
 def templates():
-    return render_template("automations/templates.html")
+    search = request.args.get("q", "")
+    items = template_service.gallery(g.workspace.id, search)
+    cards = [{"template": t, "chips": template_service.summary(t),
+              "module": TRIGGERS[t.definition["trigger"]["type"]].module if t.definition["trigger"]["type"] in TRIGGERS else ""}
+             for t in items]
+    featured = [card for card in cards if card["template"].featured and card["template"].is_system]
+    by_category = [(category, [c for c in cards if c["template"].category == category]) for category in TEMPLATE_CATEGORIES]
+    return render_template("automations/templates.html", featured=featured, by_category=by_category, search=search,
+                           can_publish=has_role(Role.ADMIN), total=len(cards), module_icons=MODULE_ICONS)
+
+
+@bp.post("/templates/<template_ref>/use")
+def use_template(template_ref):
+    try:
+        template = template_service.get_template(g.workspace.id, template_ref)
+    except NotFound:
+        abort(404)
+    workflow = template_service.use_template(template, g.workspace.id, current_user)
+    db.session.commit()
+    flash(f"“{template.name}” copied into your workspace as a draft. Review it, save, then activate.", "success")
+    return redirect(url_for("automations.edit_workflow", workflow_id=workflow.id))
+
+
+@bp.post("/templates/<int:template_id>/delete")
+@require_role(Role.ADMIN)
+def delete_template(template_id):
+    try:
+        template = template_service.get_template(g.workspace.id, template_id)
+        template_service.delete_workspace_template(template, g.workspace.id, current_user)
+    except NotFound:
+        abort(404)
+    db.session.commit()
+    flash("Template removed from this workspace's gallery.", "success")
+    return redirect(url_for("automations.templates"))
+
+
+@bp.post("/<int:workflow_id>/publish")
+@require_role(Role.ADMIN)
+def publish(workflow_id):
+    workflow = _workflow_or_404(workflow_id)
+    try:
+        template = template_service.publish_workflow(workflow, request.form, current_user)
+        db.session.commit()
+    except ValidationFailed as failure:
+        db.session.rollback()
+        problems = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in failure.errors.items())
+        flash(f"Not published: {problems}", "error")
+        return redirect(url_for("automations.edit_workflow", workflow_id=workflow_id)), 303
+    flash(f"Published “{template.name}” to this workspace's template gallery.", "success")
+    return redirect(url_for("automations.templates"))

@@ -20,6 +20,9 @@ bp = Blueprint("hooks", __name__, url_prefix="/hooks")
 gate_behind_automations_flag(bp)
 
 panels_bp = Blueprint("triggers", __name__, url_prefix="/automations")
+
+# A webhook sender is not signing in: name its errors for what they are.
+HOOK_TITLES = {**TITLES, 401: "Signature rejected", 409: "Workflow not accepting deliveries"}
 gate_behind_automations_flag(panels_bp)
 
 
@@ -34,7 +37,7 @@ def receive(token):
         result = incoming_webhook_service.receive_delivery(token, body, size, request.headers)
     except WebhookRejected as rejection:
         db.session.commit()  # keep the rejection in the workflow's delivery log
-        response = jsonify({"error": TITLES.get(rejection.status, "Error"), "message": rejection.message})
+        response = jsonify({"error": HOOK_TITLES.get(rejection.status, "Error"), "message": rejection.message})
         if rejection.retry_after is not None:
             response.headers["Retry-After"] = str(rejection.retry_after)
         return response, rejection.status

@@ -75,6 +75,7 @@ def toggle(rule_id):
         db.session.rollback()
         abort(422, description=f"This rule cannot run as defined: {failure}")
     if request.headers.get("HX-Request"):
-        return render_template("quick_rules/_rule_row.html", row=_row_view(row), can_edit=True, just_changed=True)
+        return render_template("quick_rules/_rule_row.html", row=_row_view(row), can_edit=True, just_changed=True,
+                               enabled_count=quick_rules_service.enabled_count(g.workspace.id), count_oob=True)
     flash(f"Quick Rule {'switched on' if row['enabled'] else 'switched off'}: {row['rule'].name}", "success")
     return redirect(url_for("quick_rules.index"))

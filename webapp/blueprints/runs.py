@@ -161,9 +161,10 @@ def confirm_bulk_replay():
         return _index_page(RunFilter(), None, failure.errors, 422)
     candidates = replay_service.bulk_replay_candidates(workspace_id(), run_filter)
     return render_template(
-        "runs/bulk_replay.html", run_filter=run_filter, total=len(candidates),
-        count=min(len(candidates), replay_service.BULK_REPLAY_LIMIT), limit=replay_service.BULK_REPLAY_LIMIT,
-        up_to_id=candidates[-1] if candidates else None, filter_args=run_filter.query_args(),
+        "runs/bulk_replay.html", run_filter=run_filter, count=len(candidates),
+        total=replay_service.count_bulk_replay_candidates(workspace_id(), run_filter),
+        limit=replay_service.BULK_REPLAY_LIMIT, up_to_id=candidates[-1] if candidates else None,
+        filter_args=run_filter.query_args(),
         workflow_name=dict(run_history_service.workflow_choices(workspace_id())).get(run_filter.workflow_id),
     )
 
