@@ -1,4 +1,5 @@
 """Workflows and their executions: the engine's tables."""
+import copy
 import enum
 from datetime import datetime
 
@@ -80,8 +81,9 @@ class Workflow(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     def definition(self) -> dict:
-        """The definition shape of DESIGN.md, as snapshotted on each execution."""
-        return {
+        """The definition shape of DESIGN.md, as snapshotted on each execution: a deep copy, so changing
+        it never changes this row behind SQLAlchemy's back (JSON columns do not track in-place edits)."""
+        return copy.deepcopy({
             "name": self.name,
             "description": self.description or "",
             "trigger": self.trigger,
@@ -89,7 +91,7 @@ class Workflow(db.Model):
             "actions": self.actions or [],
             "error_strategy": self.error_strategy,
             "status": self.status,
-        }
+        })
 
 
 class WorkflowExecution(db.Model):

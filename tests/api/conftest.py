@@ -50,6 +50,21 @@ def api(client, workspace, user):
     return factory
 
 
+@pytest.fixture
+def sweep_api(make_app, workspace, user):
+    """An API client on an app whose runs wait for an explicit run_execution (deterministic)."""
+    app = make_app(ENGINE_HANDOFF="sweep")
+    with app.app_context():
+        client = app.test_client()
+
+        def factory(role="owner", ws=None):
+            ws = ws or workspace()
+            member = owner_of(ws) if role == "owner" else user(ws, role)
+            return ApiClient(client, issue_token(ws, member), ws, member)
+
+        yield factory
+
+
 def errors_of(response) -> dict:
     body = response.get_json()
     assert body is not None, response.get_data(as_text=True)[:300]

@@ -4,7 +4,6 @@ from sqlalchemy import select
 
 from models import Contact, Deal, Invoice, WorkflowExecution, db
 from tests.api.conftest import ApiClient, errors_of, issue_token
-from tests.api.test_workflows_api import sweep_api  # noqa: F401  (fixture)
 from tests.support.engine import make_workflow
 
 

@@ -6,8 +6,7 @@ from sqlalchemy import select
 from engine.runner import run_execution
 from models import WorkflowExecution, db
 from tests.api.conftest import ApiClient, errors_of, issue_token
-from tests.api.test_workflows_api import create, sweep_api  # noqa: F401  (fixture)
-from tests.conftest import owner_of
+from tests.api.test_workflows_api import create
 
 FAILING = [{"type": "log_event", "config": {"event": "first", "message": "ok"}},
            {"type": "call_webhook", "config": {"url": "http://127.0.0.1:9/nowhere"}},

@@ -1,5 +1,4 @@
 """/api/v1/workflows: the definition shape of DESIGN.md in and out, through the workflow service."""
-import pytest
 from sqlalchemy import select
 
 from engine.runner import run_execution
@@ -19,23 +18,6 @@ DEFINITION = {
     ],
     "error_strategy": "continue",
 }
-
-
-@pytest.fixture
-def sweep_api(make_app, workspace, user):
-    """An API client on an app whose runs wait for an explicit run_execution (deterministic)."""
-    app = make_app(ENGINE_HANDOFF="sweep")
-    with app.app_context():
-        client = app.test_client()
-        n = {"count": 0}
-
-        def factory(role="owner", ws=None):
-            ws = ws or workspace()
-            member = owner_of(ws) if role == "owner" else user(ws, role)
-            n["count"] += 1
-            return ApiClient(client, issue_token(ws, member), ws, member)
-
-        yield factory
 
 
 def create(client, **changes):

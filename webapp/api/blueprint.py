@@ -23,8 +23,10 @@ from webapp.errors import TITLES
 from webapp.extensions import csrf, db
 from webapp.security import has_role, public
 
-MAX_ID = 2**63 - 1
-ID = "int"  # path ids; ones past a 64-bit integer are a 404 (see `operation`), not a database error
+MAX_ID = 2**31 - 1  # ids of INTEGER keys
+MAX_BIG_ID = 2**63 - 1  # ids of BIGINT keys (executions)
+BIG_ID_ARGUMENTS = frozenset({"execution_id"})
+ID = "int"  # path ids past what their column holds are a 404 (see `operation`), not a database error
 MAX_BODY_BYTES = 1024 * 1024
 UNKNOWN_FIELD = "Unknown field."
 _RULE_ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
@@ -66,6 +68,10 @@ class Operation:
 
 
 OPERATIONS: list[Operation] = []
+
+
+def max_id(argument: str) -> int:
+    return MAX_BIG_ID if argument in BIG_ID_ARGUMENTS else MAX_ID
 
 
 def api_error(status: int, message: str, errors: dict | None = None):
@@ -137,7 +143,7 @@ def operation(rule: str, method: str, *, summary: str, tag: str, body: Schema | 
     def decorator(view):
         @wraps(view)
         def handle(**kwargs):
-            if any(isinstance(value, int) and value > MAX_ID for value in kwargs.values()):
+            if any(isinstance(value, int) and value > max_id(name) for name, value in kwargs.items()):
                 fail(404, "Not found.")
             if flagged and not current_app.config.get("AUTOMATIONS_ENABLED"):
                 fail(404, "Automations are not enabled on this deployment.")

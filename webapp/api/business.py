@@ -101,7 +101,7 @@ def _project(project_id):
     """The task's project: a missing or unknown one is a field error, not a 404 of the URL."""
     if project_id in (None, ""):
         raise ValidationFailed({"project_id": ["Choose the project the task belongs to."]})
-    if isinstance(project_id, bool) or not isinstance(project_id, int) or not 0 < project_id < 2**63:
+    if isinstance(project_id, bool) or not isinstance(project_id, int) or not 0 < project_id < 2**31:
         raise ValidationFailed({"project_id": ["Must be a project id (a whole number)."]})
     try:
         return project_service.get_project(ws(), project_id)

@@ -6,7 +6,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import current_app, jsonify, request
 
-from webapp.api.blueprint import MAX_ID, OPERATIONS, Operation, bp
+from webapp.api.blueprint import OPERATIONS, Operation, bp, max_id
 from webapp.api.schemas import ErrorSchema
 
 TITLE = "Workestra Automations API"
@@ -70,7 +70,7 @@ def _operation(op: Operation) -> dict:
     if op.description:
         document["description"] = op.description
     parameters = [{"in": "path", "name": name, "required": True,
-                   "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}} for name in op.path_parameters]
+                   "schema": {"type": "integer", "minimum": 0, "maximum": max_id(name)}} for name in op.path_parameters]
     if op.query is not None:
         parameters.append({"in": "query", "schema": op.query})
     if parameters:

@@ -80,7 +80,7 @@ class EmptySchema(Schema):
 
 class ExecutionQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf(EXECUTION_STATUSES))
-    workflow_id = fields.Integer(strict=False, validate=validate.Range(min=1, max=2**63 - 1))
+    workflow_id = fields.Integer(strict=False, validate=validate.Range(min=1, max=2**31 - 1))
     since = fields.AwareDateTime(default_timezone=None, metadata={
         "description": "Only runs created at or after this time (ISO 8601 with a time zone)."})
     limit = fields.Integer(load_default=DEFAULT_PAGE, validate=validate.Range(min=1, max=MAX_PAGE))
@@ -93,7 +93,7 @@ class WorkflowQuerySchema(Schema):
 
 
 class TaskQuerySchema(Schema):
-    project_id = fields.Integer(strict=False, validate=validate.Range(min=1, max=2**63 - 1))
+    project_id = fields.Integer(strict=False, validate=validate.Range(min=1, max=2**31 - 1))
 
 
 # --- Responses -----------------------------------------------------------------------------
