@@ -112,6 +112,8 @@ def hand_to_queue_after_commit(ids: list[int]) -> None:
 
 
 def _flush_to_queue(app, session) -> None:
+    if session.in_nested_transaction():
+        return  # after_commit also fires when a SAVEPOINT is released: wait for the real commit
     ids = session.info.pop(PENDING_KEY, [])
     if ids:
         from engine.queue import enqueue_executions

@@ -100,12 +100,23 @@ def preview(cron: str, tz_name: str | None, now: datetime | None = None, count: 
     return {"times": times, "error": error, "timezone": tz_name, "cron": cron}
 
 
+def _in_zone(tz_name: str):
+    try:
+        tz = zone(tz_name)
+    except ScheduleError:
+        tz = timezone.utc
+    return lambda moment: moment.astimezone(tz) if moment is not None else None
+
+
 def schedule_panel_context(workflow: Workflow, now: datetime | None = None) -> dict:
     """Everything triggers/_schedule_panel.html needs for this workflow (include it with these names)."""
     schedule = schedule_of(workflow.id) if workflow.id else None
     context = preview(workflow_cron(workflow), workflow_timezone(workflow), now)
+    local = _in_zone(context["timezone"])
     context.update(
         workflow=workflow,
+        next_run_local=local(schedule.next_run_at) if schedule else None,
+        last_fired_local=local(schedule.last_fired_at) if schedule else None,
         active=workflow.status == "active",
         next_run_at=schedule.next_run_at if schedule else None,
         last_fired_at=schedule.last_fired_at if schedule else None,

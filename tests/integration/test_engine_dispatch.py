@@ -113,3 +113,19 @@ def test_chain_depth_is_limited_and_the_refusal_recorded(sweep_app):
 def test_dispatch_uses_the_indexed_lookup(sweep_app):
     indexes = {index.name: [c.name for c in index.columns] for index in WorkflowExecution.metadata.tables["workflows"].indexes}
     assert indexes["ix_workflows_dispatch"] == ["workspace_id", "trigger_type", "status"]
+
+
+def test_executions_reach_the_queue_only_after_the_outer_commit(sweep_app, monkeypatch):
+    from engine import queue
+
+    handed = []
+    monkeypatch.setattr(queue, "enqueue_executions", lambda app, ids: handed.append(list(ids)))
+    sweep_app.config["ENGINE_HANDOFF"] = "queue"
+    ws = _workspace()
+    make_workflow(ws.id)
+    make_workflow(ws.id, trigger="deal_closed_won")
+    first = fire_workflow_event(ws.id, "deal_created", sample_payload("deal_created"))
+    second = fire_workflow_event(ws.id, "deal_closed_won", sample_payload("deal_closed_won"))  # releases another savepoint
+    assert handed == []
+    db.session.commit()
+    assert handed == [first + second]

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.executors import StepError
-from models import (AuditEvent, Contact, Deal, Document, Invoice, Notification, OutboxEmail, Project, Quotation,
+from models import (AuditEvent, Deal, Document, Invoice, Notification, OutboxEmail, Project, Quotation,
                     SprintCycle, Ticket, db)
 from services import webhook_service
 from tests import factories as f
