@@ -346,3 +346,13 @@ def test_schedule_preview_lists_the_next_five_times(app, client, logged_in):
     assert page.status_code == 200 and html.count("<li") == 5 and "09:00" in html and ("CET" in html or "CEST" in html)
     bad = client.get("/automations/triggers/schedule-preview", query_string={"cron": "every day", "timezone": "UTC"})
     assert bad.status_code == 200 and "Invalid cron expression" in bad.get_data(as_text=True)
+
+
+def test_schedule_panel_shows_next_runs_in_the_workflow_zone(app, client, logged_in, workspace):
+    client, ws, _ = logged_in("member")
+    workflow = make_workflow(ws.id, trigger="scheduled", trigger_config={"cron": "0 9 * * *", "timezone": "America/New_York"})
+    html = client.get(f"/automations/{workflow.id}/triggers/schedule").get_data(as_text=True)
+    assert "America/New_York" in html and html.count("09:00") >= 5 and ("EST" in html or "EDT" in html)
+    assert "Active — next run" in html and 'id="cron-presets"' in html
+    theirs = make_workflow(workspace().id, trigger="scheduled", trigger_config={"cron": "0 9 * * *", "timezone": "UTC"})
+    assert client.get(f"/automations/{theirs.id}/triggers/schedule").status_code == 404

@@ -84,6 +84,12 @@ def webhook_panel(workflow_id):
     return render_template("triggers/_webhook_panel.html", panel=webhook_panel_context(workflow))
 
 
+@panels_bp.get("/<int:workflow_id>/triggers/schedule")
+def schedule_panel(workflow_id):
+    workflow = workspace_get_or_404(Workflow, workflow_id)
+    return render_template("triggers/_schedule_panel.html", panel=schedule_panel_context(workflow))
+
+
 @panels_bp.post("/<int:workflow_id>/triggers/webhook/rotate")
 def rotate_webhook_secret(workflow_id):
     workflow = workspace_get_or_404(Workflow, workflow_id)
