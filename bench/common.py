@@ -130,34 +130,43 @@ def fire_deals(workspace_id: int, owner, count: int, start: int = 0) -> list[flo
     return durations
 
 
-def execution_counts(url: str) -> dict:
+def execution_counts(url: str, since_id: int = 0) -> dict:
     engine = create_engine(url)
     with engine.connect() as connection:
-        rows = connection.execute(text("SELECT status, count(*) FROM workflow_executions GROUP BY status")).all()
+        rows = connection.execute(text("SELECT status, count(*) FROM workflow_executions WHERE id > :since "
+                                       "GROUP BY status"), {"since": since_id}).all()
     engine.dispose()
     return {status: n for status, n in rows}
 
 
-def completion_window(url: str) -> tuple[int, float]:
+def completion_window(url: str, since_id: int = 0) -> tuple[int, float]:
     """(completed executions, seconds from the first claim to the last finish) from the rows themselves."""
     engine = create_engine(url)
     with engine.connect() as connection:
         if url.startswith("sqlite"):
             row = connection.execute(text(
                 "SELECT count(*), (julianday(max(finished_at)) - julianday(min(started_at))) * 86400.0 "
-                "FROM workflow_executions WHERE status = 'completed'")).one()
+                "FROM workflow_executions WHERE status = 'completed' AND id > :since"), {"since": since_id}).one()
         else:
             row = connection.execute(text(
                 "SELECT count(*), extract(epoch FROM max(finished_at) - min(started_at)) "
-                "FROM workflow_executions WHERE status = 'completed'")).one()
+                "FROM workflow_executions WHERE status = 'completed' AND id > :since"), {"since": since_id}).one()
     engine.dispose()
     return int(row[0]), float(row[1] or 0.0)
 
 
-def wait_until_done(url: str, expected: int, timeout: float) -> dict:
+def max_execution_id(url: str) -> int:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        value = connection.scalar(text("SELECT coalesce(max(id), 0) FROM workflow_executions"))
+    engine.dispose()
+    return int(value)
+
+
+def wait_until_done(url: str, expected: int, timeout: float, since_id: int = 0) -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        counts = execution_counts(url)
+        counts = execution_counts(url, since_id)
         done = sum(counts.get(s, 0) for s in ("completed", "failed", "cancelled"))
         if done >= expected or time.monotonic() > deadline:
             return counts
@@ -285,5 +294,6 @@ def machine() -> dict:
                 break
     memory = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout.splitlines()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return {"nproc": os.cpu_count(), "cpu": model, "memory": memory[1] if len(memory) > 1 else "",
+    load = " ".join(open("/proc/loadavg").read().split()[:3])
+    return {"nproc": os.cpu_count(), "cpu": model, "loadavg": load, "memory": memory[1] if len(memory) > 1 else "",
             "python": platform.python_version(), "commit": commit}

@@ -4,11 +4,18 @@ Every state change of an execution is a conditional UPDATE that also checks this
 holds the lease, so two workers (or a worker and a canceller) can never both move it on. A step's
 effects and its record commit in one transaction: a crash before the commit leaves nothing
 behind and the step runs again; a crash after it never repeats the step.
+
+Hot path (issue #11): a run reads its row once after the claim and then keeps the state in memory
+(the lease makes this worker its only writer); each step costs its own statements plus one guarded
+UPDATE and one commit, and the last step's UPDATE also closes the run. A lost lease or a cancel
+shows up as that UPDATE matching no row. Workers can claim a batch of rows in one statement
+(`claim_batch`, `FOR UPDATE SKIP LOCKED` on PostgreSQL).
 """
 import logging
 import os
 import socket
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -56,37 +63,55 @@ def _claimable(now: datetime):
     )
 
 
+EXECUTIONS = WorkflowExecution.__table__
+
+
+def _claim_values(owner: str, now: datetime) -> dict:
+    return {
+        "status": "running",
+        "lease_owner": owner,
+        "lease_expires_at": _lease_policy().expiry(now),
+        "started_at": db.func.coalesce(EXECUTIONS.c.started_at, now),
+        "resume_at": None,
+        "claim_count": EXECUTIONS.c.claim_count + 1,
+    }
+
+
 def claim_execution(execution_id: int, owner: str, now: datetime | None = None) -> bool:
     """Atomically move one execution to running under `owner`'s lease. True when this call won it."""
     now = now or utcnow()
     result = db.session.execute(
-        update(WorkflowExecution)
-        .where(WorkflowExecution.id == execution_id, _claimable(now))
-        .values(
-            status="running",
-            lease_owner=owner,
-            lease_expires_at=_lease_policy().expiry(now),
-            started_at=db.func.coalesce(WorkflowExecution.started_at, now),
-            resume_at=None,
-            claim_count=WorkflowExecution.claim_count + 1,
-        )
-        .execution_options(synchronize_session=False)
+        update(EXECUTIONS).where(EXECUTIONS.c.id == execution_id, _claimable(now)).values(**_claim_values(owner, now))
     )
     db.session.commit()
     return result.rowcount == 1
 
 
+def claim_batch(execution_ids: list[int], owner: str, now: datetime | None = None) -> list[int]:
+    """Claim as many of these executions as are claimable, in one statement and one commit; returns the won ids.
+
+    On PostgreSQL rows another worker is claiming right now are skipped (FOR UPDATE SKIP LOCKED), not waited for.
+    """
+    if not execution_ids:
+        return []
+    now = now or utcnow()
+    candidates = select(EXECUTIONS.c.id).where(EXECUTIONS.c.id.in_(execution_ids), _claimable(now))
+    if db.session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    won = db.session.scalars(
+        update(EXECUTIONS).where(EXECUTIONS.c.id.in_(candidates.scalar_subquery()))
+        .values(**_claim_values(owner, now)).returning(EXECUTIONS.c.id)
+    ).all()
+    db.session.commit()
+    return sorted(won)
+
+
 def _guarded_update(execution_id: int, owner: str, **values) -> None:
     """Write the execution only while this worker still holds it; otherwise undo the step."""
     result = db.session.execute(
-        update(WorkflowExecution)
-        .where(
-            WorkflowExecution.id == execution_id,
-            WorkflowExecution.lease_owner == owner,
-            WorkflowExecution.status == "running",
-        )
+        update(EXECUTIONS)
+        .where(EXECUTIONS.c.id == execution_id, EXECUTIONS.c.lease_owner == owner, EXECUTIONS.c.status == "running")
         .values(**values)
-        .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         db.session.rollback()
@@ -115,6 +140,29 @@ def shifted_clock(now: datetime | None):
     return lambda: utcnow() + offset
 
 
+@dataclass
+class RunState:
+    """What a run needs of its row, read once after the claim; this worker is its only writer while it holds the lease."""
+    id: int
+    workspace_id: int
+    workflow_id: int | None
+    definition: dict
+    trigger_payload: dict
+    event_depth: int
+    started_at: datetime | None
+    completed_actions: list
+    current_step: int
+    step_attempts: int
+    wait_marker: str | None
+
+    @property
+    def actions(self) -> list:
+        return self.definition.get("actions") or []
+
+
+_STATE_COLUMNS = [EXECUTIONS.c[name] for name in RunState.__dataclass_fields__]
+
+
 class _ExecutionRun:
     def __init__(self, execution_id: int, owner: str, clock=utcnow):
         self.id = execution_id
@@ -123,16 +171,22 @@ class _ExecutionRun:
         self.lease = _lease_policy()
         self.retry = _retry_policy()
 
-    def load(self) -> WorkflowExecution:
-        db.session.expire_all()
-        execution = db.session.get(WorkflowExecution, self.id)
-        if execution is None or execution.status != "running" or execution.lease_owner != self.owner:
+    def load(self) -> RunState:
+        row = db.session.execute(
+            select(*_STATE_COLUMNS).where(
+                EXECUTIONS.c.id == self.id, EXECUTIONS.c.status == "running", EXECUTIONS.c.lease_owner == self.owner
+            )
+        ).one_or_none()
+        if row is None:
             raise LeaseLost(self.id)
-        return execution
+        state = RunState(**row._asdict())
+        state.definition = state.definition or {}
+        state.completed_actions = list(state.completed_actions or [])
+        return state
 
     def run(self) -> str:
         execution = self.load()
-        actions = execution.definition.get("actions") or []
+        actions = execution.actions
         while execution.current_step < len(actions):
             index = execution.current_step
             action = actions[index]
@@ -142,11 +196,12 @@ class _ExecutionRun:
             outcome = self.run_step(execution, index, action)
             if outcome in ("retry_scheduled", "stopped"):
                 return "pending" if outcome == "retry_scheduled" else "failed"
-            execution = self.load()
+            if outcome == "closed":
+                return "completed"
         return self.finish(execution)
 
     # -- waits -----------------------------------------------------------------------------
-    def pause_before(self, execution: WorkflowExecution, index: int, action: dict) -> str | None:
+    def pause_before(self, execution: RunState, index: int, action: dict) -> str | None:
         marker = execution.wait_marker or ""
         delay = int(action.get("delay_seconds") or 0)
         if delay > 0 and marker not in (f"{index}:delay", f"{index}:wait"):
@@ -171,16 +226,16 @@ class _ExecutionRun:
         return "paused"
 
     # -- steps -----------------------------------------------------------------------------
-    def context(self, execution: WorkflowExecution) -> dict:
-        steps = {record["index"]: {"output": record.get("output") or {}} for record in execution.completed_actions or []}
+    def context(self, execution: RunState) -> dict:
+        steps = {record["index"]: {"output": record.get("output") or {}} for record in execution.completed_actions}
         return {"trigger": execution.trigger_payload or {}, "steps": steps}
 
-    def prepare_config(self, execution: WorkflowExecution, action: dict):
+    def prepare_config(self, execution: RunState, action: dict):
         rendered = render(action.get("config") or {}, self.context(execution))
         config, errors = clean_action_config(action.get("type"), rendered.value, allow_templates=False)
         return config, errors
 
-    def run_step(self, execution: WorkflowExecution, index: int, action: dict) -> str:
+    def run_step(self, execution: RunState, index: int, action: dict) -> str:
         action_type = action.get("type")
         started = self.clock()
         attempt = execution.step_attempts + 1
@@ -197,26 +252,33 @@ class _ExecutionRun:
             output = self.execute(execution, index, action_type, rendered.value, attempt, refusals)
         except StepError as failure:
             db.session.rollback()
-            return self.step_failed(index, record, started, str(failure), failure.retryable, failure.output)
+            return self.step_failed(execution, index, record, started, str(failure), failure.retryable, failure.output)
         except LeaseLost:
             raise
         except Exception as failure:  # an executor bug must not kill the run: record it as the step's error
             db.session.rollback()
             log.exception("Step %s of execution %s raised", index, self.id)
-            return self.step_failed(index, record, started, f"{type(failure).__name__}: {failure}", True, {})
+            return self.step_failed(execution, index, record, started, f"{type(failure).__name__}: {failure}", True, {})
         if refusals:
             output = dict(output, dispatch_refused=refusals)
         self.finish_record(record, started, StepStatus.COMPLETED, output=output)
-        execution = db.session.get(WorkflowExecution, self.id)
+        return self.step_recorded(execution, index, [*execution.completed_actions, record])
+
+    def step_recorded(self, execution: RunState, index: int, records: list, error_values: dict | None = None) -> str:
+        """Commit the step's record with its effects; after the last step the same UPDATE closes the run."""
+        if index + 1 >= len(execution.actions):
+            self.close(execution, "completed", records, _first_error(records))
+            return "closed"
         _guarded_update(
             self.id, self.owner,
-            completed_actions=[*(execution.completed_actions or []), record],
-            current_step=index + 1, step_attempts=0, wait_marker=None,
-            lease_expires_at=self.lease.expiry(self.clock()),
+            completed_actions=records, current_step=index + 1, step_attempts=0, wait_marker=None,
+            lease_expires_at=self.lease.expiry(self.clock()), **(error_values or {}),
         )
-        return "completed"
+        execution.completed_actions = records
+        execution.current_step, execution.step_attempts, execution.wait_marker = index + 1, 0, None
+        return "completed" if error_values is None else "failed_continue"
 
-    def execute(self, execution, index, action_type, rendered_config, attempt, refusals) -> dict:
+    def execute(self, execution: RunState, index, action_type, rendered_config, attempt, refusals) -> dict:
         if action_type not in ACTIONS:
             raise StepError(f"Unknown action type {action_type!r}.", retryable=False)
         executor = executor_for(action_type)
@@ -230,7 +292,7 @@ class _ExecutionRun:
             workspace_id=execution.workspace_id, execution_id=execution.id, workflow_id=execution.workflow_id,
             step_index=index, action_type=action_type, config=config, payload=execution.trigger_payload or {},
             attempt=attempt,
-            outputs={record["index"]: record.get("output") or {} for record in execution.completed_actions or []},
+            outputs={record["index"]: record.get("output") or {} for record in execution.completed_actions},
         )
         with caused_by_execution(execution.event_depth, refusals):
             output = executor(step)
@@ -245,8 +307,8 @@ class _ExecutionRun:
         )
         return record
 
-    def step_failed(self, index: int, record: dict, started: datetime, message: str, retryable: bool, output) -> str:
-        execution = self.load()
+    def step_failed(self, execution: RunState, index: int, record: dict, started: datetime, message: str,
+                    retryable: bool, output) -> str:
         strategy = execution.definition.get("error_strategy", "continue")
         failed_attempts = execution.step_attempts + 1
         if self.retry.should_retry(strategy, failed_attempts, retryable):
@@ -263,9 +325,9 @@ class _ExecutionRun:
             return "retry_scheduled"
 
         self.finish_record(record, started, StepStatus.FAILED, output=output, error=message)
-        records = [*(execution.completed_actions or []), record]
+        records = [*execution.completed_actions, record]
         if strategy == ErrorStrategy.STOP:
-            actions = execution.definition.get("actions") or []
+            actions = execution.actions
             for later in range(index + 1, len(actions)):
                 records.append({
                     "index": later, "type": actions[later].get("type"), "status": StepStatus.SKIPPED.value,
@@ -275,30 +337,29 @@ class _ExecutionRun:
                 })
             self.close(execution, "failed", records, message)
             return "stopped"
-        _guarded_update(
-            self.id, self.owner,
-            completed_actions=records, current_step=index + 1, step_attempts=0, wait_marker=None, error=None,
-            lease_expires_at=self.lease.expiry(self.clock()),
-        )
-        return "failed_continue"
+        outcome = self.step_recorded(execution, index, records, error_values={"error": None})
+        return "closed" if outcome == "closed" else "failed_continue"
 
     # -- the end ---------------------------------------------------------------------------
-    def finish(self, execution: WorkflowExecution) -> str:
-        records = execution.completed_actions or []
-        first_error = next((r.get("error") for r in records if r.get("status") == StepStatus.FAILED.value), None)
-        return self.close(execution, "completed", records, first_error)
+    def finish(self, execution: RunState) -> str:
+        records = execution.completed_actions
+        return self.close(execution, "completed", records, _first_error(records))
 
-    def close(self, execution: WorkflowExecution, status: str, records: list, error: str | None) -> str:
+    def close(self, execution: RunState, status: str, records: list, error: str | None) -> str:
         finished = self.clock()
         started = execution.started_at or finished
         _guarded_update(
             self.id, self.owner,
             status=status, completed_actions=records, finished_at=finished, error=error,
             duration_ms=int((finished - started).total_seconds() * 1000),
-            current_step=len(execution.definition.get("actions") or []),
+            current_step=len(execution.actions),
             lease_owner=None, lease_expires_at=None, resume_at=None, wait_marker=None, step_attempts=0,
         )
         return status
+
+
+def _first_error(records: list) -> str | None:
+    return next((r.get("error") for r in records if r.get("status") == StepStatus.FAILED.value), None)
 
 
 def due_execution_ids(now: datetime, limit: int = SWEEP_BATCH) -> list[int]:

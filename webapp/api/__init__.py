@@ -2,7 +2,7 @@
 
 Importing the package declares every endpoint on `bp`; register `bp` on the app.
 """
-from webapp.api import auth, business, catalog, executions, openapi, workflows  # noqa: F401  (importing declares the routes)
+from webapp.api import auth, business, catalog, executions, openapi, templates, workflows  # noqa: F401  (importing declares the routes)
 from webapp.api.blueprint import bp
 
 __all__ = ["bp"]

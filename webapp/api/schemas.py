@@ -306,3 +306,16 @@ def list_of(item: type[Schema]) -> type[Schema]:
     """The list envelope {"data": [...]} of one kind of object, as a named schema for the document."""
     name = item.__name__.removesuffix("Out") + "ListSchema"
     return Schema.from_dict({"data": fields.List(fields.Nested(item))}, name=name)
+
+
+class TemplateOut(Schema):
+    """A template of the gallery: a system one (workspace null) or this workspace's own."""
+    id = fields.Integer()
+    slug = fields.String()
+    name = fields.String()
+    description = fields.String()
+    category = fields.String()
+    featured = fields.Boolean()
+    usage_count = fields.Integer()
+    workspace_id = fields.Integer(allow_none=True)
+    definition = fields.Dict()
