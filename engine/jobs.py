@@ -31,6 +31,33 @@ def run_execution_job(execution_id: int):
             context.pop()
 
 
+def wake_job(slot: int | None = None):
+    """A wake-up: pop batches of handed-over execution ids, claim each batch at once and run it, until none is left."""
+    from flask import current_app
+
+    from engine.queue import take_due_ids
+    from engine.runner import default_worker_id, run_claimed_batch
+    from models import db
+
+    context = _ensure_app_context()
+    try:
+        app = current_app._get_current_object()
+        batch = max(1, int(app.config.get("ENGINE_CLAIM_BATCH", 20)))
+        owner = default_worker_id()
+        totals: dict = {}
+        ids = take_due_ids(app, slot, batch)
+        while ids:
+            for key, value in run_claimed_batch(ids, owner).items():
+                totals[key] = totals.get(key, 0) + value
+            db.session.remove()
+            ids = take_due_ids(app, None, batch)
+        return totals
+    finally:
+        db.session.remove()
+        if context is not None:
+            context.pop()
+
+
 def sweep_job():
     from engine.runner import sweep_pending_executions
     from models import db

@@ -14,8 +14,18 @@ log = logging.getLogger(__name__)
 
 RQ_QUEUE_NAME = "workestra"
 RUN_JOB = "engine.jobs.run_execution_job"
+WAKE_JOB = "engine.jobs.wake_job"
 SWEEP_JOB = "engine.jobs.sweep_job"
 EXTENSION_KEY = "workestra_embedded_runner"
+REDIS_KEY = "workestra_redis"
+
+# RQ as a wake-up (issue #11): the hand-off pushes ids onto one Redis list and makes sure a few wake
+# jobs are queued; a woken worker pops a batch of ids, claims them in one statement and runs them,
+# until the list is empty. A slot key per queued wake job (freed when the job starts) keeps the number
+# of queued wake jobs at RQ_WAKE_SLOTS however many events arrive; the TTL heals a lost job.
+DUE_LIST_KEY = "workestra:due-executions"
+WAKE_SLOT_KEY = "workestra:wake-slot:{}"
+WAKE_SLOT_TTL_SECONDS = 15
 
 
 def enqueue_executions(app, execution_ids: list[int]) -> None:
@@ -41,9 +51,14 @@ def enqueue_execution_at(app, execution_id: int, when: datetime) -> None:
 
 # -- RQ -------------------------------------------------------------------------------------
 def redis_connection(app):
+    """One Redis client (and connection pool) per app: a new client per call would connect per event."""
     from redis import Redis
 
-    return Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5)
+    client = app.extensions.get(REDIS_KEY)
+    if client is None:
+        client = Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5)
+        app.extensions[REDIS_KEY] = client
+    return client
 
 
 def rq_queue(app):
@@ -52,20 +67,44 @@ def rq_queue(app):
     return Queue(RQ_QUEUE_NAME, connection=redis_connection(app))
 
 
+def _wake_workers(app, execution_ids: list[int]) -> None:
+    connection = redis_connection(app)
+    slots = int(app.config.get("RQ_WAKE_SLOTS", 4))
+    pipe = connection.pipeline(transaction=False)
+    pipe.rpush(DUE_LIST_KEY, *execution_ids)
+    for slot in range(slots):
+        pipe.set(WAKE_SLOT_KEY.format(slot), "queued", nx=True, ex=WAKE_SLOT_TTL_SECONDS)
+    won = [slot for slot, taken in enumerate(pipe.execute()[1:]) if taken]
+    if won:
+        q = rq_queue(app)
+        for slot in won:
+            q.enqueue(WAKE_JOB, slot, result_ttl=0, failure_ttl=86400)
+
+
+def take_due_ids(app, slot: int | None, count: int) -> list[int]:
+    """For a wake job: free its slot (the first call), then pop up to `count` handed-over ids."""
+    connection = redis_connection(app)
+    if slot is not None:
+        connection.delete(WAKE_SLOT_KEY.format(slot))
+    return [int(raw) for raw in connection.lpop(DUE_LIST_KEY, count) or []]
+
+
 def _enqueue_rq(app, execution_ids: list[int], at: datetime | None = None) -> None:
     from redis import RedisError
 
-    if at is not None:
-        # RQ's scheduler keeps whole seconds and may fire up to a second early: round up.
-        at = at.replace(microsecond=0) + timedelta(seconds=1) if at.microsecond else at
+    if at is None:
+        try:
+            _wake_workers(app, execution_ids)
+        except RedisError as error:
+            log.warning("Queue unreachable (%s); executions %s stay pending for the sweep", error, execution_ids)
+        return
+    # RQ's scheduler keeps whole seconds and may fire up to a second early: round up.
+    at = at.replace(microsecond=0) + timedelta(seconds=1) if at.microsecond else at
     try:
         q = rq_queue(app)
         for execution_id in execution_ids:
             options = {"job_id": _job_id(execution_id, at), "result_ttl": 60, "failure_ttl": 86400}
-            if at is None:
-                q.enqueue(RUN_JOB, execution_id, **options)
-            else:
-                q.enqueue_at(at, RUN_JOB, execution_id, **options)
+            q.enqueue_at(at, RUN_JOB, execution_id, **options)
     except RedisError as error:
         log.warning("Queue unreachable (%s); executions %s stay pending for the sweep", error, execution_ids)
 
@@ -103,6 +142,7 @@ class EmbeddedRunner:
     def __init__(self, app):
         self.app = app
         self.size = max(1, int(app.config.get("EMBEDDED_WORKERS", 2)))
+        self.batch_size = max(1, int(app.config.get("ENGINE_CLAIM_BATCH", 20)))
         self.sweep_interval = float(app.config.get("SWEEP_INTERVAL_SECONDS", 30))
         self.work: stdlib_queue.Queue = stdlib_queue.Queue()
         self.timers: list[tuple[float, int]] = []
@@ -145,24 +185,41 @@ class EmbeddedRunner:
         for thread in self.threads:
             thread.join(timeout=timeout)
 
+    def _take_batch(self) -> list[int] | None:
+        """Block for one id, then take whatever else is already waiting (up to the claim batch)."""
+        first = self.work.get()
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < self.batch_size:
+            try:
+                more = self.work.get_nowait()
+            except stdlib_queue.Empty:
+                break
+            if more is None:  # stop() asked this thread to end: finish this batch first
+                self.work.put(None)
+                break
+            batch.append(more)
+        return batch
+
     def _work_loop(self) -> None:
-        from engine.runner import run_execution
+        from engine.runner import run_claimed_batch
         from models import db
 
         while not self.stopping.is_set():
-            execution_id = self.work.get()
-            if execution_id is None:
+            batch = self._take_batch()
+            if batch is None:
                 return
             with self.busy_lock:
                 self.busy += 1
             try:
                 with self.app.app_context():
                     try:
-                        run_execution(execution_id)
+                        run_claimed_batch(batch)
                     finally:
                         db.session.remove()
             except Exception:
-                log.exception("Embedded runner failed on execution %s; the sweep will retry it", execution_id)
+                log.exception("Embedded runner failed on executions %s; the sweep will retry them", batch)
             finally:
                 with self.busy_lock:
                     self.busy -= 1

@@ -408,3 +408,27 @@ def _run_due(execution_id: int, worker_id: str | None, clock) -> str | None:
     except LeaseLost:
         db.session.rollback()
         return db.session.scalar(select(WorkflowExecution.status).where(WorkflowExecution.id == execution_id))
+
+
+def run_claimed_batch(execution_ids: list[int], worker_id: str | None = None) -> dict:
+    """Claim these executions together (one statement, one commit) and run the ones this worker won, in order.
+
+    The queue's hot path: a worker woken by RQ (or an embedded runner thread) hands over the ids it was
+    given; ids already taken by someone else, cancelled or finished are skipped.
+    """
+    owner = worker_id or default_worker_id()
+    counts: dict = {"given": len(execution_ids), "claimed": 0}
+    for execution_id in claim_batch(list(execution_ids), owner):
+        counts["claimed"] += 1
+        try:
+            status = _ExecutionRun(execution_id, owner).run()
+        except LeaseLost:
+            log.info("Execution %s was cancelled or taken over; worker %s stops", execution_id, owner)
+            db.session.rollback()
+            status = "lost"
+        except Exception:  # keep going with the rest of the batch; the lease expires and the sweep retries this one
+            log.exception("Execution %s failed in worker %s; the sweep retries it when the lease expires", execution_id, owner)
+            db.session.rollback()
+            status = "error"
+        counts[status] = counts.get(status, 0) + 1
+    return counts

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from models import Workflow, WorkflowExecution, db
 from models.base import utcnow
+from services.quick_rules_service import hidden_workflow_ids
 
 PAGE_SIZE = 25
 SORTS = {"updated": "Last updated", "name": "Name", "last_run": "Last run"}
@@ -30,7 +31,7 @@ class WorkflowPage:
 
 
 def _filtered(workspace_id: int, status: str, search: str):
-    query = select(Workflow).where(Workflow.workspace_id == workspace_id)
+    query = select(Workflow).where(Workflow.workspace_id == workspace_id, Workflow.id.not_in(hidden_workflow_ids()))
     if status in ("active", "draft", "paused", "archived"):
         query = query.where(Workflow.status == status)
     else:
@@ -42,7 +43,9 @@ def _filtered(workspace_id: int, status: str, search: str):
 
 def status_counts(workspace_id: int) -> dict:
     rows = db.session.execute(
-        select(Workflow.status, func.count()).where(Workflow.workspace_id == workspace_id).group_by(Workflow.status)
+        select(Workflow.status, func.count())
+        .where(Workflow.workspace_id == workspace_id, Workflow.id.not_in(hidden_workflow_ids()))
+        .group_by(Workflow.status)
     ).all()
     counts = {status: 0 for status in STATUS_TABS}
     for status, count in rows:

@@ -19,6 +19,8 @@ NUMERIC_SETTINGS = (
     ("RETRY_BASE_SECONDS", float, 2),
     ("SWEEP_PENDING_GRACE_SECONDS", float, 5),
     ("WEBHOOK_RATE_LIMIT_PER_MINUTE", int, 60),
+    ("ENGINE_CLAIM_BATCH", int, 20),
+    ("RQ_WAKE_SLOTS", int, 4),
 )
 
 
@@ -55,6 +57,8 @@ def config_from_environment(environ=os.environ) -> dict:
         "SWEEP_PENDING_GRACE_SECONDS": environ.get("SWEEP_PENDING_GRACE_SECONDS", "5"),
         "WEBHOOK_RATE_LIMIT_PER_MINUTE": environ.get("WEBHOOK_RATE_LIMIT_PER_MINUTE", "60"),
         "ENGINE_HANDOFF": environ.get("ENGINE_HANDOFF", "queue"),
+        "ENGINE_CLAIM_BATCH": environ.get("ENGINE_CLAIM_BATCH", "20"),
+        "RQ_WAKE_SLOTS": environ.get("RQ_WAKE_SLOTS", "4"),
     }
 
 

@@ -242,3 +242,51 @@ def test_run_now_rejects_a_payload_that_is_not_a_json_object(logged_in, payload)
     assert response.status_code == 422
     assert "must be a JSON object" in response.get_data(as_text=True)
     assert count(WorkflowExecution) == 0
+
+
+def test_the_scheduled_trigger_shows_the_next_five_runs(logged_in):
+    client, ws, _ = logged_in()
+    headers = {"HX-Request": "true"}
+    body = client.post("/automations/editor/render",
+                       data=editor_form(edit="change_trigger", trigger_type="scheduled"), headers=headers).get_data(as_text=True)
+    assert "Next 5 runs" in body and body.count("<li class=\"d-flex justify-content-between") == 5
+    preview = client.get("/automations/triggers/schedule-preview?trigger_config-cron=0+7+*+*+1&trigger_config-timezone=Europe/Berlin")
+    assert preview.status_code == 200 and "Mon" in preview.get_data(as_text=True)
+    bad = client.get("/automations/triggers/schedule-preview?trigger_config-cron=nope").get_data(as_text=True)
+    assert "text-danger" in bad
+    workflow = make_workflow(ws.id, trigger="scheduled", trigger_config={"cron": "30 6 * * *", "timezone": "UTC"})
+    page = client.get(f"/automations/{workflow.id}").get_data(as_text=True)
+    assert 'id="schedule-panel"' in page and "Active" in page
+
+
+def test_a_webhook_workflow_shows_its_url_and_secret_once_saved(logged_in):
+    client, ws, _ = logged_in()
+    unsaved = client.post("/automations/editor/render", data=editor_form(edit="change_trigger", trigger_type="webhook_received"),
+                          headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "Save the workflow to get its unique URL" in unsaved
+    workflow = make_workflow(ws.id, trigger="webhook_received")
+    from services import incoming_webhook_service
+
+    endpoint = incoming_webhook_service.endpoint_for(workflow.id)
+    page = client.get(f"/automations/{workflow.id}").get_data(as_text=True)
+    assert f"/hooks/{endpoint.token}" in page and endpoint.secret in page and "curl" in page
+
+
+def test_quick_rule_workflows_stay_out_of_the_builder_and_are_labelled_in_runs(logged_in):
+    from services import quick_rules_service
+
+    client, ws, owner = logged_in()
+    quick_rules_service.ensure_system_rules()
+    rule = quick_rules_service.list_rules(ws.id)[0]
+    client.post(f"/settings/automations/{rule['rule'].id}", data={"enabled": "true"})
+    [workflow_id] = db.session.scalars(quick_rules_service.hidden_workflow_ids()).all()
+    assert "No workflows yet." in client.get("/automations").get_data(as_text=True)
+    assert client.get(f"/automations/{workflow_id}").status_code == 404
+    workflow = db.session.get(Workflow, workflow_id)
+    from services import execution_service
+
+    execution = execution_service.run_now(workflow)
+    db.session.commit()
+    wait_for_status(execution.id)
+    runs = client.get("/automations/runs").get_data(as_text=True)
+    assert "Quick Rule</span>" in runs and 'href="/settings/automations"' in runs

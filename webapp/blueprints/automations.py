@@ -7,8 +7,10 @@ from flask_login import current_user
 from engine.catalog import ACTIONS, TRIGGERS, actions_by_module, sample_payload, triggers_by_module
 from models import ExecutionStatus, Role, db
 from models.templates import TEMPLATE_CATEGORIES
-from services import execution_service, template_service, workflow_listing, workflow_service, workspace_service
+from services import (execution_service, quick_rules_service, schedule_service, template_service, workflow_listing,
+                      workflow_service, workspace_service)
 from services.errors import NotFound, ValidationFailed
+from webapp.blueprints import hooks
 from webapp.editor_form import apply_edit, blank_definition, definition_from_form, editor_context, first_error_card
 from webapp.security import gate_behind_automations_flag, has_role, require_role
 
@@ -21,10 +23,14 @@ STATUS_INTENTS = {"activate": "active", "pause": "paused", "archive": "archived"
 
 
 def _workflow_or_404(workflow_id):
+    """A workflow of this workspace that the builder manages (Quick Rules run as hidden workflows)."""
     try:
-        return workflow_service.get_workflow(g.workspace.id, workflow_id)
+        workflow = workflow_service.get_workflow(g.workspace.id, workflow_id)
     except NotFound:
         abort(404)
+    if quick_rules_service.is_quick_rule_workflow(workflow.id):
+        abort(404, description="This automation is a Quick Rule: switch it on or off in Settings → Quick Rules.")
+    return workflow
 
 
 def _member_choices():
@@ -57,10 +63,27 @@ def _stats_strip(workflow_id=None):
     return run_history_service.stats(g.workspace.id, period_days=30, workflow_id=workflow_id)
 
 
+def _trigger_extras(definition, workflow) -> dict:
+    """The schedule or webhook panel of the trigger pane (only a saved workflow has a schedule or a URL)."""
+    trigger_type = definition["trigger"].get("type")
+    saved_as = workflow.trigger_type if workflow else None
+    extras = {"schedule_panel": None, "webhook_panel": None, "schedule_preview": None,
+              "cron_presets": schedule_service.CRON_PRESETS}
+    if trigger_type == "scheduled":
+        if saved_as == "scheduled":
+            extras["schedule_panel"] = hooks.schedule_panel_context(workflow)
+        config = definition["trigger"].get("config") or {}
+        extras["schedule_preview"] = schedule_service.preview(config.get("cron", ""), config.get("timezone") or g.workspace.timezone)
+    elif trigger_type == "webhook_received" and saved_as == "webhook_received":
+        extras["webhook_panel"] = hooks.webhook_panel_context(workflow)
+    return extras
+
+
 def _render_editor(definition, workflow=None, errors=None, selected=None, status=200, needs_input=False):
     if errors and selected is None:
         selected = first_error_card(errors)
     context = editor_context(definition, errors, selected, _member_choices())
+    context.update(_trigger_extras(definition, workflow))
     template = "automations/_editor_body.html" if request.headers.get("HX-Request") and request.endpoint == "automations.render_editor" else "automations/editor.html"
     return render_template(
         template, workflow=workflow, triggers_by_module=triggers_by_module(), actions_by_module=actions_by_module(),

@@ -111,6 +111,6 @@ def schedule_preview():
 def _arg_ending_in(suffix: str) -> str | None:
     """`cron`, or the editor's own field name for it (e.g. `trigger.config.cron`)."""
     for name, value in request.values.items():
-        if name == suffix or name.endswith(("." + suffix, "_" + suffix, "[" + suffix + "]")):
+        if name == suffix or name.endswith(("." + suffix, "_" + suffix, "-" + suffix, "[" + suffix + "]")):
             return value
     return None

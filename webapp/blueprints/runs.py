@@ -5,7 +5,7 @@ Behind the AUTOMATIONS_ENABLED flag. Members view; owners and admins replay and 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from models import Role, WorkflowExecution
-from services import execution_service, replay_service, run_history_service
+from services import execution_service, quick_rules_service, replay_service, run_history_service
 from services.errors import NotFound, ValidationFailed
 from services.run_history_service import RunFilter
 from webapp import viewhelpers
@@ -26,10 +26,18 @@ RUN_BODY_TARGET = "run-body"
 
 # -- helpers --------------------------------------------------------------------------------------
 def editor_urls(workflow_ids) -> dict[int, str]:
-    """Links to the workflow editor, when that page exists."""
+    """Links to the workflow editor, when that page exists; a Quick Rule's runs link to the Quick Rules page."""
     if EDITOR_ENDPOINT not in current_app.view_functions:
         return {}
-    return {wf_id: url_for(EDITOR_ENDPOINT, workflow_id=wf_id) for wf_id in set(workflow_ids) if wf_id}
+    ids = {wf_id for wf_id in workflow_ids if wf_id}
+    rules = quick_rules_service.quick_rule_names(workspace_id(), ids)
+    return {wf_id: url_for("quick_rules.index") if wf_id in rules else url_for(EDITOR_ENDPOINT, workflow_id=wf_id)
+            for wf_id in ids}
+
+
+def quick_rule_labels(workflow_ids) -> dict[int, str]:
+    """{workflow_id: rule name} for runs that came from a Quick Rule (labelled as such in the tab)."""
+    return quick_rules_service.quick_rule_names(workspace_id(), {wf_id for wf_id in workflow_ids if wf_id})
 
 
 def htmx_target() -> str | None:
@@ -70,7 +78,8 @@ def index():
     page = run_history_service.list_runs(ws_id, run_filter, before=before, after=after)
     if htmx_target() == RUNS_TABLE_TARGET:
         return render_template("runs/_partials/_runs_table.html", page=page,
-                               editor_urls=editor_urls(run.workflow_id for run in page.runs))
+                               editor_urls=editor_urls(run.workflow_id for run in page.runs),
+                               quick_rules=quick_rule_labels(run.workflow_id for run in page.runs))
     return _index_page(run_filter, page)
 
 
@@ -86,6 +95,7 @@ def _index_page(run_filter: RunFilter, page, errors=None, status=200):
         chart=run_history_service.daily_chart(ws_id, workflow_id=scope),
         workflows=run_history_service.workflow_choices(ws_id),
         editor_urls=editor_urls(run.workflow_id for run in page.runs) if page else {},
+        quick_rules=quick_rule_labels(run.workflow_id for run in page.runs) if page else {},
         can_manage=has_role(Role.ADMIN),
     ), status
 

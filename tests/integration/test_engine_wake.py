@@ -1,0 +1,67 @@
+"""RQ as a wake-up (issue #11): many events queue a few wake jobs; one woken worker claims and runs them in batches."""
+import os
+
+import pytest
+import redis
+from rq import SimpleWorker
+
+from engine.catalog import sample_payload
+from engine.dispatcher import fire_workflow_event
+from engine.queue import DUE_LIST_KEY, RQ_QUEUE_NAME, redis_connection, rq_queue
+from engine.runner import claim_batch, claim_execution
+from models import db
+from services import workspace_service
+from tests.support.engine import load_execution, log_step, make_workflow
+
+WAKE_TEST_REDIS = os.environ.get("WAKE_TEST_REDIS_URL", "redis://127.0.0.1:6379/12")
+
+
+@pytest.fixture
+def wake_app(make_app):
+    try:
+        redis.Redis.from_url(WAKE_TEST_REDIS, socket_connect_timeout=1).flushdb()
+    except redis.RedisError:
+        pytest.fail(f"Redis is needed at {WAKE_TEST_REDIS} for this test")
+    app = make_app(REDIS_URL=WAKE_TEST_REDIS, RQ_WAKE_SLOTS=2, ENGINE_CLAIM_BATCH=4)
+    with app.app_context():
+        yield app
+        db.session.remove()
+
+
+def _fire(ws_id, times):
+    ids = []
+    for _ in range(times):
+        ids += fire_workflow_event(ws_id, "deal_created", sample_payload("deal_created"))
+        db.session.commit()
+    return ids
+
+
+def test_ten_events_queue_two_wake_jobs_and_one_worker_runs_all_of_them(wake_app):
+    ws, _ = workspace_service.create_workspace("Wake Co", "wake@example.test", "password123")
+    db.session.commit()
+    make_workflow(ws.id, actions=[log_step("one"), log_step("two")])
+    ids = _fire(ws.id, 10)
+    assert rq_queue(wake_app).count == 2  # one wake job per slot, not one job per execution
+    assert redis_connection(wake_app).llen(DUE_LIST_KEY) == 10
+
+    SimpleWorker([RQ_QUEUE_NAME], connection=redis_connection(wake_app)).work(burst=True)
+
+    for execution_id in ids:
+        execution = load_execution(execution_id)
+        assert execution.status == "completed", execution_id
+        assert [s["index"] for s in execution.completed_actions] == [0, 1]
+        assert execution.claim_count == 1
+    assert redis_connection(wake_app).llen(DUE_LIST_KEY) == 0
+
+
+def test_a_batch_claim_skips_rows_already_taken_and_never_claims_twice(wake_app):
+    ws, _ = workspace_service.create_workspace("Claim Co", "claim@example.test", "password123")
+    db.session.commit()
+    make_workflow(ws.id)
+    wake_app.config["ENGINE_HANDOFF"] = "sweep"
+    ids = _fire(ws.id, 3)
+    assert claim_execution(ids[1], "other-worker")
+    assert claim_batch(ids, "me") == [ids[0], ids[2]]
+    assert claim_batch(ids, "someone-else") == []
+    assert load_execution(ids[1]).lease_owner == "other-worker"
+    assert load_execution(ids[0]).lease_owner == "me" and load_execution(ids[0]).status == "running"
