@@ -1,7 +1,7 @@
 """Profile run_execution in-process with pyinstrument: `python -m bench.profile_runner [count] [pg|sqlite]`.
 
 Creates `count` deals (executions left pending), then runs them one by one under the profiler
-and prints the call tree (also saved as bench/profiles/runner-<db>.txt).
+in claimed batches of 20 and prints the call tree (also saved as bench/profiles/runner-<db>.txt).
 """
 import os
 import sys
@@ -17,7 +17,7 @@ def main() -> None:
     common.reset_database(url)
     from pyinstrument import Profiler
 
-    from engine.runner import run_execution
+    from engine.runner import run_claimed_batch
     from models import db
 
     app = common.make_app(url, ENGINE_HANDOFF="sweep")
@@ -29,8 +29,8 @@ def main() -> None:
         profiler = Profiler(interval=0.0005)
         began = time.perf_counter()
         profiler.start()
-        for execution_id in ids:
-            run_execution(execution_id)
+        for start in range(0, len(ids), 20):  # as a woken worker does: claim 20, run them
+            run_claimed_batch(ids[start:start + 20])
             db.session.remove()
         profiler.stop()
         seconds = time.perf_counter() - began

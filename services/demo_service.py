@@ -34,8 +34,23 @@ def create_demo_workspace() -> DemoResult:
     for role, email, name in others:
         workspace_service.add_user(workspace, email, DEMO_PASSWORD, role, name)
     db.session.flush()
+    activate_demo_workflows(workspace)
     seed_business_data(workspace)
     return DemoResult(workspace, True, logins)
+
+
+DEMO_TEMPLATES = ("lead-welcome-email", "deal-won-thank-you-email", "ticket-created-auto-acknowledge",
+                  "task-completed-audit-log", "invoice-paid-thank-you-email")
+
+
+def activate_demo_workflows(workspace: Workspace) -> None:
+    """A few live workflows from the gallery, so the demo's business data leaves runs behind."""
+    from services import template_service, workflow_service
+
+    owner = next(m.user for m in workspace.memberships if m.role == "owner")
+    for slug in DEMO_TEMPLATES:
+        workflow = template_service.use_template(template_service.get_template(workspace.id, slug), workspace.id, owner)
+        workflow_service.set_status(workflow, "active", owner)
 
 
 def seed_business_data(workspace: Workspace) -> bool:
@@ -61,12 +76,13 @@ def seed_business_data(workspace: Workspace) -> bool:
         ("Globex renewal", globex, 30000, "negotiation"),
         ("Initech pilot", initech, 4800, "lead"),
         ("Acme Corp — support add-on", acme, 2400, "qualified"),
-        ("Globex data migration", globex, 9000, "closed_won"),
+        ("Globex data migration", globex, 9000, "negotiation"),
     ]
     created = {}
     for title, contact, value, stage in deals:
         created[title] = deal_service.create_deal(ws, {"title": title, "contact_id": contact.id, "value": value,
                                                        "stage": stage}, owner)
+    deal_service.move_deal_to_stage(ws, created["Globex data migration"].id, "closed_won", owner)
     project = project_service.create_project(ws, {"name": "Globex onboarding",
                                                   "description": "Kick-off after the migration deal was won.",
                                                   "lead_id": admin.id if admin else None}, owner)

@@ -27,7 +27,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
 
-    from webapp import database, errors, layout, security
+    from webapp import database, errors, layout, security, viewhelpers
     from webapp.blueprints import register_blueprints
     from webapp.cli import register_cli
 
@@ -39,6 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.login_message = None
     app.before_request(security.enforce_login_and_load_workspace)
     layout.register(app)
+    viewhelpers.register(app)
     errors.register(app)
     register_blueprints(app)
     register_cli(app)

@@ -1,10 +1,11 @@
 """CLI groups, one per noun: `flask --app webapp workspaces|users|demo|automations ...`."""
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from services import demo_service, workspace_service
 from services.errors import NotFound, ValidationFailed
+from engine.runner import sweep_pending_executions
 from webapp.extensions import db
 
 workspaces_cli = AppGroup("workspaces", help="Create and inspect workspaces.")
@@ -47,10 +48,15 @@ def add_user_command(workspace_ref, email, password, role, name):
 
 @click.command("demo", help="Create the demo workspace with an owner, an admin, a member and sample data.")
 def demo_command():
+    # A CLI process ends right away: run what the demo data triggers here, with the sweep, not in threads.
+    current_app.config.update(ENGINE_HANDOFF="sweep", SWEEP_PENDING_GRACE_SECONDS=0)
     result = demo_service.create_demo_workspace()
     db.session.commit()
+    runs = sweep_pending_executions()["claimed"] if result.created else 0
     verb = "Created" if result.created else "Found"
     click.echo(f"{verb} the demo workspace {result.workspace.name!r} (id {result.workspace.id}).")
+    if runs:
+        click.echo(f"Ran the {runs} workflow runs its sample data triggered.")
     click.echo("Sign in at http://127.0.0.1:5000/login with any of:")
     for role, email in result.logins:
         click.echo(f"  {role:<6} {email} / {demo_service.DEMO_PASSWORD}")

@@ -15,7 +15,6 @@ from webapp.security import gate_behind_automations_flag, has_role, require_role
 
 bp = Blueprint("runs", __name__, url_prefix="/automations/runs")
 gate_behind_automations_flag(bp)
-bp.record_once(lambda state: viewhelpers.register(state.app))
 
 EDITOR_ENDPOINT = "automations.edit_workflow"
 TABS = (("", "All"), ("pending", "Pending"), ("running", "Running"), ("completed", "Completed"),
