@@ -163,6 +163,19 @@ def invite_member(workspace: Workspace, email: str, role: str, invited_by: User)
     return invitation
 
 
+def send_invitation_email(invitation: Invitation, link: str, invited_by: User):
+    """The invitation goes out through the platform email service (the outbox, and SMTP/Resend when configured)."""
+    from services import email_service
+
+    return email_service.send_email(
+        invitation.workspace_id, invitation.email,
+        f"{invited_by.display_name} invited you to {invitation.workspace.name} on Workestra",
+        f"Hello,\n\n{invited_by.display_name} invited you to join {invitation.workspace.name} as {invitation.role}.\n\n"
+        f"Accept the invitation: {link}\n\nIf you did not expect this, ignore this email.",
+        actor=invited_by,
+    )
+
+
 def open_invitation(token: str) -> Invitation:
     invitation = db.session.scalar(select(Invitation).where(Invitation.token == token))
     if invitation is None or invitation.accepted_at is not None:

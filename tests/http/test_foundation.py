@@ -106,6 +106,10 @@ def test_invited_person_creates_an_account_and_joins_with_the_role(app, logged_i
     client.post("/settings/members/invitations", data={"email": "newbie@example.test", "role": "admin"})
     invitation = db.session.scalar(select(Invitation))
     assert f"/invitations/{invitation.token}" in client.get("/settings/members").get_data(as_text=True)
+    from models import OutboxEmail
+
+    [email] = db.session.scalars(select(OutboxEmail).where(OutboxEmail.to == "newbie@example.test")).all()
+    assert f"/invitations/{invitation.token}" in email.body and ws.name in email.subject
 
     newcomer = app.test_client()
     assert "Join " + ws.name in newcomer.get(f"/invitations/{invitation.token}").get_data(as_text=True)

@@ -35,10 +35,11 @@ def invite():
         invitation = workspace_service.invite_member(
             g.workspace, request.form.get("email", ""), request.form.get("role", ""), current_user
         )
+        link = url_for("auth.accept_invitation", token=invitation.token, _external=True)
+        workspace_service.send_invitation_email(invitation, link, current_user)
         db.session.commit()
     except ValidationFailed as failure:
         db.session.rollback()
         return _members_page(failure.errors, request.form, 422)
-    link = url_for("auth.accept_invitation", token=invitation.token, _external=True)
-    flash(f"Invitation for {invitation.email} created. Send them this link: {link}", "success")
+    flash(f"Invitation emailed to {invitation.email}. You can also send them this link: {link}", "success")
     return redirect(url_for("settings.members"))
