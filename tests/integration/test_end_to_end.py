@@ -154,3 +154,24 @@ def test_each_action_does_its_real_work_through_the_engine(team, webhook_receive
     step = execution.completed_actions[0]
     assert step["status"] == "completed", step["error"]
     assert check(team, setup, step["output"]), step["output"]
+
+
+def test_send_template_email_reaches_a_real_smtp_server_through_the_engine(make_app, smtp_server):
+    from engine.runner import sweep_pending_executions
+    from services import execution_service
+
+    app = make_app(EMAIL_BACKEND="smtp", SMTP_URL=smtp_server.url, ENGINE_HANDOFF="sweep", SWEEP_PENDING_GRACE_SECONDS=0)
+    with app.app_context():
+        ws, _ = workspace_service.create_workspace("Mail Co", "mail@e2e.test", "password123")
+        db.session.commit()
+        workflow = make_workflow(ws.id, actions=[{"type": "send_template_email", "config": {
+            "to": "{{ trigger.contact.email }}", "subject": "Deal {{ trigger.deal.title }}", "body": "Hello"}}])
+        execution = execution_service.run_now(workflow)
+        db.session.commit()
+        assert sweep_pending_executions()["completed"] == 1
+        email_id = wait_for_status(execution.id).completed_actions[0]["output"]["email_id"]
+        email = db.session.get(OutboxEmail, email_id)
+        assert (email.status, email.backend) == ("sent", "smtp")
+        [message] = smtp_server.messages
+        assert message["to"] == ["jordan.lee@acme.example"] and "Deal Acme Corp" in message["data"]
+        db.session.remove()
