@@ -1,27 +1,19 @@
 """Executions seen from the product: run a workflow now, cancel a run, look one up."""
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from engine.catalog import sample_payload
 from engine.dispatcher import hand_to_queue_after_commit, new_execution
 from models import User, Workflow, WorkflowExecution, db
 from models.base import utcnow
 from services import audit_service
-from services.errors import NotFound, ValidationFailed
+from services.common import get_in_workspace
+from services.errors import ValidationFailed
 
 CANCELLABLE = ("pending", "running", "paused")
 
 
 def get_execution(workspace_id: int, execution_id) -> WorkflowExecution:
-    try:
-        execution_id = int(execution_id)
-    except (TypeError, ValueError):
-        raise NotFound("No such run.") from None
-    execution = db.session.scalar(
-        select(WorkflowExecution).where(WorkflowExecution.id == execution_id, WorkflowExecution.workspace_id == workspace_id)
-    )
-    if execution is None:
-        raise NotFound("No such run.")
-    return execution
+    return get_in_workspace(WorkflowExecution, workspace_id, execution_id, "Run")
 
 
 def run_now(workflow: Workflow, payload: dict | None = None, actor: User | None = None) -> WorkflowExecution:

@@ -1,25 +1,15 @@
 """Workflows: create, update, change status, duplicate, delete. Every write is validated and audited."""
-from sqlalchemy import select
-
 from engine.schemas import flatten_errors, validate_definition
 from models import User, Workflow, db
 from services import audit_service, schedule_service
-from services.errors import NotFound, ValidationFailed
+from services.common import get_in_workspace
+from services.errors import ValidationFailed
 
 STATUS_VERBS = {"active": "activated", "paused": "paused", "archived": "archived", "draft": "moved to draft"}
 
 
 def get_workflow(workspace_id: int, workflow_id) -> Workflow:
-    try:
-        workflow_id = int(workflow_id)
-    except (TypeError, ValueError):
-        raise NotFound("No such workflow.") from None
-    workflow = db.session.scalar(
-        select(Workflow).where(Workflow.id == workflow_id, Workflow.workspace_id == workspace_id)
-    )
-    if workflow is None:
-        raise NotFound("No such workflow.")
-    return workflow
+    return get_in_workspace(Workflow, workspace_id, workflow_id, "Workflow")
 
 
 def clean_definition(data) -> dict:

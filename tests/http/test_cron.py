@@ -1,7 +1,5 @@
 """The sweep's entry points: the cron route and the CLI."""
 import json
-from datetime import timedelta
-
 import pytest
 
 from engine.catalog import sample_payload

@@ -3,7 +3,7 @@ import pytest
 from sqlalchemy import select
 
 from models import Invitation, Membership, Role, db
-from tests.conftest import PASSWORD, owner_of
+from tests.conftest import PASSWORD
 from webapp.security import has_role
 
 AUTOMATIONS_PAGES = ["/automations", "/automations/new", "/automations/templates", "/automations/runs"]

@@ -5,7 +5,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from models import (AuditEvent, Contact, Deal, Document, Invoice, Notification, OutboxEmail, Project, Quotation,
+from models import (AuditEvent, Deal, Document, Invoice, Notification, OutboxEmail, Project, Quotation,
                     SprintCycle, Ticket, WorkflowExecution, db)
 from services import (application_service, deal_service, email_service, payment_service, task_service,
                       ticket_service, workspace_service)

@@ -7,7 +7,7 @@ from engine.catalog import sample_payload
 from engine.dispatcher import MAX_CHAIN_DEPTH, caused_by_execution, fire_workflow_event
 from models import AuditEvent, WorkflowExecution, db
 from services import audit_service
-from tests.support.engine import log_step, make_workflow
+from tests.support.engine import make_workflow
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from engine.catalog import sample_payload
 from engine.dispatcher import fire_workflow_event
 from engine.runner import sweep_pending_executions
-from models import AuditEvent, WorkflowExecution, db
+from models import AuditEvent, db
 from models.base import utcnow
 from services import audit_service, workspace_service
 from tests.support.engine import load_execution, log_step, make_workflow, wait_for_status

@@ -7,10 +7,9 @@ import pytest
 from sqlalchemy import select
 
 from models import AuditEvent, Contact, Deal, Invoice, Notification, OutboxEmail, Project, WorkflowExecution, db
-from services import deal_service, invoice_service, payment_service, template_service, ticket_service, workflow_service
+from services import deal_service, payment_service, template_service, ticket_service, workflow_service
 from services import application_service, task_service, workspace_service
 from tests import factories
-from tests.conftest import owner_of
 from tests.support.engine import wait_for_status
 
 

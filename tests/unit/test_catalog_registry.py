@@ -1,5 +1,4 @@
 """The catalog is the single source of truth: executors, schemas, seeds and the editor all use its keys."""
-import json
 import re
 from pathlib import Path
 

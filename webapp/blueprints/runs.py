@@ -8,7 +8,6 @@ from models import Role, WorkflowExecution
 from services import execution_service, quick_rules_service, replay_service, run_history_service
 from services.errors import NotFound, ValidationFailed
 from services.run_history_service import RunFilter
-from webapp import viewhelpers
 from webapp.extensions import db
 from webapp.forms import actor, error_messages, workspace_id
 from webapp.security import gate_behind_automations_flag, has_role, require_role, workspace_get_or_404
