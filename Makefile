@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export FLASK_APP := webapp
 
-.PHONY: run test install browser-deps clean
+.PHONY: run test install browser-deps clean bench
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ browser-deps:
 ## Install and run the whole test suite on SQLite, browser tests in headless Chromium included.
 test: install browser-deps
 	$(BIN)/pytest
+
+## Benchmarks B1–B5 at small sizes (about 2 minutes; PostgreSQL + Redis needed, see bench/README.md).
+## Full sizes (1,000,000 runs for B4, 100,000 for B5; much longer): $(BIN)/python -m bench.run --full
+bench: install
+	$(BIN)/python -m bench.run --small
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache tmp

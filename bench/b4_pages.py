@@ -15,8 +15,8 @@ from bench import common
 from bench.common import heading, line
 
 SIZES = {
-    "small": {"runs": 100_000, "workflows": 5000, "other_runs": 10_000, "repeats": 8},
-    "full": {"runs": 1_000_000, "workflows": 5000, "other_runs": 100_000, "repeats": 20},
+    "small": {"runs": 30_000, "workflows": 5000, "other_runs": 3_000, "repeats": 5},
+    "full": {"runs": 1_000_000, "workflows": 5000, "other_runs": 100_000, "repeats": 5},
 }
 TARGET_P95_MS = 50.0
 STEP = ('{"index": %d, "type": "log_event", "status": "completed", "attempts": 1, '

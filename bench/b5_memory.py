@@ -11,7 +11,7 @@ import time
 from bench import common
 from bench.common import heading, line
 
-SIZES = {"small": 2000, "full": 100000}
+SIZES = {"small": 1500, "full": 100000}
 TARGET_MB = 150.0
 
 

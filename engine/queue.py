@@ -177,11 +177,11 @@ class EmbeddedRunner:
             return self.work.empty() and self.busy == 0
 
     def stop(self, timeout: float = 5.0) -> None:
-        self.stopping.set()
+        with self.timers_changed:
+            self.stopping.set()
+            self.timers_changed.notify_all()
         for _ in range(self.size):
             self.work.put(None)
-        with self.timers_changed:
-            self.timers_changed.notify_all()
         for thread in self.threads:
             thread.join(timeout=timeout)
 
@@ -225,15 +225,18 @@ class EmbeddedRunner:
                     self.busy -= 1
 
     def _timer_loop(self) -> None:
-        while not self.stopping.is_set():
+        while True:
             with self.timers_changed:
+                # Checked under the lock, so stop() can never slip in between the check and the wait.
+                if self.stopping.is_set():
+                    return
                 if not self.timers:
-                    self.timers_changed.wait(timeout=1.0)
+                    self.timers_changed.wait()
                     continue
                 due_at, execution_id = self.timers[0]
                 delay = due_at - time.time()
                 if delay > 0:
-                    self.timers_changed.wait(timeout=min(delay, 1.0))
+                    self.timers_changed.wait(timeout=delay)
                     continue
                 heapq.heappop(self.timers)
             self.submit(execution_id)

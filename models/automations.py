@@ -101,6 +101,7 @@ class WorkflowExecution(db.Model):
         Index("ix_workflow_executions_workspace_workflow", "workspace_id", "workflow_id", "id"),
         Index("ix_workflow_executions_due", "status", "resume_at"),
         Index("ix_workflow_executions_lease", "status", "lease_expires_at"),
+        Index("ix_workflow_executions_replay_of", "replay_of_id"),  # the replays of a run (run detail)
         CheckConstraint(
             "status IN ('pending', 'running', 'completed', 'failed', 'cancelled', 'paused')", name="status_known"
         ),

@@ -290,10 +290,23 @@ def _check_workflow(workflow: Workflow) -> None:
         raise WebhookRejected(409, f"Workflow {workflow.name!r} is {state}: activate it to accept deliveries.")
 
 
+def _finite_number(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text}")
+    return value
+
+
+def _not_json_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
 def _parse_body(body: bytes) -> dict:
+    # Strict JSON: NaN/Infinity (and 1e999, which Python reads as inf) cannot be stored in a JSON column;
+    # absurdly deep nesting raises RecursionError. Both are a 400, not a 500.
     try:
-        document = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        document = json.loads(body.decode("utf-8"), parse_float=_finite_number, parse_constant=_not_json_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise WebhookRejected(400, "The body is not valid JSON (UTF-8). Send a JSON object with Content-Type: application/json.") from None
     if not isinstance(document, dict):
         raise WebhookRejected(422, f"The body must be a JSON object, not a JSON {type(document).__name__}.")

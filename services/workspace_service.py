@@ -13,6 +13,7 @@ from services.errors import NotFound, ValidationFailed
 
 ROLE_VALUES = [role.value for role in Role]
 MIN_PASSWORD_LENGTH = 8
+DEFAULT_PASSWORD_HASH_METHOD = "scrypt"
 
 
 class _Stripped(fields.String):
@@ -62,7 +63,9 @@ def find_user_by_email(email: str) -> User | None:
 def _new_user(email: str, password: str, name: str = "") -> User:
     if find_user_by_email(email):
         raise ValidationFailed({"email": ["An account with this email already exists."]})
-    user = User(email=email, name=name, password_hash=generate_password_hash(password), session_token=secrets.token_hex(16))
+    method = current_app.config.get("PASSWORD_HASH_METHOD", DEFAULT_PASSWORD_HASH_METHOD)
+    user = User(email=email, name=name, password_hash=generate_password_hash(password, method=method),
+                session_token=secrets.token_hex(16))
     db.session.add(user)
     return user
 

@@ -121,6 +121,7 @@ def make_app(database_url):
             "REDIS_URL": os.environ.get("REDIS_URL") or None,
             "SERVER_NAME": None,
             "SWEEP_INTERVAL_SECONDS": 0,  # tests sweep explicitly
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",  # fast hashing: tests create hundreds of users
             "SEED_ONBOARDING_WORKFLOW": False,  # tests start from empty workspaces; one test turns it on
         }
         config.update(overrides)

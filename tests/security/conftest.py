@@ -94,6 +94,16 @@ def _quotation(ws):
 
 
 @pytest.fixture
+def app(make_app):
+    """The suite's `app`, but runs wait for an explicit run/sweep (ENGINE_HANDOFF=sweep): no in-process runner
+    thread or rq worker (CI's PostgreSQL run) changes the database between two checksums."""
+    app = make_app(ENGINE_HANDOFF="sweep")
+    with app.app_context():
+        yield app
+        db.session.remove()
+
+
+@pytest.fixture
 def two_tenants(app, workspace):
     """(a, b): two populated workspaces."""
     return populate(workspace("Tenant A")), populate(workspace("Tenant B"))

@@ -14,7 +14,7 @@ from engine.runner import run_execution
 from models import Deal, WorkflowExecution, db
 from tests.api.conftest import ApiClient, issue_token
 from tests.conftest import Auth
-from tests.security.conftest import db_checksum
+from tests.security.conftest import db_checksum, populate
 from tests.support.engine import make_workflow
 
 ANY = object()
@@ -50,7 +50,7 @@ BROWSER_CASES = [
     C("automations.use_template", "POST", template_ref="template_ref"),
     C("runs.detail", execution_id="execution_id"),
     C("runs.cancel", "POST", execution_id="paused_execution_id"),
-    C("runs.replay", "POST", {"mode": "full"}, execution_id="execution_id"),
+    C("runs.replay", "POST", {"mode": "start"}, execution_id="execution_id"),
     C("crm.contact", contact_id="contact_id"),
     C("crm.deal", deal_id="deal_id"),
     C("crm.assign_deal_owner", "POST", {"owner_id": ""}, deal_id="deal_id"),
@@ -91,7 +91,7 @@ API_CASES = [
     C("api_v1.business_move_deal_stage", "POST", {"stage": "negotiation"}, deal_id="deal_id"),
     C("api_v1.executions_get_execution", execution_id="execution_id"),
     C("api_v1.executions_cancel_execution", "POST", execution_id="paused_execution_id"),
-    C("api_v1.executions_replay_execution", "POST", {}, execution_id="execution_id"),
+    C("api_v1.executions_replay_execution", "POST", {"from": "start"}, execution_id="execution_id"),
     C("api_v1.business_get_invoice", invoice_id="invoice_id"),
     C("api_v1.business_record_payment", "POST", {"amount": "10"}, invoice_id="invoice_id"),
     C("api_v1.business_refund_invoice", "POST", {"amount": "10"}, invoice_id="invoice_id"),
@@ -214,25 +214,46 @@ def attacker(app, client, two_tenants):
     return client, api, a, b
 
 
-@pytest.mark.parametrize("case", BROWSER_CASES, ids=lambda c: f"{c.method} {c.endpoint} {'/'.join(c.args.values())}")
-def test_a_browser_user_of_workspace_a_gets_404_for_workspace_b_ids_and_nothing_changes(app, attacker, case):
-    client, _api, _a, b = attacker
-    url, data = _url(app, case, b.ids)
-    before = db_checksum()
-    response = client.open(url, method=case.method, data=data)
-    assert response.status_code == 404, (url, response.status_code, response.get_data(as_text=True)[:300])
-    assert db_checksum() == before, f"{case.method} {url} changed the database"
+def _send(client, api, case: Case, url: str, data):
+    if case.endpoint.startswith("api_v1."):
+        return client.open(url, method=case.method, json=data if case.method != "GET" else None,
+                           headers=api.headers(), csrf=False)
+    return client.open(url, method=case.method, data=data)
 
 
-@pytest.mark.parametrize("case", API_CASES, ids=lambda c: f"{c.method} {c.endpoint} {'/'.join(c.args.values())}")
-def test_an_api_token_of_workspace_a_gets_404_for_workspace_b_ids_and_nothing_changes(app, attacker, case):
-    _client, api, _a, b = attacker
-    url, body = _url(app, case, b.ids)
-    before = db_checksum()
-    response = api.client.open(url, method=case.method, json=body if case.method != "GET" else None,
-                               headers=api.headers(), csrf=False)
-    assert response.status_code == 404, (url, response.status_code, response.get_data(as_text=True)[:300])
-    assert db_checksum() == before, f"{case.method} {url} changed the database"
+def _label(case: Case) -> str:
+    return f"{case.method} {case.endpoint} {'/'.join(case.args.values())}"
+
+
+@pytest.mark.parametrize("group", ["browser", "api"])
+def test_a_user_of_workspace_a_gets_404_for_workspace_b_ids_and_nothing_changes(app, attacker, group):
+    """Browser routes with A's session, API routes with A's token: every case, all problems reported at once."""
+    client, api, _a, b = attacker
+    problems = []
+    for case in BROWSER_CASES if group == "browser" else API_CASES:
+        url, data = _url(app, case, b.ids)
+        before = db_checksum()
+        response = _send(client, api, case, url, data)
+        if response.status_code != 404:
+            problems.append(f"{_label(case)}: {url} answered {response.status_code}")
+        if db_checksum() != before:
+            problems.append(f"{_label(case)}: {url} changed the database")
+    assert not problems, problems
+
+
+def test_control_the_same_requests_with_workspace_a_own_ids_are_not_404(app, attacker):
+    """Proves each case's URL is right: its 404 for B's ids comes from the workspace check, not from a typo.
+    Every case gets fresh records of A (an earlier control may have deleted or changed its own)."""
+    client, api, a, _b = attacker
+    problems = []
+    for case in BROWSER_CASES + API_CASES:
+        own = populate(a.workspace)
+        url, data = _url(app, case, own.ids)
+        response = _send(client, api, case, url, data)
+        if response.status_code == 404 or response.status_code >= 500:
+            problems.append(f"{_label(case)}: {url} answered {response.status_code}: "
+                            f"{response.get_data(as_text=True)[:200]}")
+    assert not problems, problems
 
 
 def _rows_of(workspace_id) -> str:
@@ -321,16 +342,3 @@ def test_action_configs_naming_workspace_b_records_fail_and_leave_b_untouched(ma
         assert db.session.get(Deal, b.ids["deal_id"]).title != "Hijacked"
         db.session.remove()
 
-
-@pytest.mark.parametrize("case", BROWSER_CASES + API_CASES, ids=lambda c: f"{c.method} {c.endpoint} {'/'.join(c.args.values())}")
-def test_control_the_same_requests_with_workspace_a_own_ids_are_not_404(app, attacker, case):
-    """Proves each case's URL is right: its 404 for B's ids comes from the workspace check, not a typo."""
-    client, api, a, _b = attacker
-    url, data = _url(app, case, a.ids)
-    if case.endpoint.startswith("api_v1."):
-        response = client.open(url, method=case.method, json=data if case.method != "GET" else None,
-                               headers=api.headers(), csrf=False)
-    else:
-        response = client.open(url, method=case.method, data=data)
-    assert response.status_code != 404 and response.status_code < 500, (url, response.status_code,
-                                                                         response.get_data(as_text=True)[:300])

@@ -8,6 +8,7 @@ result with the response schema.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from functools import wraps
@@ -107,8 +108,8 @@ def json_body(schema: Schema) -> dict:
     if not raw.strip():
         data = {}
     else:
-        try:
-            data = current_app.json.loads(raw)
+        try:  # strict JSON: NaN/Infinity (or 1e999, read as inf) cannot be stored in a JSON column
+            data = current_app.json.loads(raw, parse_constant=_not_json_constant, parse_float=_finite_number)
         except (ValueError, RecursionError):
             fail(400, "The body is not valid JSON.")
     if not isinstance(data, dict):
@@ -118,6 +119,17 @@ def json_body(schema: Schema) -> dict:
     if unknown:
         invalid({key: [UNKNOWN_FIELD] for key in unknown})
     return data
+
+
+def _not_json_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_number(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text}")
+    return value
 
 
 def query_args(schema: Schema) -> dict:
