@@ -18,7 +18,7 @@ install: $(VENV)/.installed
 
 ## Install, migrate, create the demo workspace and serve on http://127.0.0.1:5000 (SQLite, in-process runner).
 run: install
-	$(BIN)/flask db upgrade heads
+	$(BIN)/flask db upgrade
 	AUTOMATIONS_ENABLED=$${AUTOMATIONS_ENABLED:-true} $(BIN)/flask demo
 	AUTOMATIONS_ENABLED=$${AUTOMATIONS_ENABLED:-true} $(BIN)/flask run --host 127.0.0.1 --port $${PORT:-5000}
 

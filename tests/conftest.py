@@ -80,7 +80,7 @@ def database_url(tmp_path_factory) -> str:
 
     app = create_app({"APP_ENV": "testing", "SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
-        upgrade(revision="heads")
+        upgrade()
         db.engine.dispose()
     return url
 
