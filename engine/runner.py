@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import DBAPIError
 
 from engine.catalog import ACTIONS
 from engine.dispatcher import caused_by_execution
@@ -257,6 +258,8 @@ class _ExecutionRun:
             raise
         except Exception as failure:  # an executor bug must not kill the run: record it as the step's error
             db.session.rollback()
+            if isinstance(failure, DBAPIError) and failure.connection_invalidated:
+                raise  # the database connection died, not the step: the lease expires and a sweep reruns this step
             log.exception("Step %s of execution %s raised", index, self.id)
             return self.step_failed(execution, index, record, started, f"{type(failure).__name__}: {failure}", True, {})
         if refusals:

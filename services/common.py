@@ -22,6 +22,12 @@ class Stripped(fields.String):
         return super()._deserialize(value, attr, data, **kwargs).strip()
 
 
+def is_plain_int(text) -> bool:
+    """ASCII digits that int() reads into a 64-bit id: the check before int() on any request value
+    ("²".isdigit() is True but int("²") raises, and int() refuses more than 4,300 digits)."""
+    return isinstance(text, str) and text.isascii() and text.isdigit() and len(text) <= 18
+
+
 def load(schema: Schema, data: dict) -> dict:
     """Validate input with a schema; blank strings count as missing. ValidationFailed on error."""
     cleaned = {}

@@ -33,7 +33,7 @@ from models import User, Workflow, db
 from models.base import begin_savepoint, utcnow
 from models.triggers import WebhookDelivery, WebhookEndpoint
 from services import audit_service
-from services.common import workspace_payload
+from services.common import is_plain_int, workspace_payload
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def check_signature(secret: str, body: bytes, header: str | None, now: float | N
     timestamp, digests = None, []
     for part in header.split(","):
         key, _, value = part.strip().partition("=")
-        if key == "t" and value.strip().isdigit():
+        if key == "t" and is_plain_int(value.strip()):
             timestamp = int(value.strip())
         elif key == "v1" and value.strip():
             digests.append(value.strip().lower())
@@ -301,6 +301,22 @@ def _not_json_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
+def _holds_nul(document) -> bool:
+    """Any NUL character in a key or string value (iterative: bodies can nest deeply)."""
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
+
+
 def _parse_body(body: bytes) -> dict:
     # Strict JSON: NaN/Infinity (and 1e999, which Python reads as inf) cannot be stored in a JSON column;
     # absurdly deep nesting raises RecursionError. Both are a 400, not a 500.
@@ -310,6 +326,8 @@ def _parse_body(body: bytes) -> dict:
         raise WebhookRejected(400, "The body is not valid JSON (UTF-8). Send a JSON object with Content-Type: application/json.") from None
     if not isinstance(document, dict):
         raise WebhookRejected(422, f"The body must be a JSON object, not a JSON {type(document).__name__}.")
+    if _holds_nul(document):  # PostgreSQL's JSON columns cannot store \u0000
+        raise WebhookRejected(422, "The body contains a NUL character (\\u0000), which cannot be stored.")
     return document
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import Date, Integer, column, func, select, table
 from engine.catalog import ACTIONS
 from models import ExecutionStatus, Workflow, WorkflowExecution, db
 from models.base import utcnow
+from services.common import is_plain_int
 from services.errors import ValidationFailed
 
 STATUSES = tuple(status.value for status in ExecutionStatus)
@@ -87,7 +88,7 @@ def _parse_workflow(workspace_id: int, raw, errors: dict) -> int | None:
     raw = (raw or "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or db.session.scalar(
+    if not is_plain_int(raw) or db.session.scalar(
         select(Workflow.id).where(Workflow.id == int(raw), Workflow.workspace_id == workspace_id)
     ) is None:
         errors["workflow"] = ["Choose a workflow of this workspace."]
@@ -111,7 +112,7 @@ def parse_cursor(raw) -> int | None:
     raw = (raw or "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or int(raw) <= 0 or int(raw) > 2**63 - 1:
+    if not is_plain_int(raw) or int(raw) <= 0 or int(raw) > 2**63 - 1:
         raise ValidationFailed({"cursor": ["This page link is broken; go back to the first page."]})
     return int(raw)
 

@@ -9,6 +9,7 @@ from engine.catalog import ACTIONS, TRIGGERS
 from models import User, Workflow, db
 from models.templates import TEMPLATE_CATEGORIES, WorkflowTemplate
 from services import audit_service, workflow_service
+from services.common import is_plain_int
 from services.errors import NotFound, ValidationFailed
 
 # The system templates the code knows about; a drift-check test keeps it equal to
@@ -60,7 +61,7 @@ def gallery(workspace_id: int, search: str = "") -> list[WorkflowTemplate]:
 def get_template(workspace_id: int, template_ref) -> WorkflowTemplate:
     """A template visible to this workspace, by id or slug; another workspace's is NotFound."""
     ref = str(template_ref)
-    key = WorkflowTemplate.id == int(ref) if ref.isdigit() else WorkflowTemplate.slug == ref
+    key = WorkflowTemplate.id == int(ref) if is_plain_int(ref) else WorkflowTemplate.slug == ref
     template = db.session.scalar(
         select(WorkflowTemplate).where(key, or_(WorkflowTemplate.workspace_id.is_(None), WorkflowTemplate.workspace_id == workspace_id))
     )

@@ -9,6 +9,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from models import Invitation, Membership, Role, User, Workspace, db
 from models.base import utcnow
 from services import template_service
+from services.common import is_plain_int
 from services.errors import NotFound, ValidationFailed
 
 ROLE_VALUES = [role.value for role in Role]
@@ -123,7 +124,7 @@ def rotate_session_token(user: User) -> None:
 def find_workspace(identifier: str) -> Workspace:
     """A workspace by id or by exact name (for the CLI)."""
     identifier = str(identifier).strip()
-    workspace = db.session.get(Workspace, int(identifier)) if identifier.isdigit() else None
+    workspace = db.session.get(Workspace, int(identifier)) if is_plain_int(identifier) else None
     workspace = workspace or db.session.scalar(select(Workspace).where(Workspace.name == identifier))
     if workspace is None:
         raise NotFound(f"No workspace {identifier!r}.")

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 
 from engine.catalog import ACTIONS, CONDITION_OPERATORS, ERROR_STRATEGIES, TRIGGERS, UNARY_OPERATORS
+from services.common import is_plain_int
 
 DEFAULT_TRIGGER = "deal_created"
 ACTION_KEY = re.compile(r"^actions-(\d+)-(type|delay_seconds|config-(.+))$")
@@ -42,7 +43,7 @@ def definition_from_form(form) -> dict:
                 action[match.group(2)] = value
         elif match := CONDITION_KEY.match(key):
             conditions.setdefault(int(match.group(1)), {})[match.group(2)] = value
-    order = [int(i) for i in form.getlist("action_order") if i.isdigit() and int(i) in actions]
+    order = [int(i) for i in form.getlist("action_order") if is_plain_int(i) and int(i) in actions]
     order += [i for i in sorted(actions) if i not in order]
     return {
         "name": form.get("name", ""),
@@ -64,14 +65,14 @@ def _clean_condition(condition: dict) -> dict:
 def _clean_action(action: dict) -> dict:
     delay = str(action.get("delay_seconds", "0")).strip() or "0"
     config = {name: value for name, value in action["config"].items() if value != ""}
-    return {"type": action["type"], "delay_seconds": int(delay) if delay.isdigit() else delay, "config": config}
+    return {"type": action["type"], "delay_seconds": int(delay) if is_plain_int(delay) else delay, "config": config}
 
 
 # -- structural edits ------------------------------------------------------------------------
 def apply_edit(definition: dict, edit: str, argument: str) -> tuple[dict, int | None]:
     """Apply one editor operation; returns the new definition and the action index to select."""
     actions = definition["actions"]
-    index = int(argument) if str(argument).isdigit() else None
+    index = int(argument) if is_plain_int(str(argument)) else None
     if edit == "add_action" and argument in ACTIONS:
         actions.append({"type": argument, "delay_seconds": 0, "config": dict(ACTIONS[argument].defaults())})
         return definition, len(actions) - 1
@@ -104,7 +105,7 @@ def first_error_card(errors: dict) -> int | str | None:
             return "trigger"
         if head == "conditions":
             return "conditions"
-        if head == "actions" and rest.split(".")[0].isdigit():
+        if head == "actions" and is_plain_int(rest.split(".")[0]):
             return int(rest.split(".")[0])
     return None
 

@@ -75,3 +75,46 @@ def test_dropped_database_connections_mid_run_lose_no_step_and_runs_resume(make_
         record("database_blip", blips=blips, backends_terminated=terminated, seconds=round(elapsed, 1), **figures)
         assert terminated >= 2, "no worker connection was ever dropped: the test proved nothing"
         db.session.remove()
+
+
+def test_a_lost_database_connection_inside_a_step_is_not_recorded_as_the_step_failing(make_app, monkeypatch):
+    """Runs on both databases: an executor whose connection is invalidated (the server went away) leaves the
+    step unrecorded and the run claimed; when the lease expires the sweep runs the step again and it completes."""
+    from datetime import timedelta
+
+    from sqlalchemy.exc import OperationalError
+
+    from engine.executors import EXECUTORS, load_executors
+    from engine.runner import run_execution, sweep_pending_executions
+    from models.base import utcnow
+
+    real = load_executors()["log_event"]
+    blips = [1]
+
+    def log_event_on_a_dying_connection(step):
+        if blips:
+            blips.pop()
+            raise OperationalError("INSERT ...", {}, Exception("terminating connection due to administrator command"),
+                                   connection_invalidated=True)
+        return real(step)
+
+    monkeypatch.setitem(EXECUTORS, "log_event", log_event_on_a_dying_connection)
+    app = make_app(ENGINE_HANDOFF="sweep", EXECUTION_LEASE_SECONDS=2)
+    with app.app_context():
+        ws = Workspace(name="Blip Unit Co")
+        db.session.add(ws)
+        db.session.commit()
+        make_workflow(ws.id, actions=[{"type": "log_event", "config": {"event": "blip", "message": "x"}}])
+        [execution_id] = fire_workflow_event(ws.id, "deal_created", sample_payload("deal_created"))
+        db.session.commit()
+        with pytest.raises(OperationalError):
+            run_execution(execution_id)
+        db.session.rollback()
+        execution = db.session.get(WorkflowExecution, execution_id)
+        db.session.refresh(execution)
+        assert execution.status == "running" and execution.completed_actions == []  # nothing marked failed
+        sweep_pending_executions(now=utcnow() + timedelta(seconds=10))
+        db.session.refresh(execution)
+        assert execution.status == "completed"
+        assert [(r["status"], r["attempts"]) for r in execution.completed_actions] == [("completed", 1)]
+        db.session.remove()

@@ -1,5 +1,6 @@
 """Regression tests for what the fuzzer found: JSON that Python reads but a JSON column cannot store
-(NaN, Infinity, 1e999 read as inf) and absurd nesting were 500s on the API and on /hooks/<token>."""
+(NaN, Infinity, 1e999 read as inf; \u0000 on PostgreSQL) and absurd nesting were 500s on the API and on
+/hooks/<token>."""
 import time
 
 import pytest
@@ -7,12 +8,22 @@ from sqlalchemy import func, select
 
 from models import Workflow, WorkflowExecution, db
 from services import incoming_webhook_service
-from tests.api.conftest import api  # noqa: F401  (the fixture)
+from tests.api.conftest import ApiClient, issue_token
+from tests.conftest import owner_of
 from tests.http.test_workflows import editor_form
 from tests.security.conftest import table_counts
 from tests.support.engine import make_workflow
 
 NON_FINITE = ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"]
+
+
+@pytest.fixture
+def api(client, workspace):
+    def factory():
+        ws = workspace("Api Co")
+        return ApiClient(client, issue_token(ws, owner_of(ws)), ws, owner_of(ws))
+
+    return factory
 
 
 @pytest.mark.parametrize("value", NON_FINITE)
@@ -44,6 +55,19 @@ def test_webhooks_refuse_non_finite_numbers_and_absurd_nesting_with_400(app, cli
                "Content-Type": "application/json"}
     response = client.post(f"/hooks/{endpoint.token}", data=body, headers=headers, csrf=False)
     assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert db.session.scalar(select(func.count()).select_from(WorkflowExecution)) == 0
+
+
+@pytest.mark.parametrize("body", [b'{"a": "x\\u0000y"}', b'{"\\u0000": 1}', b'{"a": [[{"b": "\\u0000"}]]}',
+                                  b'{"a":' * 900 + b'"\\u0000"' + b"}" * 900])
+def test_webhooks_refuse_nul_characters_with_422(app, client, workspace, body):
+    ws = workspace("Hook Co")
+    endpoint = incoming_webhook_service.sync_endpoint(make_workflow(ws.id, trigger="webhook_received"))
+    db.session.commit()
+    headers = {"X-Workestra-Signature": incoming_webhook_service.sign(endpoint.secret, body, int(time.time())),
+               "Content-Type": "application/json"}
+    response = client.post(f"/hooks/{endpoint.token}", data=body, headers=headers, csrf=False)
+    assert response.status_code in (400, 422), response.get_data(as_text=True)[:300]
     assert db.session.scalar(select(func.count()).select_from(WorkflowExecution)) == 0
 
 

@@ -5,7 +5,7 @@ import pytest
 from flask import url_for
 from sqlalchemy import select
 
-from models import ApiToken, AuditEvent, Membership, Workflow, WorkflowTemplate, db
+from models import ApiToken, Membership, Workflow, db
 from models.triggers import AutomationRule
 from tests.api.conftest import ApiClient, issue_token
 from tests.conftest import Auth, owner_of

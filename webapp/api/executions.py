@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from models import Role, WorkflowExecution, db
 from services import execution_service, replay_service
+from services.common import is_plain_int
 from services.errors import ValidationFailed
 from webapp.api.blueprint import ID, fail, invalid, operation
 from webapp.api.schemas import EmptySchema, ExecutionOut, ExecutionPageOut, ExecutionQuerySchema, ReplaySchema
@@ -26,7 +27,7 @@ def decode_cursor(cursor: str) -> int:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         text = ""
     number = text.removeprefix(CURSOR_PREFIX)
-    if not text.startswith(CURSOR_PREFIX) or not number.isdigit() or not 0 < int(number) < 2**63:
+    if not text.startswith(CURSOR_PREFIX) or not is_plain_int(number) or not 0 < int(number) < 2**63:
         invalid({"cursor": ["Not a cursor this API returned; start again without one."]})
     return int(number)
 

@@ -9,6 +9,7 @@ from models import ExecutionStatus, Role, db
 from models.templates import TEMPLATE_CATEGORIES
 from services import (execution_service, quick_rules_service, schedule_service, template_service, workflow_listing,
                       workflow_service, workspace_service)
+from services.common import is_plain_int
 from services.errors import NotFound, ValidationFailed
 from webapp.blueprints import hooks
 from webapp.editor_form import apply_edit, blank_definition, definition_from_form, editor_context, first_error_card
@@ -45,7 +46,7 @@ def workflows():
     page = request.args.get("page", "1")
     listing = workflow_listing.list_workflows(
         g.workspace.id, status if status in workflow_listing.STATUS_TABS else "all", search,
-        sort if sort in workflow_listing.SORTS else "updated", int(page) if page.isdigit() else 1,
+        sort if sort in workflow_listing.SORTS else "updated", int(page) if is_plain_int(page) else 1,
     )
     return render_template(
         "automations/workflows.html", listing=listing, status=status, sort=sort, search=search,
@@ -112,11 +113,11 @@ def render_editor():
     definition = definition_from_form(request.form)
     definition, selected = apply_edit(definition, request.form.get("edit", ""), request.form.get("arg", ""))
     workflow = None
-    if request.form.get("workflow_id", "").isdigit():
+    if is_plain_int(request.form.get("workflow_id", "")):
         workflow = _workflow_or_404(request.form["workflow_id"])
     kept = request.form.get("selected", "")
     if selected is None and request.form.get("edit") != "remove_action":
-        selected = int(kept) if kept.isdigit() else kept if kept in ("trigger", "conditions") else None
+        selected = int(kept) if is_plain_int(kept) else kept if kept in ("trigger", "conditions") else None
     return _render_editor(definition, workflow, selected=selected)
 
 

@@ -4,6 +4,7 @@ from flask_login import current_user
 
 from models import Document
 from services import audit_service, document_service, email_service, notification_service
+from services.common import is_plain_int
 from services.errors import NotFound
 from webapp.extensions import db
 from webapp.forms import form_page, workspace_id
@@ -15,7 +16,7 @@ PAGE_SIZE = 50
 
 def _before_id():
     value = request.args.get("before", "")
-    return int(value) if value.isdigit() else None
+    return int(value) if is_plain_int(value) else None
 
 
 @bp.app_context_processor

@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 
 from models import Role, WorkflowExecution
 from services import execution_service, quick_rules_service, replay_service, run_history_service
+from services.common import is_plain_int
 from services.errors import NotFound, ValidationFailed
 from services.run_history_service import RunFilter
 from webapp.extensions import db
@@ -44,7 +45,7 @@ def htmx_target() -> str | None:
 
 def period_days() -> int:
     raw = request.args.get("period", "")
-    return int(raw) if raw.isdigit() and int(raw) in run_history_service.PERIOD_CHOICES else run_history_service.DEFAULT_PERIOD_DAYS
+    return int(raw) if is_plain_int(raw) and int(raw) in run_history_service.PERIOD_CHOICES else run_history_service.DEFAULT_PERIOD_DAYS
 
 
 def parse_listing() -> tuple[RunFilter, int | None, int | None]:
