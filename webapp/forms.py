@@ -4,7 +4,7 @@ from contextlib import contextmanager
 from flask import abort, g, render_template
 from flask_login import current_user
 
-from services.errors import NotFound, PermissionDenied
+from services.errors import NotFound, PermissionDenied, ValidationFailed
 from webapp.extensions import db
 
 
@@ -45,3 +45,15 @@ def error_messages(errors: dict) -> list[str]:
         else:
             messages.append(str(value))
     return messages
+
+
+def commit_or_errors(operation):
+    """Run a service operation and commit. Returns (result, None), or (None, errors by field) after a
+    rollback when the service raised ValidationFailed, so the view can re-render its form with a 422."""
+    try:
+        result = operation()
+        db.session.commit()
+        return result, None
+    except ValidationFailed as failure:
+        db.session.rollback()
+        return None, failure.errors

@@ -4,9 +4,7 @@ from flask import Blueprint, flash, redirect, request, url_for
 from models import Contact, Deal
 from models.crm import PIPELINE
 from services import common, contact_service, deal_service
-from services.errors import ValidationFailed
-from webapp.extensions import db
-from webapp.forms import actor, error_messages, form_page, not_found_is_404, workspace_id
+from webapp.forms import actor, commit_or_errors, error_messages, form_page, not_found_is_404, workspace_id
 from webapp.security import workspace_get_or_404
 
 bp = Blueprint("crm", __name__, url_prefix="/crm")
@@ -26,12 +24,9 @@ def index():
 def new_deal():
     if request.method == "GET":
         return form_page("crm/deal_form.html", form={"contact_id": request.args.get("contact_id", "")}, **_choices())
-    try:
-        deal = deal_service.create_deal(workspace_id(), request.form.to_dict(), actor())
-        db.session.commit()
-    except ValidationFailed as failure:
-        db.session.rollback()
-        return form_page("crm/deal_form.html", 422, form=request.form, errors=failure.errors, **_choices())
+    deal, errors = commit_or_errors(lambda: deal_service.create_deal(workspace_id(), request.form.to_dict(), actor()))
+    if errors:
+        return form_page("crm/deal_form.html", 422, form=request.form, errors=errors, **_choices())
     flash(f"Deal “{deal.title}” created.", "success")
     return redirect(url_for("crm.deal", deal_id=deal.id))
 
@@ -49,13 +44,11 @@ def deal(deal_id):
 @bp.post("/deals/<int:deal_id>/stage")
 def move_stage(deal_id):
     deal = workspace_get_or_404(Deal, deal_id)
-    try:
-        with not_found_is_404():
-            deal_service.move_deal_to_stage(workspace_id(), deal.id, request.form.get("stage", ""), actor())
-        db.session.commit()
-    except ValidationFailed as failure:
-        db.session.rollback()
-        return _deal_page(workspace_get_or_404(Deal, deal_id), 422, failure.errors)
+    with not_found_is_404():
+        _, errors = commit_or_errors(
+            lambda: deal_service.move_deal_to_stage(workspace_id(), deal.id, request.form.get("stage", ""), actor()))
+    if errors:
+        return _deal_page(workspace_get_or_404(Deal, deal_id), 422, errors)
     flash(f"Deal moved to {deal_service.STAGE_LABELS[deal.stage]}.", "success")
     return redirect(url_for("crm.deal", deal_id=deal.id))
 
@@ -63,12 +56,10 @@ def move_stage(deal_id):
 @bp.post("/deals/<int:deal_id>/owner")
 def assign_deal_owner(deal_id):
     deal = workspace_get_or_404(Deal, deal_id)
-    try:
-        deal_service.assign_owner(workspace_id(), deal.id, request.form.get("owner_id"), actor())
-        db.session.commit()
-    except ValidationFailed as failure:
-        db.session.rollback()
-        return _deal_page(workspace_get_or_404(Deal, deal_id), 422, failure.errors)
+    _, errors = commit_or_errors(
+        lambda: deal_service.assign_owner(workspace_id(), deal.id, request.form.get("owner_id"), actor()))
+    if errors:
+        return _deal_page(workspace_get_or_404(Deal, deal_id), 422, errors)
     flash("Owner updated.", "success")
     return redirect(url_for("crm.deal", deal_id=deal.id))
 
@@ -83,12 +74,10 @@ def new_contact():
     members = common.members(workspace_id())
     if request.method == "GET":
         return form_page("crm/contact_form.html", members=members)
-    try:
-        contact = contact_service.create_contact(workspace_id(), request.form.to_dict(), actor())
-        db.session.commit()
-    except ValidationFailed as failure:
-        db.session.rollback()
-        return form_page("crm/contact_form.html", 422, form=request.form, errors=failure.errors, members=members)
+    contact, errors = commit_or_errors(
+        lambda: contact_service.create_contact(workspace_id(), request.form.to_dict(), actor()))
+    if errors:
+        return form_page("crm/contact_form.html", 422, form=request.form, errors=errors, members=members)
     flash(f"Contact {contact.name} created.", "success")
     return redirect(url_for("crm.contact", contact_id=contact.id))
 

@@ -3,9 +3,7 @@ from flask import Blueprint, flash, redirect, request, url_for
 
 from models import Invoice, Quotation, Role
 from services import deal_service, invoice_service, payment_service
-from services.errors import ValidationFailed
-from webapp.extensions import db
-from webapp.forms import actor, error_messages, form_page, workspace_id
+from webapp.forms import actor, commit_or_errors, error_messages, form_page, workspace_id
 from webapp.security import has_role, require_role, workspace_get_or_404
 
 bp = Blueprint("finance", __name__, url_prefix="/finance")
@@ -27,12 +25,10 @@ def new_invoice():
         return form_page("finance/invoice_form.html", kind="invoice",
                          form={"currency": "USD", "due_days": "30", "deal_id": request.args.get("deal_id", "")},
                          deals=_deals())
-    try:
-        invoice = invoice_service.create_invoice(workspace_id(), request.form.to_dict(), actor())
-        db.session.commit()
-    except ValidationFailed as failure:
-        db.session.rollback()
-        return form_page("finance/invoice_form.html", 422, kind="invoice", form=request.form, errors=failure.errors,
+    invoice, errors = commit_or_errors(
+        lambda: invoice_service.create_invoice(workspace_id(), request.form.to_dict(), actor()))
+    if errors:
+        return form_page("finance/invoice_form.html", 422, kind="invoice", form=request.form, errors=errors,
                          deals=_deals())
     flash(f"Draft invoice {invoice.number} created.", "success")
     return redirect(url_for("finance.invoice", invoice_id=invoice.id))
@@ -54,12 +50,9 @@ def invoice(invoice_id):
 @bp.post("/invoices/<int:invoice_id>/send")
 def send_invoice(invoice_id):
     invoice = workspace_get_or_404(Invoice, invoice_id)
-    try:
-        invoice_service.send_invoice(workspace_id(), invoice.id, actor())
-        db.session.commit()
-    except ValidationFailed as failure:
-        db.session.rollback()
-        return _invoice_page(workspace_get_or_404(Invoice, invoice_id), 422, errors=failure.errors)
+    _, errors = commit_or_errors(lambda: invoice_service.send_invoice(workspace_id(), invoice.id, actor()))
+    if errors:
+        return _invoice_page(workspace_get_or_404(Invoice, invoice_id), 422, errors=errors)
     flash(f"Invoice {invoice.number} marked as sent.", "success")
     return redirect(url_for("finance.invoice", invoice_id=invoice.id))
 
@@ -67,13 +60,11 @@ def send_invoice(invoice_id):
 @bp.post("/invoices/<int:invoice_id>/payments")
 def record_payment(invoice_id):
     invoice = workspace_get_or_404(Invoice, invoice_id)
-    try:
-        payment_service.record_payment(workspace_id(), invoice.id, request.form.to_dict(), actor())
-        db.session.commit()
-    except ValidationFailed as failure:
-        db.session.rollback()
+    _, errors = commit_or_errors(
+        lambda: payment_service.record_payment(workspace_id(), invoice.id, request.form.to_dict(), actor()))
+    if errors:
         return _invoice_page(workspace_get_or_404(Invoice, invoice_id), 422, payment_form=request.form,
-                             payment_errors=failure.errors)
+                             payment_errors=errors)
     flash("Payment recorded." + (" The invoice is paid." if invoice.status == "paid" else ""), "success")
     return redirect(url_for("finance.invoice", invoice_id=invoice.id))
 
@@ -82,13 +73,11 @@ def record_payment(invoice_id):
 @require_role(Role.ADMIN)
 def refund(invoice_id):
     invoice = workspace_get_or_404(Invoice, invoice_id)
-    try:
-        payment_service.refund_invoice(workspace_id(), invoice.id, request.form.to_dict(), actor())
-        db.session.commit()
-    except ValidationFailed as failure:
-        db.session.rollback()
+    _, errors = commit_or_errors(
+        lambda: payment_service.refund_invoice(workspace_id(), invoice.id, request.form.to_dict(), actor()))
+    if errors:
         return _invoice_page(workspace_get_or_404(Invoice, invoice_id), 422, refund_form=request.form,
-                             refund_errors=failure.errors)
+                             refund_errors=errors)
     flash("Refund recorded.", "success")
     return redirect(url_for("finance.invoice", invoice_id=invoice.id))
 
@@ -98,13 +87,11 @@ def new_quotation():
     if request.method == "GET":
         return form_page("finance/invoice_form.html", kind="quotation",
                          form={"currency": "USD", "deal_id": request.args.get("deal_id", "")}, deals=_deals())
-    try:
-        quotation = invoice_service.create_quotation(workspace_id(), request.form.to_dict(), actor())
-        db.session.commit()
-    except ValidationFailed as failure:
-        db.session.rollback()
+    quotation, errors = commit_or_errors(
+        lambda: invoice_service.create_quotation(workspace_id(), request.form.to_dict(), actor()))
+    if errors:
         return form_page("finance/invoice_form.html", 422, kind="quotation", form=request.form,
-                         errors=failure.errors, deals=_deals())
+                         errors=errors, deals=_deals())
     flash(f"Draft quotation {quotation.number} created.", "success")
     return redirect(url_for("finance.quotation", quotation_id=quotation.id))
 
@@ -118,12 +105,9 @@ def quotation(quotation_id):
 def quotation_transition(quotation_id, transition):
     quotation = workspace_get_or_404(Quotation, quotation_id)
     operation = invoice_service.send_quotation if transition == "send" else invoice_service.accept_quotation
-    try:
-        operation(workspace_id(), quotation.id, actor())
-        db.session.commit()
-    except ValidationFailed as failure:
-        db.session.rollback()
+    _, errors = commit_or_errors(lambda: operation(workspace_id(), quotation.id, actor()))
+    if errors:
         return form_page("finance/quotation.html", 422, quotation=workspace_get_or_404(Quotation, quotation_id),
-                         messages=error_messages(failure.errors))
+                         messages=error_messages(errors))
     flash(f"Quotation {quotation.number} is now {quotation.status}.", "success")
     return redirect(url_for("finance.quotation", quotation_id=quotation.id))

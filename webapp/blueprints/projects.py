@@ -4,9 +4,9 @@ from flask import Blueprint, flash, redirect, request, url_for
 from models import Project, Task
 from models.projects import TASK_STATUSES
 from services import common, project_service, task_service
-from services.errors import NotFound, ValidationFailed
+from services.errors import NotFound
 from webapp.extensions import db
-from webapp.forms import actor, error_messages, form_page, workspace_id
+from webapp.forms import actor, commit_or_errors, error_messages, form_page, workspace_id
 from webapp.security import workspace_get_or_404
 
 bp = Blueprint("projects", __name__, url_prefix="/projects")
@@ -27,12 +27,10 @@ def new_project():
     members = common.members(workspace_id())
     if request.method == "GET":
         return form_page("projects/project_form.html", members=members)
-    try:
-        project = project_service.create_project(workspace_id(), request.form.to_dict(), actor())
-        db.session.commit()
-    except ValidationFailed as failure:
-        db.session.rollback()
-        return form_page("projects/project_form.html", 422, form=request.form, errors=failure.errors, members=members)
+    project, errors = commit_or_errors(
+        lambda: project_service.create_project(workspace_id(), request.form.to_dict(), actor()))
+    if errors:
+        return form_page("projects/project_form.html", 422, form=request.form, errors=errors, members=members)
     flash(f"Project {project.name} created.", "success")
     return redirect(url_for("projects.project", project_id=project.id))
 
@@ -59,13 +57,11 @@ def project(project_id):
 @bp.post("/<int:project_id>/tasks")
 def add_task(project_id):
     project = workspace_get_or_404(Project, project_id)
-    try:
-        task_service.create_task(workspace_id(), project.id, request.form.to_dict(), actor())
-        db.session.commit()
-    except ValidationFailed as failure:
-        db.session.rollback()
+    _, errors = commit_or_errors(
+        lambda: task_service.create_task(workspace_id(), project.id, request.form.to_dict(), actor()))
+    if errors:
         return _project_page(workspace_get_or_404(Project, project_id), 422, task_form=request.form,
-                             task_errors=failure.errors)
+                             task_errors=errors)
     flash("Task added.", "success")
     return redirect(url_for("projects.project", project_id=project.id))
 
@@ -80,12 +76,10 @@ def task(task_id):
 @bp.post("/tasks/<int:task_id>/status")
 def task_status(task_id):
     task = workspace_get_or_404(Task, task_id)
-    try:
-        task_service.update_issue_status(workspace_id(), task.id, request.form.get("status", ""), actor())
-        db.session.commit()
-    except ValidationFailed as failure:
-        db.session.rollback()
-        return _project_page(workspace_get_or_404(Task, task_id).project, 422, errors=failure.errors)
+    _, errors = commit_or_errors(
+        lambda: task_service.update_issue_status(workspace_id(), task.id, request.form.get("status", ""), actor()))
+    if errors:
+        return _project_page(workspace_get_or_404(Task, task_id).project, 422, errors=errors)
     flash(f"“{task.title}” is now {task_service.STATUS_LABELS[task.status]}.", "success")
     return redirect(request.form.get("next") == "task" and url_for("projects.task", task_id=task.id)
                     or url_for("projects.project", project_id=task.project_id))
@@ -94,12 +88,10 @@ def task_status(task_id):
 @bp.post("/tasks/<int:task_id>/assignee")
 def task_assignee(task_id):
     task = workspace_get_or_404(Task, task_id)
-    try:
-        task_service.assign_owner(workspace_id(), task.id, request.form.get("assignee_id"), actor())
-        db.session.commit()
-    except ValidationFailed as failure:
-        db.session.rollback()
-        return _project_page(workspace_get_or_404(Task, task_id).project, 422, errors=failure.errors)
+    _, errors = commit_or_errors(
+        lambda: task_service.assign_owner(workspace_id(), task.id, request.form.get("assignee_id"), actor()))
+    if errors:
+        return _project_page(workspace_get_or_404(Task, task_id).project, 422, errors=errors)
     flash("Assignee updated.", "success")
     return redirect(url_for("projects.task", task_id=task.id))
 
@@ -107,13 +99,11 @@ def task_assignee(task_id):
 @bp.post("/<int:project_id>/sprints")
 def start_sprint(project_id):
     project = workspace_get_or_404(Project, project_id)
-    try:
-        project_service.start_sprint(workspace_id(), project.id, request.form.to_dict(), actor())
-        db.session.commit()
-    except ValidationFailed as failure:
-        db.session.rollback()
+    _, errors = commit_or_errors(
+        lambda: project_service.start_sprint(workspace_id(), project.id, request.form.to_dict(), actor()))
+    if errors:
         return _project_page(workspace_get_or_404(Project, project_id), 422, sprint_form=request.form,
-                             sprint_errors=failure.errors)
+                             sprint_errors=errors)
     flash("Sprint cycle started.", "success")
     return redirect(url_for("projects.project", project_id=project.id))
 

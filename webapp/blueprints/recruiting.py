@@ -4,9 +4,7 @@ from flask import Blueprint, flash, redirect, request, url_for
 from models import Application
 from models.recruiting import APPLICATION_STAGES
 from services import application_service, common
-from services.errors import ValidationFailed
-from webapp.extensions import db
-from webapp.forms import actor, error_messages, form_page, workspace_id
+from webapp.forms import actor, commit_or_errors, error_messages, form_page, workspace_id
 from webapp.security import workspace_get_or_404
 
 bp = Blueprint("recruiting", __name__, url_prefix="/recruiting")
@@ -28,13 +26,10 @@ def new_application():
     members = common.members(workspace_id())
     if request.method == "GET":
         return form_page("recruiting/application_form.html", members=members)
-    try:
-        application = application_service.create_candidate_with_application(
-            workspace_id(), request.form.to_dict(), actor())
-        db.session.commit()
-    except ValidationFailed as failure:
-        db.session.rollback()
-        return form_page("recruiting/application_form.html", 422, form=request.form, errors=failure.errors,
+    application, errors = commit_or_errors(lambda: application_service.create_candidate_with_application(
+        workspace_id(), request.form.to_dict(), actor()))
+    if errors:
+        return form_page("recruiting/application_form.html", 422, form=request.form, errors=errors,
                          members=members)
     flash(f"{application.candidate.name} applied for {application.position}.", "success")
     return redirect(url_for("recruiting.application", application_id=application.id))
@@ -53,12 +48,9 @@ def application(application_id):
 @bp.post("/applications/<int:application_id>/stage")
 def move_stage(application_id):
     application = workspace_get_or_404(Application, application_id)
-    try:
-        application_service.update_application_status(workspace_id(), application.id,
-                                                      request.form.get("stage", ""), actor())
-        db.session.commit()
-    except ValidationFailed as failure:
-        db.session.rollback()
-        return _application_page(workspace_get_or_404(Application, application_id), 422, failure.errors)
+    _, errors = commit_or_errors(lambda: application_service.update_application_status(
+        workspace_id(), application.id, request.form.get("stage", ""), actor()))
+    if errors:
+        return _application_page(workspace_get_or_404(Application, application_id), 422, errors)
     flash(f"{application.candidate.name} moved to {application_service.STAGE_LABELS[application.stage]}.", "success")
     return redirect(url_for("recruiting.application", application_id=application.id))

@@ -4,9 +4,7 @@ from flask import Blueprint, flash, redirect, request, url_for
 from models import Ticket
 from models.support import TICKET_PRIORITIES, TICKET_STATUSES
 from services import common, ticket_service
-from services.errors import ValidationFailed
-from webapp.extensions import db
-from webapp.forms import actor, error_messages, form_page, workspace_id
+from webapp.forms import actor, commit_or_errors, error_messages, form_page, workspace_id
 from webapp.security import workspace_get_or_404
 
 bp = Blueprint("support", __name__, url_prefix="/support")
@@ -24,12 +22,10 @@ def new_ticket():
     context = {"members": common.members(workspace_id()), "priorities": TICKET_PRIORITIES}
     if request.method == "GET":
         return form_page("support/ticket_form.html", form={"priority": "normal"}, **context)
-    try:
-        ticket = ticket_service.create_ticket(workspace_id(), request.form.to_dict(), actor())
-        db.session.commit()
-    except ValidationFailed as failure:
-        db.session.rollback()
-        return form_page("support/ticket_form.html", 422, form=request.form, errors=failure.errors, **context)
+    ticket, errors = commit_or_errors(
+        lambda: ticket_service.create_ticket(workspace_id(), request.form.to_dict(), actor()))
+    if errors:
+        return form_page("support/ticket_form.html", 422, form=request.form, errors=errors, **context)
     flash(f"Ticket #{ticket.id} opened.", "success")
     return redirect(url_for("support.ticket", ticket_id=ticket.id))
 
@@ -46,12 +42,9 @@ def ticket(ticket_id):
 
 def _change(ticket_id, operation, done_message):
     ticket = workspace_get_or_404(Ticket, ticket_id)
-    try:
-        operation(ticket)
-        db.session.commit()
-    except ValidationFailed as failure:
-        db.session.rollback()
-        return _ticket_page(workspace_get_or_404(Ticket, ticket_id), 422, failure.errors)
+    _, errors = commit_or_errors(lambda: operation(ticket))
+    if errors:
+        return _ticket_page(workspace_get_or_404(Ticket, ticket_id), 422, errors)
     flash(done_message(ticket), "success")
     return redirect(url_for("support.ticket", ticket_id=ticket.id))
 
