@@ -1,8 +1,9 @@
 """B1 throughput: completed executions per second of a 3-step in-process workflow.
 
 (a) PostgreSQL + Redis + RQ worker processes: the deals are created first through DealService
-    (each commit hands its execution to RQ), then the workers start in burst mode; the rate is
-    completed rows / (last finished_at - first started_at), read from the rows themselves, so
+    (their executions left pending), the workers start and register, then every execution is
+    handed to them at once through the engine's own hand-off (Redis list + wake-up jobs); the rate
+    is completed rows / (last finished_at - first started_at), read from the rows themselves, so
     worker start-up is not counted. SimpleWorker and the forking Worker are both measured.
 (b) SQLite with the in-process (embedded) runner of the web app.
 Baseline in the same run: pgbench -N on the same server, divided by the transactions one
@@ -45,19 +46,25 @@ def round_trips_per_execution(url: str) -> dict:
 def rq_throughput(url: str, count: int, workers: int, worker_class: str) -> dict:
     from models import db
 
+    from engine.queue import enqueue_executions
+
     common.flush_redis()
     since = common.max_execution_id(url)
-    app = common.make_app(url, redis_url=common.REDIS_URL)
+    app = common.make_app(url, redis_url=common.REDIS_URL, ENGINE_HANDOFF="sweep")
     with app.app_context():
         workspace_id, owner = common.seed_workspace(f"B1 {worker_class} x{workers}")
         began = time.perf_counter()
         common.fire_deals(workspace_id, owner, count)
         fire_seconds = time.perf_counter() - began
+        ids = list(range(since + 1, common.max_execution_id(url) + 1))
         db.session.remove()
         db.engine.dispose()
+    procs = common.start_workers(workers, worker_class, url, burst=False)
     began = time.perf_counter()
-    procs = common.start_workers(workers, worker_class, url, burst=True)
     try:
+        common.wait_for_idle_workers(workers)
+        app.config["ENGINE_HANDOFF"] = "queue"
+        enqueue_executions(app, ids)
         counts = common.wait_until_done(url, count, timeout=max(60, count / 20), since_id=since)
     finally:
         common.stop_workers(procs)

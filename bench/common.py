@@ -222,6 +222,21 @@ def start_workers(count: int, worker_class: str, url: str, burst: bool, **extra)
             for _ in range(count)]
 
 
+def wait_for_idle_workers(count: int, redis_url: str = REDIS_URL, timeout: float = 60) -> None:
+    """Until `count` RQ workers have registered and sit idle (start-up done), so a measurement starts warm."""
+    from redis import Redis
+    from rq import Worker
+
+    connection = Redis.from_url(redis_url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = Worker.all(connection=connection)
+        if len(workers) >= count and all(worker.get_state() == "idle" for worker in workers):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"{count} RQ workers did not start within {timeout} s")
+
+
 def stop_workers(workers: list[subprocess.Popen]) -> None:
     for worker in workers:
         if worker.poll() is None:

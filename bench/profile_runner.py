@@ -1,7 +1,9 @@
-"""Profile run_execution in-process with pyinstrument: `python -m bench.profile_runner [count] [pg|sqlite]`.
+"""Profile run_execution in-process with pyinstrument: `python -m bench.profile_runner [count] [pg|sqlite] [--cpu]`.
 
 Creates `count` deals (executions left pending), then runs them one by one under the profiler
 in claimed batches of 20 and prints the call tree (also saved as bench/profiles/runner-<db>.txt).
+With --cpu, no profiler: prints this process's CPU time per execution (the figure B1 depends on,
+and one that other load on the machine hardly moves), then the same for dispatch (create_deal).
 """
 import os
 import sys
@@ -11,8 +13,11 @@ from bench import common
 
 
 def main() -> None:
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 300
-    kind = sys.argv[2] if len(sys.argv) > 2 else "pg"
+    args = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
+    count = int(args[0]) if args else 300
+    kind = args[1] if len(args) > 1 else "pg"
+    if "--cpu" in sys.argv:
+        return cpu_per_execution(count, kind)
     url = common.pg_url() if kind == "pg" else common.sqlite_url()
     common.reset_database(url)
     from pyinstrument import Profiler
@@ -40,6 +45,32 @@ def main() -> None:
     with open(os.path.join(common.ROOT, "bench", "profiles", f"runner-{kind}.txt"), "w") as out:
         out.write(text)
     print(text[:12000])
+
+
+def cpu_per_execution(count: int, kind: str) -> None:
+    from engine.runner import run_claimed_batch
+    from models import db
+
+    url = common.pg_url() if kind == "pg" else common.sqlite_url()
+    app = common.make_app(url, ENGINE_HANDOFF="sweep")
+    with app.app_context():
+        workspace_id, owner = common.seed_workspace("CPU Co")
+        common.fire_deals(workspace_id, owner, 20)  # warm-up: imports, compiled statements
+        cpu = time.process_time()
+        common.fire_deals(workspace_id, owner, count)
+        dispatch_cpu = time.process_time() - cpu
+        last = common.max_execution_id(url)
+        run_claimed_batch(list(range(last - count - 19, last - count + 1)))
+        ids = list(range(last - count + 1, last + 1))
+        db.session.remove()
+        cpu, wall = time.process_time(), time.perf_counter()
+        for start in range(0, len(ids), 20):
+            run_claimed_batch(ids[start:start + 20])
+            db.session.remove()
+        run_cpu, run_wall = time.process_time() - cpu, time.perf_counter() - wall
+    print(f"{kind}: {len(ids)} executions: {1000 * run_cpu / len(ids):.2f} ms CPU and {1000 * run_wall / len(ids):.2f} ms "
+          f"wall each in this process ({len(ids) / run_wall:.0f}/s in one thread); "
+          f"create_deal + dispatch + commit: {1000 * dispatch_cpu / count:.2f} ms CPU each")
 
 
 if __name__ == "__main__":

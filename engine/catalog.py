@@ -105,6 +105,10 @@ class Action:
     fields: tuple[Field, ...]
     creates_record: bool = False
     icon: str = ""
+    # Every effect is a write in the run's database transaction (an email goes to the outbox, delivered
+    # after the commit), so a rollback undoes all of it. The runner lets such steps share a transaction;
+    # a step with effects outside the database (an HTTP call) is committed on its own.
+    transactional: bool = True
 
     def defaults(self) -> dict:
         return _defaults(self.fields)
@@ -314,9 +318,9 @@ DEAL_CHANGE_FIELDS = (
 UPDATE_DEAL_FIELDS = tuple(f.name for f in DEAL_CHANGE_FIELDS)
 
 
-def _action(type_, label, module, description, *fields, icon, creates_record=False):
+def _action(type_, label, module, description, *fields, icon, creates_record=False, transactional=True):
     return Action(type=type_, label=label, module=module, description=description,
-                  fields=fields, creates_record=creates_record, icon=icon)
+                  fields=fields, creates_record=creates_record, icon=icon, transactional=transactional)
 
 
 _ACTION_LIST = (
@@ -350,7 +354,7 @@ _ACTION_LIST = (
             Field("payload", "Payload", "json",
                   help="JSON object to send. Leave empty to send the trigger payload."),
             Field("headers", "Extra headers", "json", help="JSON object of header → value."),
-            icon="broadcast"),
+            icon="broadcast", transactional=False),
     _action("log_event", "Log Event", "Platform", "Write a custom event to the audit log",
             Field("event", "Event", "string", required=True, help="snake_case name",
                   placeholder="deal_won"),

@@ -1,6 +1,7 @@
 """fire_workflow_event: a domain event becomes one pending execution per matching active workflow.
 
-Called by services inside their own transaction. The inserts run in a SAVEPOINT, so a dispatch
+Called by services inside their own transaction. The lookup and the inserts run in a SAVEPOINT
+(Core statements only, see models.base.core_savepoint), so a dispatch
 failure rolls back only the dispatch; the executions are handed to the queue only after the
 caller's transaction commits. It never raises into the caller.
 """
@@ -13,7 +14,7 @@ from sqlalchemy import event, insert, select
 
 from engine.conditions import conditions_hold
 from models import Workflow, WorkflowExecution, db
-from models.base import begin_savepoint
+from models.base import core_savepoint
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, s
         if depth > MAX_CHAIN_DEPTH:
             _refuse(workspace_id, trigger_key, depth)
             return []
-        with begin_savepoint(db.session):
+        with core_savepoint(db.session):
             rows = [
                 execution_row(workflow, payload, depth, source)
                 for workflow in active_workflows(workspace_id, trigger_key)

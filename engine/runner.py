@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from engine.catalog import ACTIONS
@@ -93,26 +93,46 @@ def claim_batch(execution_ids: list[int], owner: str, now: datetime | None = Non
 
     On PostgreSQL rows another worker is claiming right now are skipped (FOR UPDATE SKIP LOCKED), not waited for.
     """
+    return [state.id for state in claim_batch_states(execution_ids, owner, now)]
+
+
+def claim_batch_states(execution_ids: list[int], owner: str, now: datetime | None = None) -> list["RunState"]:
+    """claim_batch, returning what each won run needs of its row (read by the claim's own RETURNING)."""
     if not execution_ids:
         return []
     now = now or utcnow()
     candidates = select(EXECUTIONS.c.id).where(EXECUTIONS.c.id.in_(execution_ids), _claimable(now))
     if db.session.get_bind().dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
-    won = db.session.scalars(
+    rows = db.session.execute(
         update(EXECUTIONS).where(EXECUTIONS.c.id.in_(candidates.scalar_subquery()))
-        .values(**_claim_values(owner, now)).returning(EXECUTIONS.c.id)
+        .values(**_claim_values(owner, now)).returning(*_STATE_COLUMNS)
     ).all()
     db.session.commit()
-    return sorted(won)
+    return sorted((RunState.from_row(row) for row in rows), key=lambda state: state.id)
+
+
+_GUARDED_UPDATES: dict[tuple, object] = {}
+
+
+def _guarded_statement(columns: tuple):
+    """The guarded UPDATE setting these columns, built once per set (building one costs more than running it)."""
+    statement = _GUARDED_UPDATES.get(columns)
+    if statement is None:
+        statement = (
+            update(EXECUTIONS)
+            .where(EXECUTIONS.c.id == bindparam("guard_id"), EXECUTIONS.c.lease_owner == bindparam("guard_owner"),
+                   EXECUTIONS.c.status == "running")
+            .values(**{name: bindparam(name, type_=EXECUTIONS.c[name].type) for name in columns})
+        )
+        _GUARDED_UPDATES[columns] = statement
+    return statement
 
 
 def _guarded_update(execution_id: int, owner: str, **values) -> None:
     """Write the execution only while this worker still holds it; otherwise undo the step."""
     result = db.session.execute(
-        update(EXECUTIONS)
-        .where(EXECUTIONS.c.id == execution_id, EXECUTIONS.c.lease_owner == owner, EXECUTIONS.c.status == "running")
-        .values(**values)
+        _guarded_statement(tuple(values)), {"guard_id": execution_id, "guard_owner": owner, **values}
     )
     if result.rowcount != 1:
         db.session.rollback()
@@ -155,22 +175,62 @@ class RunState:
     current_step: int
     step_attempts: int
     wait_marker: str | None
+    lease_expires_at: datetime | None
+    claim_count: int
+
+    @classmethod
+    def from_row(cls, row) -> "RunState":
+        state = cls(**row._asdict())
+        state.definition = state.definition or {}
+        state.completed_actions = list(state.completed_actions or [])
+        return state
 
     @property
     def actions(self) -> list:
         return self.definition.get("actions") or []
 
+    def progress(self) -> tuple:
+        return (self.completed_actions, self.current_step, self.step_attempts, self.wait_marker)
+
+    def restore(self, progress: tuple) -> None:
+        self.completed_actions, self.current_step, self.step_attempts, self.wait_marker = progress
+
 
 _STATE_COLUMNS = [EXECUTIONS.c[name] for name in RunState.__dataclass_fields__]
 
 
+class _RerunOneStepPerTransaction(Exception):
+    """A step failed while earlier steps' effects were still uncommitted in the same transaction."""
+
+
+def shares_transaction(action: dict) -> bool:
+    """True when every effect of this action is a database write (see Action.transactional)."""
+    entry = ACTIONS.get(action.get("type"))
+    return bool(entry and entry.transactional)
+
+
 class _ExecutionRun:
-    def __init__(self, execution_id: int, owner: str, clock=utcnow):
+    """One run of an execution by the worker holding its lease.
+
+    Consecutive steps whose effects are all database writes share one transaction (issue #11): their
+    records are kept in memory and written by the UPDATE that ends the group (the run's close, a
+    pause, or the commit made before a step with effects outside the database, such as a webhook).
+    A crash rolls the whole group back and the steps run again, which is safe because none of their
+    effects left the database. A step that fails inside a group rolls the group back and the run goes
+    on from the last commit one step per transaction, so a failed step never takes its
+    predecessors' effects with it.
+    """
+
+    def __init__(self, execution_id: int, owner: str, clock=utcnow, state: RunState | None = None):
         self.id = execution_id
         self.owner = owner
         self.clock = clock
         self.lease = _lease_policy()
         self.retry = _retry_policy()
+        self.claimed_state = state  # as the claim returned it; checked again before any effect outside the database
+        self.verified = False  # this worker has read or written the row under its lease since the claim
+        self.grouping = True
+        self.dirty = False  # steps recorded in memory, not yet written
 
     def load(self) -> RunState:
         row = db.session.execute(
@@ -180,47 +240,85 @@ class _ExecutionRun:
         ).one_or_none()
         if row is None:
             raise LeaseLost(self.id)
-        state = RunState(**row._asdict())
-        state.definition = state.definition or {}
-        state.completed_actions = list(state.completed_actions or [])
+        self.verified = True
+        return RunState.from_row(row)
+
+    def initial_state(self) -> RunState:
+        """The claim's own reading while the lease is young; otherwise (a long batch) read the row again."""
+        state = self.claimed_state
+        if state is None or state.lease_expires_at is None:
+            return self.load()
+        if self.clock() >= state.lease_expires_at - timedelta(seconds=self.lease.seconds / 2):
+            return self.load()
         return state
 
     def run(self) -> str:
-        execution = self.load()
+        execution = self.initial_state()
+        committed = execution.progress()
         actions = execution.actions
         while execution.current_step < len(actions):
             index = execution.current_step
             action = actions[index]
+            if not shares_transaction(action) or not self.grouping:
+                self.checkpoint(execution)
             pause = self.pause_before(execution, index, action)
             if pause:
                 return pause
-            outcome = self.run_step(execution, index, action)
+            try:
+                outcome = self.run_step(execution, index, action)
+            except _RerunOneStepPerTransaction:
+                db.session.rollback()
+                execution.restore(committed)
+                self.dirty, self.grouping = False, False
+                continue
+            if not self.dirty:
+                committed = execution.progress()
             if outcome in ("retry_scheduled", "stopped"):
                 return "pending" if outcome == "retry_scheduled" else "failed"
             if outcome == "closed":
                 return "completed"
         return self.finish(execution)
 
+    def checkpoint(self, execution: RunState) -> None:
+        """Write the steps recorded in memory (and renew the lease), or at least make sure the row is still ours."""
+        if self.dirty:
+            self.write_progress(execution)
+        elif not self.verified:
+            self.load()
+
+    def write_progress(self, execution: RunState, **values) -> None:
+        _guarded_update(
+            self.id, self.owner,
+            completed_actions=execution.completed_actions, current_step=execution.current_step,
+            step_attempts=execution.step_attempts, wait_marker=execution.wait_marker,
+            lease_expires_at=self.lease.expiry(self.clock()), **values,
+        )
+        self.dirty, self.verified = False, True
+
     # -- waits -----------------------------------------------------------------------------
     def pause_before(self, execution: RunState, index: int, action: dict) -> str | None:
         marker = execution.wait_marker or ""
         delay = int(action.get("delay_seconds") or 0)
         if delay > 0 and marker not in (f"{index}:delay", f"{index}:wait"):
-            return self.pause(index, "delay", delay)
+            return self.pause(execution, index, "delay", delay)
         if action.get("type") == "wait_delay" and marker != f"{index}:wait":
             config, errors = self.prepare_config(execution, action)
             if errors:
                 return None  # run_step reports the invalid config as the step's error
-            return self.pause(index, "wait", int(config["seconds"]))
+            return self.pause(execution, index, "wait", int(config["seconds"]))
         return None
 
-    def pause(self, index: int, kind: str, seconds: int) -> str:
+    def pause(self, execution: RunState, index: int, kind: str, seconds: int) -> str:
         resume_at = self.clock() + timedelta(seconds=seconds)
+        progress = {}
+        if self.dirty:  # the steps before this pause are written by the same UPDATE
+            progress = {"completed_actions": execution.completed_actions, "step_attempts": execution.step_attempts}
         _guarded_update(
             self.id, self.owner,
             status="paused", resume_at=resume_at, wait_marker=f"{index}:{kind}",
-            lease_owner=None, lease_expires_at=None,
+            lease_owner=None, lease_expires_at=None, current_step=index, **progress,
         )
+        self.dirty = False
         from engine.queue import enqueue_execution_at
 
         enqueue_execution_at(current_app._get_current_object(), self.id, resume_at)
@@ -251,34 +349,39 @@ class _ExecutionRun:
         refusals: list = []
         try:
             output = self.execute(execution, index, action_type, rendered.value, attempt, refusals)
-        except StepError as failure:
-            db.session.rollback()
-            return self.step_failed(execution, index, record, started, str(failure), failure.retryable, failure.output)
         except LeaseLost:
             raise
-        except Exception as failure:  # an executor bug must not kill the run: record it as the step's error
+        except Exception as failure:
+            if self.dirty:
+                raise _RerunOneStepPerTransaction(index) from failure
             db.session.rollback()
+            if isinstance(failure, StepError):
+                return self.step_failed(execution, index, record, started, str(failure), failure.retryable,
+                                        failure.output)
             if isinstance(failure, DBAPIError) and failure.connection_invalidated:
                 raise  # the database connection died, not the step: the lease expires and a sweep reruns this step
+            # An executor bug must not kill the run: record it as the step's error.
             log.exception("Step %s of execution %s raised", index, self.id)
             return self.step_failed(execution, index, record, started, f"{type(failure).__name__}: {failure}", True, {})
         if refusals:
             output = dict(output, dispatch_refused=refusals)
         self.finish_record(record, started, StepStatus.COMPLETED, output=output)
-        return self.step_recorded(execution, index, [*execution.completed_actions, record])
+        return self.step_recorded(execution, index, [*execution.completed_actions, record],
+                                  deferrable=self.grouping and shares_transaction(action))
 
-    def step_recorded(self, execution: RunState, index: int, records: list, error_values: dict | None = None) -> str:
-        """Commit the step's record with its effects; after the last step the same UPDATE closes the run."""
+    def step_recorded(self, execution: RunState, index: int, records: list, error_values: dict | None = None,
+                      deferrable: bool = False) -> str:
+        """Commit the step's record with its effects; after the last step the same UPDATE closes the run.
+        A deferrable step (see _ExecutionRun) is only recorded in memory; the UPDATE ending its group writes it."""
         if index + 1 >= len(execution.actions):
             self.close(execution, "completed", records, _first_error(records))
             return "closed"
-        _guarded_update(
-            self.id, self.owner,
-            completed_actions=records, current_step=index + 1, step_attempts=0, wait_marker=None,
-            lease_expires_at=self.lease.expiry(self.clock()), **(error_values or {}),
-        )
         execution.completed_actions = records
         execution.current_step, execution.step_attempts, execution.wait_marker = index + 1, 0, None
+        if deferrable and error_values is None:
+            self.dirty = True
+            return "completed"
+        self.write_progress(execution, **(error_values or {}))
         return "completed" if error_values is None else "failed_continue"
 
     def execute(self, execution: RunState, index, action_type, rendered_config, attempt, refusals) -> dict:
@@ -294,7 +397,7 @@ class _ExecutionRun:
         step = StepContext(
             workspace_id=execution.workspace_id, execution_id=execution.id, workflow_id=execution.workflow_id,
             step_index=index, action_type=action_type, config=config, payload=execution.trigger_payload or {},
-            attempt=attempt,
+            attempt=attempt, claim_count=execution.claim_count, config_cleaned=True,
             outputs={record["index"]: record.get("output") or {} for record in execution.completed_actions},
         )
         with caused_by_execution(execution.event_depth, refusals):
@@ -421,10 +524,11 @@ def run_claimed_batch(execution_ids: list[int], worker_id: str | None = None) ->
     """
     owner = worker_id or default_worker_id()
     counts: dict = {"given": len(execution_ids), "claimed": 0}
-    for execution_id in claim_batch(list(execution_ids), owner):
+    for state in claim_batch_states(list(execution_ids), owner):
+        execution_id = state.id
         counts["claimed"] += 1
         try:
-            status = _ExecutionRun(execution_id, owner).run()
+            status = _ExecutionRun(execution_id, owner, state=state).run()
         except LeaseLost:
             log.info("Execution %s was cancelled or taken over; worker %s stops", execution_id, owner)
             db.session.rollback()

@@ -2,16 +2,17 @@
 from decimal import Decimal
 
 from marshmallow import Schema, fields, validate
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm.util import identity_key
 
 from engine.catalog import UPDATE_DEAL_FIELDS
 from models import Deal, User, db
 from models.base import utcnow
 from models.crm import PIPELINE
 from services import contact_service
-from services.common import (Origin, Stripped, fire, get_in_workspace, load, money, optional_member_id,
-                             origin_columns, user_email, workspace_member)
-from services.errors import ValidationFailed
+from services.common import (Origin, Stripped, fire, get_in_workspace, is_plain_int, load, money,
+                             optional_member_id, origin_columns, user_email, workspace_member)
+from services.errors import NotFound, ValidationFailed
 
 STAGE_LABELS = {
     "lead": "Lead", "qualified": "Qualified", "proposal": "Proposal", "negotiation": "Negotiation",
@@ -53,18 +54,35 @@ class DealChangesSchema(Schema):
     notes = Stripped(validate=validate.Length(max=20000))
 
 
+DEAL_CHANGES_SCHEMA = DealChangesSchema()
+
+
+PAYLOAD_COLUMNS = ("id", "title", "value", "currency", "stage", "status", "probability", "owner_id", "contact_id")
+DEALS = Deal.__table__
+# update_deal's read: the deal and its owner's email in one statement, built once (the engine's hot path).
+_DEAL_WITH_OWNER_EMAIL = (
+    select(*(DEALS.c[name] for name in PAYLOAD_COLUMNS), DEALS.c.notes, User.email.label("owner_email"))
+    .select_from(DEALS.outerjoin(User.__table__, User.id == DEALS.c.owner_id))
+    .where(DEALS.c.id == bindparam("deal_id"), DEALS.c.workspace_id == bindparam("workspace_id"))
+)
+
+
 def build_deal_payload(deal: Deal) -> dict:
+    return _payload({name: getattr(deal, name) for name in PAYLOAD_COLUMNS}, user_email(deal.owner))
+
+
+def _payload(values: dict, owner_email: str | None) -> dict:
     return {
-        "id": deal.id,
-        "title": deal.title,
-        "value": money(deal.value),
-        "currency": deal.currency,
-        "stage": deal.stage,
-        "status": deal.status,
-        "probability": deal.probability,
-        "owner_id": deal.owner_id,
-        "owner_email": user_email(deal.owner),
-        "contact_id": deal.contact_id,
+        "id": values["id"],
+        "title": values["title"],
+        "value": money(values["value"]),
+        "currency": values["currency"],
+        "stage": values["stage"],
+        "status": values["status"],
+        "probability": values["probability"],
+        "owner_id": values["owner_id"],
+        "owner_email": owner_email,
+        "contact_id": values["contact_id"],
     }
 
 
@@ -136,28 +154,41 @@ def move_deal_to_stage(workspace_id: int, deal_id, stage: str, actor: User | Non
     return deal
 
 
-def update_deal(workspace_id: int, deal_id, changes: dict, actor: User | None) -> tuple[Deal, list[str]]:
+def update_deal(workspace_id: int, deal_id, changes: dict, actor: User | None) -> tuple[dict, list[str]]:
     """Apply whitelisted changes (title, stage, status, value, currency, probability, notes).
-    A stage change goes through move_deal_to_stage, so its triggers fire. Returns (deal, changed fields)."""
+    A stage change goes through move_deal_to_stage, so its triggers fire. Returns (the deal's payload
+    afterwards, changed fields). Reads and writes with Core statements (Update Deal is on the engine's
+    hot path); a copy of the deal in the session is expired so later ORM reads see the change."""
     if not isinstance(changes, dict) or not changes:
         raise ValidationFailed({"changes": ["Give at least one field to change."]})
     unknown = sorted(set(changes) - set(UPDATE_DEAL_FIELDS))
     if unknown:
         raise ValidationFailed({"changes": [f"'{key}' cannot be updated; allowed: {', '.join(UPDATE_DEAL_FIELDS)}."
                                             for key in unknown]})
-    clean = load(DealChangesSchema(), changes)
-    deal = get_deal(workspace_id, deal_id)
-    changed = []
+    clean = load(DEAL_CHANGES_SCHEMA, changes)
+    if not is_plain_int(str(deal_id)):
+        raise NotFound(f"Deal {deal_id!r} not found in this workspace")
+    row = db.session.execute(_DEAL_WITH_OWNER_EMAIL, {"deal_id": int(deal_id), "workspace_id": workspace_id}).first()
+    if row is None:
+        raise NotFound(f"Deal {deal_id} not found in this workspace")
     stage = clean.pop("stage", None)
-    for key, value in clean.items():
-        if getattr(deal, key) != value:
-            setattr(deal, key, value)
-            changed.append(key)
-    db.session.flush()
-    if stage is not None and stage != deal.stage:
-        move_deal_to_stage(workspace_id, deal.id, stage, actor)
-        changed.append("stage")
-    return deal, changed
+    values = row._asdict()
+    changed = {key: value for key, value in clean.items() if values[key] != value}
+    if changed:
+        db.session.execute(update(DEALS).where(DEALS.c.id == row.id).values(**changed))
+        _expire_loaded_copy(row.id)
+        values.update(changed)
+    names = list(changed)
+    if stage is not None and stage != row.stage:
+        deal = move_deal_to_stage(workspace_id, row.id, stage, actor)
+        return build_deal_payload(deal), [*names, "stage"]
+    return _payload(values, row.owner_email), names
+
+
+def _expire_loaded_copy(deal_id: int) -> None:
+    loaded = db.session.identity_map.get(identity_key(Deal, deal_id))
+    if loaded is not None:
+        db.session.expire(loaded)
 
 
 def set_win_probability(workspace_id: int, deal_id, probability, actor: User | None) -> tuple[Deal, int]:

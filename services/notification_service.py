@@ -1,7 +1,7 @@
 """In-app notifications: a per-user inbox per workspace, with an unread count and mark-read."""
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from models import Membership, Notification, db
 from models.base import utcnow
@@ -22,20 +22,43 @@ def safe_link(link: str | None) -> str:
 def notify(workspace_id: int, user_ids, title: str, body: str = "", link: str = "", *,
            origin: Origin = None) -> list[Notification]:
     """One notification per member among `user_ids` (duplicates and non-members are skipped)."""
+    sent = notify_members(workspace_id, user_ids, title, body, link, origin=origin)
+    if not sent:
+        return []
+    return list(db.session.scalars(
+        select(Notification).where(Notification.id.in_([notification_id for notification_id, _ in sent]))
+        .order_by(Notification.id)))
+
+
+_COPIED = ("workspace_id", "title", "body", "link", "created_at", "created_by_execution_id", "created_by_step")
+# INSERT … SELECT one row per member among :wanted; built once (building costs more than running it).
+_INSERT_FOR_MEMBERS = (
+    insert(Notification.__table__)
+    .from_select(["user_id", *_COPIED], select(
+        Membership.user_id,
+        *(bindparam(name, type_=Notification.__table__.c[name].type).label(name) for name in _COPIED))
+        .where(Membership.workspace_id == bindparam("workspace_id"),
+               Membership.user_id.in_(bindparam("wanted", expanding=True)))
+        .order_by(Membership.user_id))
+    .returning(Notification.id, Notification.user_id)
+)
+
+
+def notify_members(workspace_id: int, user_ids, title: str, body: str = "", link: str = "", *,
+                   origin: Origin = None) -> list[tuple[int, int]]:
+    """notify() in one statement (the engine's hot path): INSERT … SELECT from the workspace's memberships,
+    so the membership check and the insert are one round trip. Returns (notification id, user id) pairs."""
     title = (title or "").strip()
     if not title:
         raise ValidationFailed({"title": ["A title is required."]})
     wanted = list(dict.fromkeys(int(u) for u in user_ids if u is not None))
-    member_ids = set(db.session.scalars(select(Membership.user_id).where(
-        Membership.workspace_id == workspace_id, Membership.user_id.in_(wanted)))) if wanted else set()
-    notifications = [
-        Notification(workspace_id=workspace_id, user_id=user_id, title=title[:300], body=body or "",
-                     link=safe_link(link), **origin_columns(origin))
-        for user_id in wanted if user_id in member_ids
-    ]
-    db.session.add_all(notifications)
-    db.session.flush()
-    return notifications
+    if not wanted:
+        return []
+    values = {"workspace_id": workspace_id, "title": title[:300], "body": body or "", "link": safe_link(link),
+              "created_at": utcnow(), "created_by_execution_id": None, "created_by_step": None,
+              **origin_columns(origin)}
+    rows = db.session.execute(_INSERT_FOR_MEMBERS, {**values, "wanted": wanted}).all()
+    return sorted((row.id, row.user_id) for row in rows)
 
 
 def created_by_step(workspace_id: int, origin: Origin) -> list[Notification]:

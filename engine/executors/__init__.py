@@ -33,6 +33,13 @@ class StepContext:
     payload: dict
     attempt: int = 1
     outputs: dict = field(default_factory=dict)  # earlier steps' outputs by index
+    claim_count: int | None = None  # how often the execution was claimed; None when unknown (a direct call)
+    config_cleaned: bool = False  # the runner has checked `config` against the catalog already
+
+    @property
+    def may_have_run_before(self) -> bool:
+        """False only on the first attempt of the first claim: no earlier attempt can have written anything."""
+        return self.attempt > 1 or self.claim_count != 1
 
     @property
     def idempotency_key(self) -> str:

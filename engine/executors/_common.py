@@ -32,8 +32,15 @@ def origin(step: StepContext) -> tuple[int, int]:
     return (step.execution_id, step.step_index)
 
 
+def earlier_record(model, step: StepContext):
+    """The row an earlier attempt of this step created; not looked up on a first attempt, when none can exist."""
+    return common.created_by(model, step.workspace_id, origin(step)) if step.may_have_run_before else None
+
+
 def config_of(step: StepContext) -> dict:
-    """The step's config, checked again against the catalog (the runner already did; a direct call may not)."""
+    """The step's config, checked against the catalog unless the runner already did (a direct call may not)."""
+    if step.config_cleaned:
+        return step.config
     config, errors = clean_action_config(step.action_type, step.config or {}, allow_templates=False)
     if errors:
         details = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in flatten_errors(errors).items())

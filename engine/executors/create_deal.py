@@ -1,9 +1,8 @@
 """Create Deal: a new deal in the pipeline (fires deal_created)."""
 from engine.executors import StepContext, register
-from engine.executors._common import config_of, link, optional_user_id, origin, service_errors
+from engine.executors._common import config_of, earlier_record, link, optional_user_id, origin, service_errors
 from models import Deal
 from services import contact_service, deal_service
-from services.common import created_by
 
 
 def _output(deal: Deal) -> dict:
@@ -13,7 +12,7 @@ def _output(deal: Deal) -> dict:
 @register("create_deal")
 def create_deal(step: StepContext) -> dict:
     config = config_of(step)
-    existing = created_by(Deal, step.workspace_id, origin(step))
+    existing = earlier_record(Deal, step)
     if existing is not None:
         return _output(existing)
     data = {key: config[key] for key in ("title", "value", "currency", "stage") if key in config}

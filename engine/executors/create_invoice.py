@@ -1,15 +1,14 @@
 """Create Invoice: a draft invoice, optionally pre-filled from a deal (customer email, and what the config leaves out)."""
 from engine.executors import StepContext, register
-from engine.executors._common import config_of, link, origin, service_errors
+from engine.executors._common import config_of, earlier_record, link, origin, service_errors
 from models import Invoice
 from services import deal_service, invoice_service
-from services.common import created_by
 
 
 @register("create_invoice")
 def create_invoice(step: StepContext) -> dict:
     config = config_of(step)
-    invoice = created_by(Invoice, step.workspace_id, origin(step))
+    invoice = earlier_record(Invoice, step)
     if invoice is None:
         with service_errors():
             if config.get("deal_id"):

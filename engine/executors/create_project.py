@@ -1,15 +1,14 @@
 """Create Project: open a project, led by a member of the workspace."""
 from engine.executors import StepContext, register
-from engine.executors._common import config_of, link, optional_user_id, origin, service_errors
+from engine.executors._common import config_of, earlier_record, link, optional_user_id, origin, service_errors
 from models import Project
 from services import project_service
-from services.common import created_by
 
 
 @register("create_project")
 def create_project(step: StepContext) -> dict:
     config = config_of(step)
-    project = created_by(Project, step.workspace_id, origin(step))
+    project = earlier_record(Project, step)
     if project is None:
         lead_id = optional_user_id(step, config.get("lead_id"), "lead_id")
         with service_errors():

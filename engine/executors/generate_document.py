@@ -1,15 +1,14 @@
 """Generate Document: store the rendered template (fields already mapped by the runner) as a workspace document."""
 from engine.executors import StepContext, register
-from engine.executors._common import config_of, link, origin, service_errors
+from engine.executors._common import config_of, earlier_record, link, origin, service_errors
 from models import Document
 from services import document_service
-from services.common import created_by
 
 
 @register("generate_document")
 def generate_document(step: StepContext) -> dict:
     config = config_of(step)
-    document = created_by(Document, step.workspace_id, origin(step))
+    document = earlier_record(Document, step)
     if document is None:
         with service_errors():
             document = document_service.create_document(step.workspace_id, config["title"], config["template"],

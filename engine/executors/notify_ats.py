@@ -21,7 +21,9 @@ def notify_ats(step: StepContext) -> dict:
     with service_errors():
         if config.get("candidate_id"):
             candidate = application_service.get_candidate(step.workspace_id, config["candidate_id"])
-    notifications = notification_service.created_by_step(step.workspace_id, origin(step))
+    notifications = []
+    if step.may_have_run_before:
+        notifications = notification_service.created_by_step(step.workspace_id, origin(step))
     if not notifications:
         team = recruiting_team(step.workspace_id, candidate)
         if not team:

@@ -9,5 +9,4 @@ def update_deal(step: StepContext) -> dict:
     config = config_of(step)
     with service_errors():
         deal, changed = deal_service.update_deal(step.workspace_id, config["deal_id"], config["changes"], None)
-    return {"deal_id": deal.id, "changed": changed, "deal": deal_service.build_deal_payload(deal),
-            "link": link("deal", deal.id)}
+    return {"deal_id": deal["id"], "changed": changed, "deal": deal, "link": link("deal", deal["id"])}

@@ -3,6 +3,7 @@ import pytest
 
 from engine.catalog import payload_paths
 from engine.conditions import MISSING, get_path
+from models import db
 from services import deal_service
 from services.errors import NotFound, ValidationFailed
 from tests import factories as f
@@ -92,5 +93,7 @@ def test_update_deal_accepts_only_the_whitelist(workspace):
     assert "'workspace_id' cannot be updated" in failure.value.errors["changes"][0]
     updated, changed = deal_service.update_deal(ws.id, deal.id, {"title": "New", "probability": 55,
                                                                 "stage": "proposal"}, None)
-    assert (updated.title, updated.probability, updated.stage) == ("New", 55, "proposal")
+    assert (updated["title"], updated["probability"], updated["stage"]) == ("New", 55, "proposal")
+    db.session.expire_all()
+    assert (deal.title, deal.probability, deal.stage) == ("New", 55, "proposal")
     assert sorted(changed) == ["probability", "stage", "title"]
