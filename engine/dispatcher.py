@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from flask import current_app
-from sqlalchemy import event, insert, select
+from sqlalchemy import bindparam, event, insert, select
 
 from engine.conditions import conditions_hold
 from models import Workflow, WorkflowExecution, db
@@ -54,8 +54,7 @@ def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, s
                 for workflow in active_workflows(workspace_id, trigger_key)
                 if conditions_hold(workflow.conditions or [], payload)
             ]
-            ids = list(db.session.scalars(
-                insert(EXECUTIONS).returning(EXECUTIONS.c.id, sort_by_parameter_order=True), rows)) if rows else []
+            ids = insert_executions(rows)
         if ids:
             hand_to_queue_after_commit(ids)
         return ids
@@ -72,14 +71,26 @@ _CANDIDATE_COLUMNS = [Workflow.__table__.c[name] for name in (
 EXECUTIONS = WorkflowExecution.__table__
 
 
+# Built once: building a statement costs more CPU than running it on this path.
+_ACTIVE_WORKFLOWS = select(*_CANDIDATE_COLUMNS).where(
+    Workflow.__table__.c.workspace_id == bindparam("workspace_id"),
+    Workflow.__table__.c.trigger_type == bindparam("trigger_key"),
+    Workflow.__table__.c.status == "active",
+)
+_INSERT_ONE = insert(EXECUTIONS).returning(EXECUTIONS.c.id)
+_INSERT_MANY = insert(EXECUTIONS).returning(EXECUTIONS.c.id, sort_by_parameter_order=True)
+
+
 def active_workflows(workspace_id: int, trigger_key: str) -> list:
     """The workspace's active workflows on this trigger (indexed lookup), as rows of the snapshot's columns."""
-    table = Workflow.__table__
-    return db.session.execute(
-        select(*_CANDIDATE_COLUMNS).where(
-            table.c.workspace_id == workspace_id, table.c.trigger_type == trigger_key, table.c.status == "active"
-        )
-    ).all()
+    return db.session.execute(_ACTIVE_WORKFLOWS, {"workspace_id": workspace_id, "trigger_key": trigger_key}).all()
+
+
+def insert_executions(rows: list[dict]) -> list[int]:
+    """Insert these pending executions; their ids in the same order."""
+    if len(rows) == 1:
+        return [db.session.execute(_INSERT_ONE, rows[0]).scalar_one()]
+    return list(db.session.scalars(_INSERT_MANY, rows)) if rows else []
 
 
 def execution_row(workflow, payload: dict, depth: int = 0, source: str = "event") -> dict:

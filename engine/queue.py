@@ -18,6 +18,7 @@ WAKE_JOB = "engine.jobs.wake_job"
 SWEEP_JOB = "engine.jobs.sweep_job"
 EXTENSION_KEY = "workestra_embedded_runner"
 REDIS_KEY = "workestra_redis"
+HAND_OFF_KEY = "workestra_hand_off_script"
 
 # RQ as a wake-up (issue #11): the hand-off pushes ids onto one Redis list and makes sure a few wake
 # jobs are queued; a woken worker pops a batch of ids, claims them in one statement and runs them,
@@ -67,14 +68,37 @@ def rq_queue(app):
     return Queue(RQ_QUEUE_NAME, connection=redis_connection(app))
 
 
+# RPUSH the ids, then SET NX EX each slot key; returns the slots this call took. One command for what
+# was a pipeline of 1 + RQ_WAKE_SLOTS: the hand-off runs in the request after every commit (B3).
+HAND_OFF_SCRIPT = """
+redis.call('RPUSH', KEYS[1], unpack(ARGV, 2))
+local won = {}
+for i = 2, #KEYS do
+  if redis.call('SET', KEYS[i], 'queued', 'NX', 'EX', ARGV[1]) then
+    table.insert(won, i - 2)
+  end
+end
+return won
+"""
+HAND_OFF_CHUNK = 1000  # ids per call: Lua's unpack() takes a few thousand arguments at most
+
+
+def _hand_off_script(app):
+    script = app.extensions.get(HAND_OFF_KEY)
+    if script is None:
+        script = redis_connection(app).register_script(HAND_OFF_SCRIPT)
+        app.extensions[HAND_OFF_KEY] = script
+    return script
+
+
 def _wake_workers(app, execution_ids: list[int]) -> None:
-    connection = redis_connection(app)
     slots = int(app.config.get("RQ_WAKE_SLOTS", 4))
-    pipe = connection.pipeline(transaction=False)
-    pipe.rpush(DUE_LIST_KEY, *execution_ids)
-    for slot in range(slots):
-        pipe.set(WAKE_SLOT_KEY.format(slot), "queued", nx=True, ex=WAKE_SLOT_TTL_SECONDS)
-    won = [slot for slot, taken in enumerate(pipe.execute()[1:]) if taken]
+    slot_keys = [WAKE_SLOT_KEY.format(slot) for slot in range(slots)]
+    script = _hand_off_script(app)
+    won = []
+    for start in range(0, len(execution_ids), HAND_OFF_CHUNK):
+        chunk = execution_ids[start:start + HAND_OFF_CHUNK]
+        won += script(keys=[DUE_LIST_KEY, *slot_keys], args=[WAKE_SLOT_TTL_SECONDS, *chunk])
     if won:
         q = rq_queue(app)
         for slot in won:

@@ -5,11 +5,13 @@ holds the lease, so two workers (or a worker and a canceller) can never both mov
 effects and its record commit in one transaction: a crash before the commit leaves nothing
 behind and the step runs again; a crash after it never repeats the step.
 
-Hot path (issue #11): a run reads its row once after the claim and then keeps the state in memory
-(the lease makes this worker its only writer); each step costs its own statements plus one guarded
-UPDATE and one commit, and the last step's UPDATE also closes the run. A lost lease or a cancel
-shows up as that UPDATE matching no row. Workers can claim a batch of rows in one statement
-(`claim_batch`, `FOR UPDATE SKIP LOCKED` on PostgreSQL).
+Hot path (issue #11): workers claim a batch of rows in one statement (`claim_batch_states`,
+`FOR UPDATE SKIP LOCKED` on PostgreSQL) whose RETURNING is the state each run starts from, kept in
+memory (the lease makes this worker its only writer). Consecutive steps whose effects are all
+database writes share one transaction, written by one guarded UPDATE that also closes the run when it
+is the last (see _ExecutionRun); a step with effects outside the database starts only after
+everything before it is committed and the row is known to be still ours. A lost lease or a cancel
+shows up as a guarded UPDATE matching no row: the uncommitted steps roll back and the worker stops.
 """
 import logging
 import os
