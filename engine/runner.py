@@ -183,7 +183,8 @@ class RunState:
     @classmethod
     def from_row(cls, row) -> "RunState":
         state = cls(**row._asdict())
-        state.definition = state.definition or {}
+        definition = state.definition if isinstance(state.definition, dict) else {}
+        state.definition = dict(definition, actions=_runnable_actions(definition.get("actions")))
         state.completed_actions = list(state.completed_actions or [])
         return state
 
@@ -199,6 +200,23 @@ class RunState:
 
 
 _STATE_COLUMNS = [EXECUTIONS.c[name] for name in RunState.__dataclass_fields__]
+
+
+def _runnable_actions(actions) -> list[dict]:
+    """The snapshot's steps as dicts the runner can read. Every entry point validates definitions, so a
+    broken step only comes from editing the row by hand; it then fails as a step with a clear error
+    (marked `broken`) instead of stopping the worker."""
+    runnable = []
+    for action in actions if isinstance(actions, list) else []:
+        if not isinstance(action, dict):
+            runnable.append({"type": None, "config": {}, "broken": "This step is not an object in the stored definition."})
+            continue
+        delay = action.get("delay_seconds") or 0
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
+            action = dict(action, delay_seconds=0,
+                          broken=f"The step's delay_seconds ({delay!r}) is not a number of seconds.")
+        runnable.append(action)
+    return runnable
 
 
 class _RerunOneStepPerTransaction(Exception):
@@ -350,6 +368,8 @@ class _ExecutionRun:
             record["missing_fields"] = rendered.missing
         refusals: list = []
         try:
+            if action.get("broken"):
+                raise StepError(action["broken"], retryable=False)
             output = self.execute(execution, index, action_type, rendered.value, attempt, refusals)
         except LeaseLost:
             raise

@@ -315,3 +315,21 @@ def test_check_constraints_reject_malformed_json_written_around_the_schema(ws, c
         db.session.execute(text(f"UPDATE workflows SET {column} = {cast} WHERE id = :id"), {"bad": bad, "id": workflow.id})
         db.session.flush()
     db.session.rollback()
+
+
+def test_a_hand_edited_broken_step_fails_as_a_step_and_the_sweep_goes_on(ws):
+    make_workflow(ws.id, actions=[log_step("first"), log_step("second"), log_step("third")])
+    broken, healthy = fire(ws), fire(ws)
+    execution = db.session.get(WorkflowExecution, broken)
+    # Only reachable by writing the row by hand: every entry point validates definitions.
+    execution.definition = dict(execution.definition, actions=[
+        log_step("first"), "not a step", dict(log_step("third"), delay_seconds="soon")])
+    db.session.commit()
+    counts = sweep_pending_executions(now=utcnow() + timedelta(seconds=60))
+    assert counts["claimed"] == 2
+    run = load_execution(broken)
+    assert run.status == "completed"  # the error strategy is continue
+    assert [step["status"] for step in run.completed_actions] == ["completed", "failed", "failed"]
+    assert run.completed_actions[1]["error"] == "This step is not an object in the stored definition."
+    assert "delay_seconds ('soon')" in run.completed_actions[2]["error"]
+    assert load_execution(healthy).status == "completed"
