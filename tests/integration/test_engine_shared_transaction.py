@@ -130,8 +130,9 @@ def test_a_step_with_outside_effects_starts_after_the_earlier_steps_are_committe
     assert events_named("third") == 1
 
 
-def test_a_cancel_after_the_claim_undoes_in_database_steps(ws):
-    make_workflow(ws.id, actions=[log_step("first"), log_step("second")])
+def run_cancelled_after_its_claim(ws, actions) -> int:
+    """Claim a run of these steps, cancel it, then run it from the claim's reading: the run must stop."""
+    make_workflow(ws.id, actions=actions)
     execution_id = fire(ws)
     [state] = claim_batch_states([execution_id], "worker-1")
     assert execution_service.cancel_execution(db.session.get(WorkflowExecution, execution_id))
@@ -139,6 +140,11 @@ def test_a_cancel_after_the_claim_undoes_in_database_steps(ws):
     with pytest.raises(LeaseLost):
         _ExecutionRun(execution_id, "worker-1", state=state).run()
     db.session.rollback()
+    return execution_id
+
+
+def test_a_cancel_after_the_claim_undoes_in_database_steps(ws):
+    execution_id = run_cancelled_after_its_claim(ws, [log_step("first"), log_step("second")])
     assert load_execution(execution_id).status == "cancelled"
     assert events_named("first") == 0 and events_named("second") == 0
 
@@ -146,13 +152,7 @@ def test_a_cancel_after_the_claim_undoes_in_database_steps(ws):
 def test_a_cancel_after_the_claim_is_seen_before_a_webhook_is_called(ws, monkeypatch):
     called = []
     monkeypatch.setattr(webhook_service, "post_signed", lambda *args, **kwargs: called.append(1) or {})
-    make_workflow(ws.id, actions=[webhook_step()])
-    execution_id = fire(ws)
-    [state] = claim_batch_states([execution_id], "worker-1")
-    assert execution_service.cancel_execution(db.session.get(WorkflowExecution, execution_id))
-    db.session.commit()
-    with pytest.raises(LeaseLost):
-        _ExecutionRun(execution_id, "worker-1", state=state).run()
+    run_cancelled_after_its_claim(ws, [webhook_step()])
     assert called == []
 
 
