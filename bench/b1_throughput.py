@@ -4,7 +4,7 @@
     (their executions left pending), the workers start and register, then every execution is
     handed to them at once through the engine's own hand-off (Redis list + wake-up jobs); the rate
     is completed rows / (last finished_at - first started_at), read from the rows themselves, so
-    worker start-up is not counted. SimpleWorker and the forking Worker are both measured.
+    worker start-up is not counted; 40 warm-up runs per worker go first and are not counted either. SimpleWorker and the forking Worker are both measured.
 (b) SQLite with the in-process (embedded) runner of the web app.
 Baseline in the same run: pgbench -N on the same server, divided by the transactions one
 execution costs, gives the database's ceiling for this workflow.
@@ -19,6 +19,7 @@ SIZES = {
     "full": {"pg": 10000, "fork": 2000, "sqlite": 3000, "pgbench_seconds": 10},
 }
 TARGET_PG, TARGET_SQLITE = 500.0, 200.0
+WARM_UP_PER_WORKER = 40
 
 
 def round_trips_per_execution(url: str) -> dict:
@@ -49,10 +50,13 @@ def rq_throughput(url: str, count: int, workers: int, worker_class: str) -> dict
     from engine.queue import enqueue_executions
 
     common.flush_redis()
-    since = common.max_execution_id(url)
+    first = common.max_execution_id(url)
+    warm_up = WARM_UP_PER_WORKER * workers
     app = common.make_app(url, redis_url=common.REDIS_URL, ENGINE_HANDOFF="sweep")
     with app.app_context():
         workspace_id, owner = common.seed_workspace(f"B1 {worker_class} x{workers}")
+        common.fire_deals(workspace_id, owner, warm_up)
+        since = common.max_execution_id(url)
         began = time.perf_counter()
         common.fire_deals(workspace_id, owner, count)
         fire_seconds = time.perf_counter() - began
@@ -64,6 +68,9 @@ def rq_throughput(url: str, count: int, workers: int, worker_class: str) -> dict
     try:
         common.wait_for_idle_workers(workers)
         app.config["ENGINE_HANDOFF"] = "queue"
+        # Warm-up runs first (imports, statement caches, prepared statements), then the measured ones.
+        enqueue_executions(app, list(range(first + 1, since + 1)))
+        common.wait_until_done(url, warm_up, timeout=60, since_id=first)
         enqueue_executions(app, ids)
         counts = common.wait_until_done(url, count, timeout=max(60, count / 20), since_id=since)
     finally:

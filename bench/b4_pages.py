@@ -1,13 +1,23 @@
 """B4 pages at scale: server time of the workflow list, the Runs tabs (first and a deep page), the
-stats strip and a run detail, with N executions and 5,000 workflows in one workspace (1,000,000
-executions full size) plus another workspace's data. PostgreSQL.
+Runs page filtered by a workflow and by dates, the workflow filter's search, the stats strip and a
+run detail, with N executions and 5,000 workflows in one workspace (1,000,000 executions full size)
+plus another workspace's data. PostgreSQL.
 
 Rows are generated in SQL (generate_series) with the shapes the engine writes: a 3-step
-completed_actions array, statuses mostly completed, created_at spread over ~60 days.
+completed_actions array, created_at 5 s apart (~58 days at a million). Finished runs: 90 %
+completed, 6 % failed, 1 % cancelled, each workflow with the mix (not one status per workflow).
+Unfinished runs are where a working engine leaves them: pending and running only in the last
+10 minutes, paused (waiting on a Wait step) in the last 7 days; older ones have finished
+(completed). BACKLOG=1 keeps the old shape instead: 3 % of ALL runs pending/running/paused, a
+stalled engine's backlog, the worst case for the live part of the counts.
+The rollup triggers fire for the generated rows like for any other; the seeding checks that the
+workspace rollup adds up to the runs themselves.
 Server time = the in-process WSGI call through Flask's test client (routing, queries, template).
 Baseline in the same run: the same pages on a small workspace (100 runs, 10 workflows).
 """
+import os
 import time
+from datetime import timedelta
 
 from sqlalchemy import text
 
@@ -15,10 +25,14 @@ from bench import common
 from bench.common import heading, line
 
 SIZES = {
-    "small": {"runs": 30_000, "workflows": 5000, "other_runs": 3_000, "repeats": 5},
-    "full": {"runs": 1_000_000, "workflows": 5000, "other_runs": 100_000, "repeats": 5},
+    "small": {"runs": 30_000, "workflows": 5000, "other_runs": 3_000, "repeats": 20},
+    "full": {"runs": 1_000_000, "workflows": 5000, "other_runs": 100_000, "repeats": 20},
 }
 TARGET_P95_MS = 50.0
+# Measured for information, not pages of issue #11's B4 list (which is: the workflow list, every Runs tab's first
+# and a deep page, the stats strip, a run detail); reported apart from B4's verdict.
+EXTRA_PAGES = ("/automations?sort=last_run", "runs of one week (dates)", "workflow filter search (JSON)")
+BACKLOG = os.environ.get("BACKLOG") == "1"
 STEP = ('{"index": %d, "type": "log_event", "status": "completed", "attempts": 1, '
         '"started_at": "2026-01-01T00:00:00+00:00", "finished_at": "2026-01-01T00:00:00.004000+00:00", '
         '"duration_ms": 4, "input": {"event": "bench", "message": "Deal 1"}, '
@@ -29,27 +43,55 @@ DEFINITION = ('{"name": "Bench", "description": "", "trigger": {"type": "deal_cr
               '"error_strategy": "continue", "status": "active"}')
 
 
-def seed_executions(workspace_id: int, first_workflow_id: int, workflows: int, runs: int) -> None:
-    """`runs` executions of the workspace: 90 % completed, 6 % failed, the rest spread over the other statuses."""
+def seed_executions(groups: list[tuple[int, int, int, int]]) -> None:
+    """For each (workspace id, first workflow id, workflows, runs): `runs` executions of the workspace, the
+    newest now, 5 s apart (see the module's docstring for the statuses). One INSERT ordered by created_at,
+    so ids grow with time across workspaces as they do in production (seeding one workspace after the
+    other would put every run of the big one below the others' ids)."""
     from models import db
 
+    selects, params = [], {"definition": DEFINITION, "actions": ACTIONS}
+    for n, (workspace_id, first_workflow_id, workflows, runs) in enumerate(groups):
+        params.update({f"ws{n}": workspace_id, f"wf{n}": first_workflow_id, f"wfs{n}": workflows, f"runs{n}": runs})
+        # s: a status draw independent of the workflow (g % workflows), so each workflow gets the whole mix.
+        s = f"((g / :wfs{n} + g) % 100)"
+        age = f"((:runs{n} - g) * interval '5 seconds')"
+        if BACKLOG:
+            unfinished = f"WHEN {s} = 97 THEN 'paused' WHEN {s} = 98 THEN 'pending' WHEN {s} = 99 THEN 'running'"
+        else:
+            unfinished = (f"WHEN {s} = 97 AND {age} < interval '7 days' THEN 'paused' "
+                          f"WHEN {s} = 98 AND {age} < interval '10 minutes' THEN 'pending' "
+                          f"WHEN {s} = 99 AND {age} < interval '10 minutes' THEN 'running'")
+        selects.append(f"""
+            SELECT :ws{n} AS workspace_id, :wf{n} + (g % :wfs{n}) AS workflow_id, 'Workflow ' || (g % :wfs{n}) AS name,
+                CASE WHEN {s} < 90 THEN 'completed' WHEN {s} < 96 THEN 'failed' WHEN {s} = 96 THEN 'cancelled'
+                     {unfinished} ELSE 'completed' END AS status,
+                now() - {age} AS created_at, g,
+                CASE WHEN {s} BETWEEN 90 AND 95 THEN 'Step 2 failed: boom' END AS error
+            FROM generate_series(1, :runs{n}) AS g""")
     db.session.execute(text(f"""
         INSERT INTO workflow_executions (workspace_id, workflow_id, workflow_name, trigger_type, source, definition,
             trigger_payload, status, created_at, started_at, finished_at, duration_ms, error, completed_actions,
             current_step, step_attempts, claim_count, event_depth)
-        SELECT :ws, :wf0 + (g % :wfs), 'Workflow ' || (g % :wfs), 'deal_created', 'event', CAST(:definition AS jsonb),
+        SELECT workspace_id, workflow_id, name, 'deal_created', 'event', CAST(:definition AS jsonb),
             jsonb_build_object('deal', jsonb_build_object('id', g, 'title', 'Deal ' || g)),
-            CASE WHEN g % 100 < 90 THEN 'completed' WHEN g % 100 < 96 THEN 'failed' WHEN g % 100 < 97 THEN 'cancelled'
-                 WHEN g % 100 < 98 THEN 'paused' WHEN g % 100 < 99 THEN 'pending' ELSE 'running' END,
-            now() - ((:runs - g) * interval '5 seconds'),
-            now() - ((:runs - g) * interval '5 seconds'),
-            now() - ((:runs - g) * interval '5 seconds') + interval '12 milliseconds',
-            12, CASE WHEN g % 100 BETWEEN 90 AND 95 THEN 'Step 2 failed: boom' END,
+            status, created_at, created_at, created_at + interval '12 milliseconds', 12, error,
             CAST(:actions AS jsonb), 3, 0, 1, 0
-        FROM generate_series(1, :runs) AS g
-    """), {"ws": workspace_id, "wf0": first_workflow_id, "wfs": workflows, "runs": runs,
-           "definition": DEFINITION, "actions": ACTIONS})
+        FROM ({" UNION ALL ".join(selects)}) AS runs
+        ORDER BY created_at
+    """), params)
     db.session.commit()
+
+
+def check_rollup(workspace_id: int) -> tuple[int, int]:
+    """(finished runs counted in workflow_executions, runs in workspace_run_daily): they must be equal."""
+    from models import db
+
+    counted = db.session.scalar(text("SELECT count(*) FROM workflow_executions WHERE workspace_id = :ws "
+                                     "AND status IN ('completed', 'failed', 'cancelled')"), {"ws": workspace_id})
+    rolled = db.session.scalar(text("SELECT coalesce(sum(runs), 0) FROM workspace_run_daily WHERE workspace_id = :ws"),
+                               {"ws": workspace_id})
+    return int(counted), int(rolled)
 
 
 def seed(size: dict) -> tuple[int, str, int, int]:
@@ -59,22 +101,34 @@ def seed(size: dict) -> tuple[int, str, int, int]:
     from bench.b3_dispatch import add_other_workflows
     from models import Workflow, db
 
-    big_id, big_owner = common.seed_workspace("B4 Big Co")
-    add_other_workflows(big_id, size["workflows"] - 1)
-    first = db.session.scalar(select(func.min(Workflow.id)).where(Workflow.workspace_id == big_id))
+    groups = []
+    for name, workflows, runs in (("B4 Big Co", size["workflows"], size["runs"]),
+                                  ("B4 Other Co", 501, size["other_runs"]), ("B4 Small Co", 10, 100)):
+        workspace_id, owner = common.seed_workspace(name)
+        add_other_workflows(workspace_id, workflows - 1)
+        first = db.session.scalar(select(func.min(Workflow.id)).where(Workflow.workspace_id == workspace_id))
+        groups.append((workspace_id, first, workflows, runs, owner))
+    (big_id, *_, big_owner), _other, (small_id, *_, small_owner) = groups
     began = time.perf_counter()
-    seed_executions(big_id, first, size["workflows"], size["runs"])
-    other_id, _ = common.seed_workspace("B4 Other Co")
-    add_other_workflows(other_id, 500)
-    other_first = db.session.scalar(select(func.min(Workflow.id)).where(Workflow.workspace_id == other_id))
-    seed_executions(other_id, other_first, 500, size["other_runs"])
-    small_id, small_owner = common.seed_workspace("B4 Small Co")
-    add_other_workflows(small_id, 9)
-    small_first = db.session.scalar(select(func.min(Workflow.id)).where(Workflow.workspace_id == small_id))
-    seed_executions(small_id, small_first, 10, 100)
-    db.session.execute(text("ANALYZE"))
+    seed_executions([group[:4] for group in groups])
+    seeded = time.perf_counter() - began
     db.session.commit()
-    line("seeded executions in", f"{time.perf_counter() - began:.0f}", "s")
+    line("seeded executions in (rollup triggers firing)", f"{seeded:.0f}", "s")
+    # A live database is vacuumed by autovacuum, and its rollup rows stay compact: each run finishes in its own
+    # transaction, so page pruning drops the old versions of a rollup row as it goes. This bulk load updated the
+    # same few rollup rows a million times in ONE transaction, leaving a million dead versions (71 MB for 1,444
+    # rows), enough for the planner to pick parallel scans of the tiny rollup. Bring both to the steady state.
+    began = time.perf_counter()
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM FULL workflow_run_daily, workspace_run_daily"))
+        connection.execute(text("VACUUM ANALYZE"))
+    line("VACUUM FULL of the rollups, VACUUM ANALYZE", f"{time.perf_counter() - began:.0f}", "s")
+    counted, rolled = check_rollup(big_id)
+    line("finished runs: counted / in the rollup", f"{counted:,} / {rolled:,}", "[OK]" if counted == rolled else "[WRONG]")
+    assert counted == rolled, "the rollup does not add up"
+    unfinished = db.session.scalar(text("SELECT count(*) FROM workflow_executions WHERE workspace_id = :ws "
+                                        "AND status IN ('pending', 'running', 'paused')"), {"ws": big_id})
+    line("unfinished runs (counted live)", f"{unfinished:,}", "(BACKLOG shape)" if BACKLOG else "")
     return big_id, big_owner.email, small_id, small_owner.email
 
 
@@ -86,19 +140,29 @@ def login(app, email: str):
 
 
 def pages(workspace_id: int) -> dict[str, str]:
-    from models import WorkflowExecution, db
+    from models import db
 
     ids = db.session.scalars(
         text("SELECT id FROM workflow_executions WHERE workspace_id = :ws ORDER BY id"), {"ws": workspace_id}).all()
     deep = ids[len(ids) // 10]  # a page 90 % of the way down the history
     detail = ids[len(ids) // 2]
-    urls = {"/automations": "/automations", "/automations?page=150 (deep)": "/automations?page=150"}
+    workflow_id = db.session.scalar(text("SELECT workflow_id FROM workflow_executions WHERE id = :id"), {"id": detail})
+    days = db.session.execute(text("SELECT min(created_at)::date, max(created_at)::date FROM workflow_executions "
+                                   "WHERE workspace_id = :ws"), {"ws": workspace_id}).one()
+    middle = days[0] + (days[1] - days[0]) / 2
+    week = f"from={middle.isoformat()}&to={(middle + timedelta(days=6)).isoformat()}"
+    urls = {"/automations": "/automations", "/automations?page=150 (deep)": "/automations?page=150",
+            "/automations?sort=last_run": "/automations?sort=last_run"}
     for status in ("", "pending", "running", "completed", "failed", "cancelled", "paused"):
         suffix = f"status={status}&" if status else ""
         urls[f"runs {status or 'all'}"] = f"/automations/runs?{suffix}"
         urls[f"runs {status or 'all'} deep"] = f"/automations/runs?{suffix}before={deep}"
+    urls["runs of one workflow"] = f"/automations/runs?workflow={workflow_id}"
+    urls["runs of one workflow, failed tab"] = f"/automations/runs?workflow={workflow_id}&status=failed"
+    urls["runs of one week (dates)"] = f"/automations/runs?{week}"
+    urls["runs of one workflow in one week"] = f"/automations/runs?workflow={workflow_id}&{week}"
+    urls["workflow filter search (JSON)"] = "/automations/runs/workflows?q=other%2012"
     urls["run detail"] = f"/automations/runs/{detail}"
-    del WorkflowExecution
     return urls
 
 
@@ -145,23 +209,33 @@ def run(size: str = "small") -> dict:
         db.session.remove()
         big = time_pages(login(app, big_email), big_urls, sizes["repeats"])
         small = time_pages(login(app, small_email), small_urls, sizes["repeats"])
+        busy = db.session.scalar(text("SELECT workflow_id FROM workflow_executions WHERE workspace_id = :ws "
+                                      "ORDER BY id DESC LIMIT 1"), {"ws": big_id})
         calls = {
             "stats strip (stats, 30 days)": lambda: run_history_service.stats(big_id, 30),
             "status tab counts": lambda: run_history_service.status_counts(big_id),
             "daily chart": lambda: run_history_service.daily_chart(big_id),
+            "stats strip, one workflow": lambda: run_history_service.stats(big_id, 30, workflow_id=busy),
+            "status tab counts, one workflow": lambda: run_history_service.status_counts(
+                big_id, run_history_service.RunFilter(workflow_id=busy)),
         }
         services = time_calls(calls, sizes["repeats"])
         db.session.remove()
         db.engine.dispose()
-    worst = 0.0
+    worst, extra_worst = 0.0, 0.0
     for label in big:
         p95 = big[label]["p95"]
-        worst = max(worst, p95)
-        line(f"{label}: p50 / p95", f"{big[label]['p50']:.1f} / {p95:.1f} ms",
+        if label in EXTRA_PAGES:
+            extra_worst = max(extra_worst, p95)
+        else:
+            worst = max(worst, p95)
+        line(f"{label}{' (extra)' if label in EXTRA_PAGES else ''}: p50 / p95", f"{big[label]['p50']:.1f} / {p95:.1f} ms",
              f"[{common.verdict(p95, TARGET_P95_MS, False)}]  ratio to small workspace "
              f"{p95 / small[label]['p95']:.1f}")
     for label, figures in services.items():
         line(f"service: {label}: p50 / p95", f"{figures['p50']:.1f} / {figures['p95']:.1f} ms",
              f"[{common.verdict(figures['p95'], TARGET_P95_MS, False)}]")
-    line("worst page p95", f"{worst:.1f} ms", f"[{common.verdict(worst, TARGET_P95_MS, False)} vs ≤ 50 ms]")
-    return {"pages": big, "small": small, "services": services, "worst_p95": worst}
+    line("worst B4 page p95", f"{worst:.1f} ms", f"[{common.verdict(worst, TARGET_P95_MS, False)} vs ≤ 50 ms]")
+    line("worst extra page p95 (not in B4's verdict)", f"{extra_worst:.1f} ms",
+         f"[{common.verdict(extra_worst, TARGET_P95_MS, False)} vs ≤ 50 ms]")
+    return {"pages": big, "small": small, "services": services, "worst_p95": worst, "extra_worst_p95": extra_worst}

@@ -3,40 +3,35 @@ and the daily chart.
 
 Every query takes the workspace id first and filters on it. Lists page on the execution id (newest
 first) with `before`/`after` cursors, never OFFSET, so page 1,000 costs what page 1 costs on the
-(workspace_id, status, id) and (workspace_id, workflow_id, id) indexes. Counts, stats and the chart
-read the workflow_run_stats view (per workspace, workflow and UTC day); the status tabs count the base
-table with the list's conditions. Date filters work on UTC days.
+(workspace_id, status, id) and (workspace_id, workflow_id, id) indexes. The status tabs, the stats
+strip and the chart never scan the history: finished runs come from the daily rollups that database
+triggers keep (models/run_rollups.py), unfinished runs (few at any time) are counted live with the
+list's own conditions. Date filters work on UTC days.
 """
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import Date, Integer, column, func, select, table
+from sqlalchemy import Date, func, select, union_all
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from engine.catalog import ACTIONS
-from models import ExecutionStatus, Workflow, WorkflowExecution, db
+from models import ExecutionStatus, Workflow, WorkflowExecution, WorkflowRunDaily, WorkspaceRunDaily, db
+from models.automations import TERMINAL_STATUSES
 from models.base import utcnow
 from services.common import is_plain_int
 from services.errors import ValidationFailed
 
 STATUSES = tuple(status.value for status in ExecutionStatus)
+FINISHED_STATUSES = tuple(status.value for status in ExecutionStatus if status in TERMINAL_STATUSES)
+UNFINISHED_STATUSES = tuple(status for status in STATUSES if status not in FINISHED_STATUSES)
 ACTIVE_STATUSES = ("pending", "running")
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 PERIOD_CHOICES = (1, 7, 30, 90)
 DEFAULT_PERIOD_DAYS = 7
 CHART_DAYS = 30
-
-# The view of migration c7a1c0de0001, described for queries (it is not an ORM model).
-run_stats = table(
-    "workflow_run_stats",
-    column("workspace_id", Integer),
-    column("workflow_id", Integer),
-    column("day", Date),
-    column("total", Integer),
-    *(column(status, Integer) for status in STATUSES),
-    column("total_duration_ms", Integer),
-    column("timed_runs", Integer),
-)
+MAX_SEARCH_LENGTH = 200
 
 
 @dataclass(frozen=True)
@@ -168,28 +163,74 @@ def _exists(conditions: list, extra) -> bool:
     return db.session.scalar(select(WorkflowExecution.id).where(*conditions, extra).limit(1)) is not None
 
 
-# -- aggregates from the workflow_run_stats view --------------------------------------------------------
-def _stats_conditions(workspace_id: int, workflow_id: int | None, date_from: date | None, date_to: date | None):
-    conditions = [run_stats.c.workspace_id == workspace_id]
+# -- aggregates: the daily rollups (finished runs) plus the unfinished runs, counted live ----------------
+class utc_day(FunctionElement):
+    """The UTC calendar day of a UTC datetime column, as the rollup triggers compute it."""
+    type = Date()
+    inherit_cache = True
+
+
+@compiles(utc_day, "postgresql")
+def _utc_day_postgresql(element, compiler, **kw):
+    return f"(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC')::date"
+
+
+@compiles(utc_day)
+def _utc_day_sqlite(element, compiler, **kw):  # SQLite stores UTC as 'YYYY-MM-DD HH:MM:SS.ffffff'
+    return f"date({compiler.process(element.clauses, **kw)})"
+
+
+def _aggregates(workspace_id: int, workflow_id: int | None = None, date_from: date | None = None,
+                date_to: date | None = None, by_day: bool = False) -> dict[tuple, list[int]]:
+    """{(day or None, status): [runs, total_duration_ms, timed_runs]} for the workspace (or one of its
+    workflows) over an inclusive range of UTC days.
+
+    Finished runs come from a rollup (at most 3 statuses × 8 shards rows per day, whatever the number
+    of runs or workflows), unfinished ones from workflow_executions with the list's own conditions
+    (the (workspace_id, status, id) index; they are few at any time). One statement, so one
+    snapshot: a run that finishes meanwhile is counted once."""
     if workflow_id:
-        conditions.append(run_stats.c.workflow_id == workflow_id)
+        rollup = WorkflowRunDaily
+        rollup_conditions = [rollup.workspace_id == workspace_id, rollup.workflow_id == workflow_id]
+    else:
+        rollup = WorkspaceRunDaily
+        rollup_conditions = [rollup.workspace_id == workspace_id]
     if date_from:
-        conditions.append(run_stats.c.day >= date_from)
+        rollup_conditions.append(rollup.day >= date_from)
     if date_to:
-        conditions.append(run_stats.c.day <= date_to)
-    return conditions
+        rollup_conditions.append(rollup.day <= date_to)
+    finished_keys = [rollup.day, rollup.status] if by_day else [rollup.status]
+    finished = (
+        select(*finished_keys, func.sum(rollup.runs), func.sum(rollup.total_duration_ms), func.sum(rollup.timed_runs))
+        .where(*rollup_conditions)
+        .group_by(*finished_keys)
+    )
+    live_conditions = list_conditions(workspace_id, RunFilter(None, workflow_id, date_from, date_to))
+    live_keys = [utc_day(WorkflowExecution.created_at), WorkflowExecution.status] if by_day else [WorkflowExecution.status]
+    unfinished = (
+        select(*live_keys, func.count(), func.coalesce(func.sum(WorkflowExecution.duration_ms), 0),
+               func.count(WorkflowExecution.duration_ms))
+        .where(*live_conditions, WorkflowExecution.status.in_(UNFINISHED_STATUSES))
+        .group_by(*live_keys)
+    )
+    totals: dict[tuple, list[int]] = {}
+    for *key, runs, duration_sum, timed in db.session.execute(union_all(finished, unfinished)):
+        day, status = (_as_date(key[0]), key[1]) if by_day else (None, key[0])
+        sums = totals.setdefault((day, status), [0, 0, 0])
+        sums[0] += int(runs or 0)
+        sums[1] += int(duration_sum or 0)
+        sums[2] += int(timed or 0)
+    return totals
 
 
 def status_counts(workspace_id: int, run_filter: RunFilter = RunFilter()) -> dict[str, int]:
     """Runs per status (and "all") for the filter's workflow and dates: the numbers on the status tabs.
-    Counted on the base table with the list's own conditions (an index-only scan of
-    (workspace_id, status, id) without dates), so the tabs always agree with the list."""
-    conditions = list_conditions(workspace_id, run_filter.without_status())
-    rows = db.session.execute(
-        select(WorkflowExecution.status, func.count()).where(*conditions).group_by(WorkflowExecution.status)
-    ).all()
+    They count what the list shows: the rollups hold each finished run under the UTC day of its
+    created_at, the list filters created_at on the same UTC day boundaries."""
     counts = dict.fromkeys(STATUSES, 0)
-    counts.update({status: int(count) for status, count in rows})
+    for (_day, status), (runs, _duration, _timed) in _aggregates(
+            workspace_id, run_filter.workflow_id, run_filter.date_from, run_filter.date_to).items():
+        counts[status] += runs
     counts["all"] = sum(counts.values())
     return counts
 
@@ -208,16 +249,12 @@ def stats(workspace_id: int, period_days: int = DEFAULT_PERIOD_DAYS, workflow_id
     completed + failed, in percent (None when neither); avg_duration_ms: the mean duration of the runs
     that have one (None when none).
     """
-    row = db.session.execute(
-        select(
-            func.coalesce(func.sum(run_stats.c.total), 0),
-            func.coalesce(func.sum(run_stats.c.completed), 0),
-            func.coalesce(func.sum(run_stats.c.failed), 0),
-            func.coalesce(func.sum(run_stats.c.total_duration_ms), 0),
-            func.coalesce(func.sum(run_stats.c.timed_runs), 0),
-        ).where(*_stats_conditions(workspace_id, workflow_id, period_start(period_days, today), None))
-    ).one()
-    total, completed, failed, duration_sum, timed = (int(value) for value in row)
+    totals = _aggregates(workspace_id, workflow_id, period_start(period_days, today))
+    total = sum(runs for runs, _, _ in totals.values())
+    completed = totals.get((None, "completed"), [0])[0]
+    failed = totals.get((None, "failed"), [0])[0]
+    duration_sum = sum(duration for _, duration, _ in totals.values())
+    timed = sum(timed for _, _, timed in totals.values())
     finished = completed + failed
     return {
         "total": total,
@@ -233,13 +270,9 @@ def daily_chart(workspace_id: int, days: int = CHART_DAYS, workflow_id: int | No
                 today: date | None = None) -> dict:
     """Runs per UTC day and status for the last `days` days, oldest first, every day present."""
     first = period_start(days, today)
-    sums = [func.coalesce(func.sum(run_stats.c[status]), 0).label(status) for status in STATUSES]
-    rows = db.session.execute(
-        select(run_stats.c.day, *sums)
-        .where(*_stats_conditions(workspace_id, workflow_id, first, None))
-        .group_by(run_stats.c.day)
-    ).all()
-    by_day = {_as_date(row.day): {status: int(getattr(row, status)) for status in STATUSES} for row in rows}
+    by_day: dict[date, dict[str, int]] = {}
+    for (day, status), (runs, _duration, _timed) in _aggregates(workspace_id, workflow_id, first, by_day=True).items():
+        by_day.setdefault(day, dict.fromkeys(STATUSES, 0))[status] += runs
     series = []
     for offset in range(max(1, int(days))):
         day = first + timedelta(days=offset)
@@ -257,11 +290,35 @@ def _as_date(value) -> date:
     return value
 
 
-def workflow_choices(workspace_id: int) -> list[tuple[int, str]]:
-    """(id, name) of the workspace's workflows, for the filter."""
-    return list(db.session.execute(
-        select(Workflow.id, Workflow.name).where(Workflow.workspace_id == workspace_id).order_by(Workflow.name)
-    ).tuples())
+# -- the workflow filter ---------------------------------------------------------------------------------
+def workflow_filter_choices(workspace_id: int, selected_id: int | None, all_up_to: int) -> tuple[list, bool]:
+    """(choices, complete) for the Runs page's workflow filter: every workflow of the workspace by name
+    when it has at most `all_up_to` of them (complete=True), else only the selected one (the page
+    searches the others as you type)."""
+    if db.session.scalar(select(func.count()).where(Workflow.workspace_id == workspace_id)) <= all_up_to:
+        return workflow_choices(workspace_id), True
+    name = workflow_name(workspace_id, selected_id)
+    return ([(selected_id, name)] if name is not None else []), False
+
+
+def workflow_choices(workspace_id: int, search: str = "", limit: int | None = None) -> list[tuple[int, str]]:
+    """(id, name) of the workspace's workflows by name, those whose name contains `search` (any case);
+    at most `limit` of them."""
+    query = select(Workflow.id, Workflow.name).where(Workflow.workspace_id == workspace_id)
+    search = (search or "").strip()[:MAX_SEARCH_LENGTH]
+    if search:
+        query = query.where(func.lower(Workflow.name).contains(search.lower(), autoescape=True))
+    query = query.order_by(func.lower(Workflow.name), Workflow.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(db.session.execute(query).tuples())
+
+
+def workflow_name(workspace_id: int, workflow_id: int | None) -> str | None:
+    if not workflow_id:
+        return None
+    return db.session.scalar(
+        select(Workflow.name).where(Workflow.id == workflow_id, Workflow.workspace_id == workspace_id))
 
 
 def replays_of(workspace_id: int, execution_id: int) -> list[WorkflowExecution]:
@@ -286,18 +343,23 @@ def _parse_time(value) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def _whole_seconds(value) -> int:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else 0
+
+
 def timeline(execution: WorkflowExecution) -> list[dict]:
     """One entry per action of the run's snapshot: its record when it ran, or why it has not (yet)."""
     records = {record.get("index"): record for record in execution.completed_actions or []}
     steps = []
     for index, action in enumerate(execution.definition.get("actions") or []):
+        action = action if isinstance(action, dict) else {}  # a hand-edited snapshot; the runner failed that step
         record = records.get(index) or {}
         catalog_entry = ACTIONS.get(action.get("type"))
         step = {
             "index": index, "number": index + 1, "type": action.get("type"),
             "label": catalog_entry.label if catalog_entry else action.get("type") or "Unknown action",
             "icon": (catalog_entry.icon if catalog_entry else "") or "gear",
-            "delay_seconds": int(action.get("delay_seconds") or 0),
+            "delay_seconds": _whole_seconds(action.get("delay_seconds")),
             "status": record.get("status") or _unrun_status(execution, index),
             "attempts": record.get("attempts"), "started_at": _parse_time(record.get("started_at")),
             "finished_at": _parse_time(record.get("finished_at")), "duration_ms": record.get("duration_ms"),

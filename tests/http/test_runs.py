@@ -146,6 +146,58 @@ def test_filter_by_workflow_and_dates(logged_in, workspace):
     assert foreign_filter.status_code == 422 and "Not yours" not in page_text(foreign_filter)
 
 
+def workflow_filter(response) -> str:
+    return re.search(r'<select[^>]*id="filter-workflow".*?</select>', page_text(response), re.S).group(0)
+
+
+def test_a_small_workspace_gets_every_workflow_in_a_plain_select(logged_in):
+    client, ws, _ = logged_in("member")
+    for name in ("beta", "Alpha", "gamma"):
+        make_workflow(ws.id, name=name)
+    select_html = workflow_filter(client.get("/automations/runs"))
+    assert re.findall(r'<option value="\d+" >([^<]+)</option>', select_html) == ["Alpha", "beta", "gamma"]
+    assert "data-search-url" not in select_html
+
+
+def test_a_large_workspace_searches_its_workflows_and_keeps_the_chosen_one(logged_in, workspace, monkeypatch):
+    from webapp.blueprints import runs as runs_views
+
+    monkeypatch.setattr(runs_views, "PLAIN_WORKFLOW_SELECT_MAX", 3)
+    client, ws, _ = logged_in("member")
+    flows = [make_workflow(ws.id, name=name) for name in ("Invoice paid", "invoice overdue", "Deal won", "50%_off")]
+    add_run(flows[2])
+    db.session.commit()
+    make_workflow(workspace().id, name="Invoice of another workspace")
+
+    everything = client.get("/automations/runs?status=completed")
+    select_html = workflow_filter(everything)
+    assert 'data-search-url="/automations/runs/workflows"' in select_html
+    # Without JavaScript, a run's funnel link filters by its workflow.
+    assert f'href="/automations/runs?status=completed&amp;workflow={flows[2].id}"' in page_text(everything)
+    assert re.findall(r"<option[^>]*>([^<]+)</option>", select_html) == ["All workflows"]
+    chosen = client.get(f"/automations/runs?workflow={flows[2].id}")
+    assert re.findall(r"<option[^>]*>([^<]+)</option>", workflow_filter(chosen)) == ["All workflows", "Deal won"]
+    assert f'<option value="{flows[2].id}" selected>Deal won</option>' in workflow_filter(chosen)
+
+    def names(query):
+        response = client.get("/automations/runs/workflows", query_string={"q": query})
+        assert response.status_code == 200 and response.is_json
+        return [item["name"] for item in response.get_json()["workflows"]]
+
+    assert names("INVOICE") == ["invoice overdue", "Invoice paid"]
+    assert names("") == ["50%_off", "Deal won", "invoice overdue", "Invoice paid"]
+    assert names("%") == ["50%_off"] and names("_o") == ["50%_off"] and names("x" * 5000) == []
+    assert names("Invoice of another") == []
+
+
+def test_the_workflow_search_returns_at_most_20(logged_in):
+    client, ws, _ = logged_in("member")
+    for n in range(23):
+        make_workflow(ws.id, name=f"Flow {n:02d}")
+    found = client.get("/automations/runs/workflows?q=flow").get_json()["workflows"]
+    assert [item["name"] for item in found] == [f"Flow {n:02d}" for n in range(20)]
+
+
 def test_keyset_pages_have_exact_boundaries(logged_in):
     client, ws, _ = logged_in("member")
     workflow = make_workflow(ws.id)

@@ -13,7 +13,7 @@ from engine.executors import StepError
 from engine.runner import claim_execution, run_execution, sweep_pending_executions
 from models import AuditEvent, WorkflowExecution, db
 from models.base import utcnow
-from services import execution_service, workflow_service, workspace_service
+from services import execution_service, run_history_service, workflow_service, workspace_service
 from services.errors import ValidationFailed
 from tests.support.engine import load_execution, log_step, make_workflow
 
@@ -333,3 +333,6 @@ def test_a_hand_edited_broken_step_fails_as_a_step_and_the_sweep_goes_on(ws):
     assert run.completed_actions[1]["error"] == "This step is not an object in the stored definition."
     assert "delay_seconds ('soon')" in run.completed_actions[2]["error"]
     assert load_execution(healthy).status == "completed"
+    shown = run_history_service.timeline(run)  # what the run detail page renders
+    assert [(step["status"], step["delay_seconds"]) for step in shown] == [
+        ("completed", 0), ("failed", 0), ("failed", 0)]

@@ -144,6 +144,7 @@ NO_SCOPED_ID = {
     "automations.templates": "system + current workspace's templates",
     "triggers.schedule_preview": "computes cron times, no data",
     "runs.confirm_bulk_replay": "current workspace only", "runs.bulk_replay": "current workspace only",
+    "runs.workflow_options": "searches the current workspace's workflows only (tests/http/test_runs.py)",
     "crm.index": "current workspace only", "crm.contacts": "current workspace only",
     "crm.new_contact": "creates in the current workspace", "crm.new_deal": "creates in the current workspace",
     "platform.documents": "current workspace only", "platform.notifications": "current user's inbox",

@@ -2,7 +2,7 @@
 
 Behind the AUTOMATIONS_ENABLED flag. Members view; owners and admins replay and cancel.
 """
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 
 from models import Role, WorkflowExecution
 from services import execution_service, quick_rules_service, replay_service, run_history_service
@@ -21,22 +21,33 @@ TABS = (("", "All"), ("pending", "Pending"), ("running", "Running"), ("completed
         ("failed", "Failed"), ("cancelled", "Cancelled"), ("paused", "Paused"))
 RUNS_TABLE_TARGET = "runs-table"
 RUN_BODY_TARGET = "run-body"
+# Up to this many workflows the filter is a plain <select> holding them all (it works without JavaScript);
+# beyond, it holds the chosen one and Tom Select searches the others through workflow_options.
+PLAIN_WORKFLOW_SELECT_MAX = 200
+WORKFLOW_SEARCH_LIMIT = 20
 
 
 # -- helpers --------------------------------------------------------------------------------------
-def editor_urls(workflow_ids) -> dict[int, str]:
-    """Links to the workflow editor, when that page exists; a Quick Rule's runs link to the Quick Rules page."""
+def editor_urls(workflow_ids, rules: dict | None = None) -> dict[int, str]:
+    """Links to the workflow editor, when that page exists; a Quick Rule's runs link to the Quick Rules page.
+    `rules`: the Quick Rule names of these workflows, when already looked up."""
     if EDITOR_ENDPOINT not in current_app.view_functions:
         return {}
     ids = {wf_id for wf_id in workflow_ids if wf_id}
-    rules = quick_rules_service.quick_rule_names(workspace_id(), ids)
+    if rules is None:
+        rules = quick_rules_service.quick_rule_names(workspace_id(), ids)
     return {wf_id: url_for("quick_rules.index") if wf_id in rules else url_for(EDITOR_ENDPOINT, workflow_id=wf_id)
             for wf_id in ids}
 
 
-def quick_rule_labels(workflow_ids) -> dict[int, str]:
-    """{workflow_id: rule name} for runs that came from a Quick Rule (labelled as such in the tab)."""
-    return quick_rules_service.quick_rule_names(workspace_id(), {wf_id for wf_id in workflow_ids if wf_id})
+def row_links(page) -> dict:
+    """The runs table's links: editor_urls, and quick_rules ({workflow_id: rule name} for runs that came
+    from a Quick Rule, labelled as such), from one Quick Rules lookup."""
+    if page is None:
+        return {"editor_urls": {}, "quick_rules": {}}
+    ids = {run.workflow_id for run in page.runs if run.workflow_id}
+    rules = quick_rules_service.quick_rule_names(workspace_id(), ids)
+    return {"editor_urls": editor_urls(ids, rules), "quick_rules": rules}
 
 
 def htmx_target() -> str | None:
@@ -76,15 +87,14 @@ def index():
         return _index_page(RunFilter(), None, failure.errors, 422)
     page = run_history_service.list_runs(ws_id, run_filter, before=before, after=after)
     if htmx_target() == RUNS_TABLE_TARGET:
-        return render_template("runs/_partials/_runs_table.html", page=page,
-                               editor_urls=editor_urls(run.workflow_id for run in page.runs),
-                               quick_rules=quick_rule_labels(run.workflow_id for run in page.runs))
+        return render_template("runs/_partials/_runs_table.html", page=page, run_filter=run_filter, **row_links(page))
     return _index_page(run_filter, page)
 
 
 def _index_page(run_filter: RunFilter, page, errors=None, status=200):
     ws_id = workspace_id()
     scope = run_filter.workflow_id
+    workflows, all_workflows_listed = run_history_service.workflow_filter_choices(ws_id, scope, PLAIN_WORKFLOW_SELECT_MAX)
     return render_template(
         "runs/index.html",
         run_filter=run_filter, page=page, errors=errors or {}, form=request.args,
@@ -92,11 +102,17 @@ def _index_page(run_filter: RunFilter, page, errors=None, status=200):
         stats=run_history_service.stats(ws_id, period_days(), workflow_id=scope),
         period_choices=run_history_service.PERIOD_CHOICES,
         chart=run_history_service.daily_chart(ws_id, workflow_id=scope),
-        workflows=run_history_service.workflow_choices(ws_id),
-        editor_urls=editor_urls(run.workflow_id for run in page.runs) if page else {},
-        quick_rules=quick_rule_labels(run.workflow_id for run in page.runs) if page else {},
+        workflows=workflows, all_workflows_listed=all_workflows_listed,
+        **row_links(page),
         can_manage=has_role(Role.ADMIN),
     ), status
+
+
+@bp.get("/workflows")
+def workflow_options():
+    """JSON for the workflow filter's search: {"workflows": [{"id", "name"}]}, at most 20, names containing `q`."""
+    choices = run_history_service.workflow_choices(workspace_id(), request.args.get("q", ""), limit=WORKFLOW_SEARCH_LIMIT)
+    return jsonify({"workflows": [{"id": wf_id, "name": name} for wf_id, name in choices]})
 
 
 # -- one run ---------------------------------------------------------------------------------------
@@ -174,7 +190,7 @@ def confirm_bulk_replay():
         total=replay_service.count_bulk_replay_candidates(workspace_id(), run_filter),
         limit=replay_service.BULK_REPLAY_LIMIT, up_to_id=candidates[-1] if candidates else None,
         filter_args=run_filter.query_args(),
-        workflow_name=dict(run_history_service.workflow_choices(workspace_id())).get(run_filter.workflow_id),
+        workflow_name=run_history_service.workflow_name(workspace_id(), run_filter.workflow_id),
     )
 
 
