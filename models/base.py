@@ -38,16 +38,25 @@ def core_savepoint(session, name: str = "dispatch"):
     """
     session.flush()
     connection = session.connection()
-    if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
+    dbapi_connection = connection.connection.dbapi_connection
+    if connection.dialect.name == "sqlite" and not dbapi_connection.in_transaction:
         connection.exec_driver_sql("BEGIN IMMEDIATE")  # see begin_savepoint
-    connection.exec_driver_sql(f"SAVEPOINT {name}")
+
+    def run(statement: str) -> None:  # straight to the driver: these statements need no SQLAlchemy processing
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(statement)
+        finally:
+            cursor.close()
+
+    run(f"SAVEPOINT {name}")
     try:
         yield
     except BaseException:
-        connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
-        connection.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
+        run(f"ROLLBACK TO SAVEPOINT {name}")
+        run(f"RELEASE SAVEPOINT {name}")
         raise
-    connection.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
+    run(f"RELEASE SAVEPOINT {name}")
 
 
 def begin_savepoint(session):
