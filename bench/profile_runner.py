@@ -3,7 +3,7 @@
 Creates `count` deals (executions left pending), then runs them one by one under the profiler
 in claimed batches of 20 and prints the call tree (also saved as bench/profiles/runner-<db>.txt).
 With --cpu, no profiler: prints this process's CPU time per execution (the figure B1 depends on,
-and one that other load on the machine hardly moves), then the same for dispatch (create_deal).
+and one that other load on the machine hardly moves), then create_deal's CPU time with and without dispatch.
 """
 import os
 import sys
@@ -56,6 +56,11 @@ def cpu_per_execution(count: int, kind: str) -> None:
     with app.app_context():
         workspace_id, owner = common.seed_workspace("CPU Co")
         common.fire_deals(workspace_id, owner, 20)  # warm-up: imports, compiled statements
+        app.config["AUTOMATIONS_ENABLED"] = False
+        cpu = time.process_time()
+        common.fire_deals(workspace_id, owner, count, start=count)
+        flag_off_cpu = time.process_time() - cpu
+        app.config["AUTOMATIONS_ENABLED"] = True
         cpu = time.process_time()
         common.fire_deals(workspace_id, owner, count)
         dispatch_cpu = time.process_time() - cpu
@@ -70,7 +75,8 @@ def cpu_per_execution(count: int, kind: str) -> None:
         run_cpu, run_wall = time.process_time() - cpu, time.perf_counter() - wall
     print(f"{kind}: {len(ids)} executions: {1000 * run_cpu / len(ids):.2f} ms CPU and {1000 * run_wall / len(ids):.2f} ms "
           f"wall each in this process ({len(ids) / run_wall:.0f}/s in one thread); "
-          f"create_deal + dispatch + commit: {1000 * dispatch_cpu / count:.2f} ms CPU each")
+          f"create_deal + commit: {1000 * dispatch_cpu / count:.2f} ms CPU each with dispatch, "
+          f"{1000 * flag_off_cpu / count:.2f} without")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,14 @@
 Nothing here is needed for correctness: a row left pending (queue down, process killed) is run by
 the sweep. The queue only makes runs start right away.
 """
+import atexit
 import heapq
 import logging
+import os
 import queue as stdlib_queue
 import threading
 import time
+import weakref
 from datetime import datetime, timedelta, timezone
 
 log = logging.getLogger(__name__)
@@ -19,6 +22,7 @@ SWEEP_JOB = "engine.jobs.sweep_job"
 EXTENSION_KEY = "workestra_embedded_runner"
 REDIS_KEY = "workestra_redis"
 HAND_OFF_KEY = "workestra_hand_off_script"
+HAND_OFF_THREAD_KEY = "workestra_hand_off_thread"
 
 # RQ as a wake-up (issue #11): the hand-off pushes ids onto one Redis list and makes sure a few wake
 # jobs are queued; a woken worker pops a batch of ids, claims them in one statement and runs them,
@@ -105,6 +109,93 @@ def _wake_workers(app, execution_ids: list[int]) -> None:
             q.enqueue(WAKE_JOB, slot, result_ttl=0, failure_ttl=86400)
 
 
+class HandOff:
+    """Pushes handed-over ids to Redis from one background thread per process and app (issue #11, B3).
+
+    The request that committed the executions does not wait for Redis, and ids handed over while a
+    push is under way go together in the next one. A process that dies before its push leaves the
+    rows pending, which the sweep runs: the same as a push failing, and Redis is only a wake-up.
+    """
+
+    def __init__(self, app):
+        self.app = app
+        self.pid = os.getpid()
+        self.ids: stdlib_queue.SimpleQueue = stdlib_queue.SimpleQueue()
+        self.pending = 0
+        self.changed = threading.Condition()
+        threading.Thread(target=self.loop, name="workestra-hand-off", daemon=True).start()
+
+    def put(self, execution_ids: list[int]) -> None:
+        with self.changed:
+            self.pending += 1
+        self.ids.put(list(execution_ids))
+
+    def loop(self) -> None:
+        from redis import RedisError
+
+        while True:
+            batches = [self.ids.get()]
+            while True:
+                try:
+                    batches.append(self.ids.get_nowait())
+                except stdlib_queue.Empty:
+                    break
+            stopping = None in batches
+            batches = [batch for batch in batches if batch is not None]
+            execution_ids = [execution_id for batch in batches for execution_id in batch]
+            try:
+                if execution_ids:
+                    _wake_workers(self.app, execution_ids)
+            except RedisError as error:
+                log.warning("Queue unreachable (%s); executions %s stay pending for the sweep", error, execution_ids)
+            except Exception:  # never let the thread die: the sweep runs whatever was not pushed
+                log.exception("Hand-off of executions %s failed; they stay pending for the sweep", execution_ids)
+            with self.changed:
+                self.pending -= len(batches)
+                self.changed.notify_all()
+            if stopping:
+                return
+
+    def stop(self) -> None:
+        """Push what is left and end the thread (the app shuts down)."""
+        self.drain(2.0)
+        self.ids.put(None)
+
+    def drain(self, timeout: float = 5.0) -> bool:
+        """Wait until every id handed over so far has been pushed; False on timeout."""
+        with self.changed:
+            return self.changed.wait_for(lambda: self.pending == 0, timeout)
+
+
+_HAND_OFF_LOCK = threading.Lock()
+_LIVE_HAND_OFFS: "weakref.WeakSet[HandOff]" = weakref.WeakSet()
+
+
+@atexit.register
+def _push_before_exit() -> None:  # a CLI command (flask demo) exits right after its last commit
+    for hand_off in list(_LIVE_HAND_OFFS):
+        if hand_off.pid == os.getpid():
+            hand_off.drain(2.0)
+
+
+def _hand_off(app) -> HandOff:
+    hand_off = app.extensions.get(HAND_OFF_THREAD_KEY)
+    if hand_off is None or hand_off.pid != os.getpid():  # a forked process starts its own thread
+        with _HAND_OFF_LOCK:
+            hand_off = app.extensions.get(HAND_OFF_THREAD_KEY)
+            if hand_off is None or hand_off.pid != os.getpid():
+                hand_off = HandOff(app)
+                app.extensions[HAND_OFF_THREAD_KEY] = hand_off
+                _LIVE_HAND_OFFS.add(hand_off)
+    return hand_off
+
+
+def drain_hand_offs(app, timeout: float = 5.0) -> bool:
+    """Wait until this process has pushed every id handed to Redis so far (tests; shutdown)."""
+    hand_off = app.extensions.get(HAND_OFF_THREAD_KEY)
+    return hand_off.drain(timeout) if hand_off is not None and hand_off.pid == os.getpid() else True
+
+
 def take_due_ids(app, slot: int | None, count: int) -> list[int]:
     """For a wake job: free its slot (the first call), then pop up to `count` handed-over ids."""
     connection = redis_connection(app)
@@ -117,10 +208,7 @@ def _enqueue_rq(app, execution_ids: list[int], at: datetime | None = None) -> No
     from redis import RedisError
 
     if at is None:
-        try:
-            _wake_workers(app, execution_ids)
-        except RedisError as error:
-            log.warning("Queue unreachable (%s); executions %s stay pending for the sweep", error, execution_ids)
+        _hand_off(app).put(execution_ids)
         return
     # RQ's scheduler keeps whole seconds and may fire up to a second early: round up.
     at = at.replace(microsecond=0) + timedelta(seconds=1) if at.microsecond else at
@@ -152,6 +240,9 @@ def embedded_runner(app) -> "EmbeddedRunner":
 
 
 def shutdown(app) -> None:
+    hand_off = app.extensions.pop(HAND_OFF_THREAD_KEY, None)
+    if hand_off is not None and hand_off.pid == os.getpid():
+        hand_off.stop()
     runner = app.extensions.pop(EXTENSION_KEY, None)
     if runner is not None:
         runner.stop()

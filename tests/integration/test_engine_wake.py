@@ -7,7 +7,7 @@ from rq import SimpleWorker
 
 from engine.catalog import sample_payload
 from engine.dispatcher import fire_workflow_event
-from engine.queue import DUE_LIST_KEY, RQ_QUEUE_NAME, redis_connection, rq_queue
+from engine.queue import DUE_LIST_KEY, RQ_QUEUE_NAME, drain_hand_offs, redis_connection, rq_queue
 from engine.runner import claim_batch, claim_execution
 from models import db
 from services import workspace_service
@@ -41,6 +41,7 @@ def test_ten_events_queue_two_wake_jobs_and_one_worker_runs_all_of_them(wake_app
     db.session.commit()
     make_workflow(ws.id, actions=[log_step("one"), log_step("two")])
     ids = _fire(ws.id, 10)
+    assert drain_hand_offs(wake_app)  # the ids go to Redis from a background thread
     assert rq_queue(wake_app).count == 2  # one wake job per slot, not one job per execution
     assert redis_connection(wake_app).llen(DUE_LIST_KEY) == 10
 
