@@ -102,6 +102,7 @@ class WorkflowExecution(db.Model):
         Index("ix_workflow_executions_due", "status", "resume_at"),
         Index("ix_workflow_executions_lease", "status", "lease_expires_at"),
         Index("ix_workflow_executions_replay_of", "replay_of_id"),  # the replays of a run (run detail)
+        Index("ix_workflow_executions_workspace_created", "workspace_id", "created_at"),  # Runs filtered by dates
         CheckConstraint(
             "status IN ('pending', 'running', 'completed', 'failed', 'cancelled', 'paused')", name="status_known"
         ),

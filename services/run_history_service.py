@@ -130,11 +130,38 @@ def list_conditions(workspace_id: int, run_filter: RunFilter) -> list:
     return conditions
 
 
+# Ids grow with created_at, though not strictly: a row's time is taken a moment before its id, so a
+# row can hold a smaller id than one whose time is earlier by less than this margin (seconds at worst).
+ID_RANGE_MARGIN = timedelta(minutes=10)
+
+
+def id_range(workspace_id: int, run_filter: RunFilter) -> list:
+    """Conditions on the id that keep every run of the filter's dates: the list pages on ids, so
+    without them it walks down from the newest run to the range (290 ms at a million runs).
+    Below the range: the id of the last run created a margin before it; above: the id of the first
+    run created a margin after it. Two probes on (workspace_id, created_at); no bound when none."""
+    conditions = []
+    in_workspace = WorkflowExecution.workspace_id == workspace_id
+    if run_filter.date_from:
+        before = day_start(run_filter.date_from) - ID_RANGE_MARGIN
+        floor = db.session.scalar(select(WorkflowExecution.id).where(in_workspace, WorkflowExecution.created_at < before)
+                                  .order_by(WorkflowExecution.created_at.desc()).limit(1))
+        if floor is not None:
+            conditions.append(WorkflowExecution.id > floor)
+    if run_filter.date_to:
+        after = day_start(run_filter.date_to + timedelta(days=1)) + ID_RANGE_MARGIN
+        ceiling = db.session.scalar(select(WorkflowExecution.id).where(in_workspace, WorkflowExecution.created_at >= after)
+                                    .order_by(WorkflowExecution.created_at).limit(1))
+        if ceiling is not None:
+            conditions.append(WorkflowExecution.id < ceiling)
+    return conditions
+
+
 def list_runs(workspace_id: int, run_filter: RunFilter = RunFilter(), *, before: int | None = None,
               after: int | None = None, page_size: int = PAGE_SIZE) -> RunPage:
     """One page of runs, newest first. `before`: the page older than that id; `after`: the page newer than it."""
     page_size = max(1, min(page_size, MAX_PAGE_SIZE))
-    conditions = list_conditions(workspace_id, run_filter)
+    conditions = list_conditions(workspace_id, run_filter) + id_range(workspace_id, run_filter)
     query = select(WorkflowExecution).where(*conditions)
     if after is not None:
         rows = list(db.session.scalars(

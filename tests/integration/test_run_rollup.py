@@ -289,11 +289,11 @@ def test_status_counts_agree_with_the_list_for_every_filter(new_workspace):
     first, second = make_workflow(ws.id, name="First"), make_workflow(ws.id, name="Second")
     today = utcnow().date()
     midnight = datetime.combine(today, datetime.min.time(), timezone.utc)
-    moments = [midnight - timedelta(days=2), midnight - timedelta(microseconds=1), midnight,
-               midnight + timedelta(hours=1), midnight - timedelta(days=1, microseconds=1)]
+    moments = [midnight - timedelta(days=2), midnight - timedelta(days=1, microseconds=1),
+               midnight - timedelta(microseconds=1), midnight, midnight + timedelta(hours=1)]
     statuses = ["completed", "failed", "cancelled", "pending", "running", "paused"]
-    for n in range(36):
-        start(first if n % 3 else second, status=statuses[n % 6], created_at=moments[n % 5], duration_ms=n)
+    for n in range(36):  # ids grow with created_at, as the engine writes them (see run_history_service.id_range)
+        start(first if n % 3 else second, status=statuses[n % 6], created_at=moments[n * 5 // 36], duration_ms=n)
     start(make_workflow(other.id), status="completed", created_at=midnight)
 
     days = [None, today - timedelta(days=2), today - timedelta(days=1), today]
@@ -347,3 +347,25 @@ def test_the_workflow_lists_last_run_and_runs_of_the_last_7_days(new_workspace):
     assert rows["Quiet"].runs_7d == 0 and rows["Quiet"].last_run_status == "completed"
     by_last_run = [row.workflow.name for row in workflow_listing.list_workflows(ws.id, sort="last_run").rows]
     assert by_last_run == ["Busy", "Quiet"]
+
+
+def test_a_date_filter_keeps_runs_whose_ids_are_slightly_out_of_time_order(new_workspace):
+    """The list bounds ids by the runs created ID_RANGE_MARGIN outside the range; a run whose time was
+    taken a little before a neighbour's id (concurrent inserts) still shows under its own day."""
+    ws = new_workspace()
+    workflow = make_workflow(ws.id)
+    midnight = datetime.combine(utcnow().date(), datetime.min.time(), timezone.utc)
+    at = {name: start(workflow, status="completed", created_at=moment) for name, moment in (
+        ("three_days_ago", midnight - timedelta(days=3)),
+        ("yesterday", midnight - timedelta(days=1)),
+        ("today", midnight + timedelta(minutes=1)),
+        ("yesterday_late_id", midnight - timedelta(seconds=30)),  # its id came after today's first run
+        ("tomorrow", midnight + timedelta(days=1, minutes=20)),
+    )}
+    today = RunFilter(None, None, midnight.date(), midnight.date())
+    assert [run.id for run in run_history_service.list_runs(ws.id, today).runs] == [at["today"]]
+    day_before = midnight.date() - timedelta(days=1)
+    yesterday = RunFilter(None, None, day_before, day_before)
+    assert len(run_history_service.id_range(ws.id, yesterday)) == 2  # bounded below and above
+    assert [run.id for run in run_history_service.list_runs(ws.id, yesterday).runs] == [
+        at["yesterday_late_id"], at["yesterday"]]
