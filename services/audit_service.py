@@ -2,7 +2,6 @@
 from sqlalchemy import insert, select
 
 from models import AuditEvent, db
-from models.base import utcnow
 
 
 def record_event(workspace_id: int, event: str, message: str = "", **details) -> AuditEvent:
@@ -27,7 +26,7 @@ def _columns(workspace_id: int, event: str, message: str = "", *, actor_id: int 
     return {
         "workspace_id": workspace_id, "event": event, "message": message or "", "actor_id": actor_id,
         "actor_label": actor_label or "", "subject_type": subject_type, "subject_id": subject_id,
-        "data": data or {}, "execution_id": execution_id, "created_at": utcnow(),
+        "data": data or {}, "execution_id": execution_id,
     }
 
 

@@ -163,19 +163,20 @@ def runner(app):
     return app.test_cli_runner()
 
 
+def make_workspace(name=None, owner_email=None):
+    """A new workspace (committed) in the current app context, with an owner who has PASSWORD."""
+    n = next(_sequence)
+    ws, _owner = workspace_service.create_workspace(
+        name or f"Workspace {n}", owner_email or f"owner{n}@example.test", PASSWORD, f"Owner {n}"
+    )
+    db.session.commit()
+    return ws
+
+
 @pytest.fixture
 def workspace(app):
     """workspace(name=None, owner_email=None) -> Workspace, with an owner who has PASSWORD."""
-
-    def factory(name=None, owner_email=None):
-        n = next(_sequence)
-        ws, _owner = workspace_service.create_workspace(
-            name or f"Workspace {n}", owner_email or f"owner{n}@example.test", PASSWORD, f"Owner {n}"
-        )
-        db.session.commit()
-        return ws
-
-    return factory
+    return make_workspace
 
 
 @pytest.fixture
@@ -279,7 +280,9 @@ def smtp_server():
 @pytest.fixture
 def webhook_receiver():
     """An HTTP server on loopback recording every request. Set `.status`, `.body` or `.headers` to answer differently."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
+
+    from tests.support.http_server import serving
 
     state = type("WebhookReceiver", (), {})()
     state.requests, state.status, state.body, state.headers = [], 200, b'{"ok": true}', {}
@@ -298,13 +301,6 @@ def webhook_receiver():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serving(Handler) as url:
+        state.url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

@@ -80,21 +80,36 @@ def record_owner_id(payload: dict) -> int | None:
     return None
 
 
-def resolve_user(step: StepContext, value, field: str = "user_id") -> User:
-    """A member of the step's workspace from a user field: an id, "owner" or "record_owner"."""
+def _workspace_owner(step: StepContext) -> User:
+    owner = common.workspace_owner(step.workspace_id)
+    if owner is None:
+        raise StepError("This workspace has no owner.", retryable=False)
+    return owner
+
+
+def user_id_of(step: StepContext, value) -> int:
+    """The user id a user field names: an id, "owner" or "record_owner". Membership is not checked here
+    (resolve_user checks it; notification_service.notify_members writes only to members)."""
     if value == "owner":
-        owner = common.workspace_owner(step.workspace_id)
-        if owner is None:
-            raise StepError("This workspace has no owner.", retryable=False)
-        return owner
+        return _workspace_owner(step).id
     if value == "record_owner":
         value = record_owner_id(step.payload or {})
         if value is None:
             raise StepError("The trigger's record has no owner (record_owner).", retryable=False)
+    if not common.is_plain_int(str(value)):
+        raise StepError(f"User {value} is not a member of this workspace.", retryable=False)
+    return int(value)
+
+
+def resolve_user(step: StepContext, value, field: str = "user_id") -> User:
+    """A member of the step's workspace from a user field: an id, "owner" or "record_owner"."""
+    if value == "owner":
+        return _workspace_owner(step)
+    user_id = user_id_of(step, value)
     try:
-        return common.workspace_member(step.workspace_id, value, field)
+        return common.workspace_member(step.workspace_id, user_id, field)
     except ValidationFailed:
-        raise StepError(f"User {value} is not a member of this workspace.", retryable=False) from None
+        raise StepError(f"User {user_id} is not a member of this workspace.", retryable=False) from None
 
 
 def optional_user_id(step: StepContext, value, field: str) -> int | None:

@@ -6,10 +6,11 @@ from sqlalchemy import func, select
 from engine.dispatcher import new_execution
 from engine.runner import run_execution
 from models import AuditEvent, Deal, WorkflowExecution, db
-from services import replay_service, workflow_service, workspace_service
+from services import replay_service, workflow_service
 from services.errors import NotFound, ValidationFailed
 from services.replay_service import ReplayOptions
 from services.run_history_service import RunFilter
+from tests.conftest import make_workspace
 from tests.support.engine import load_execution, log_step, make_workflow
 
 MISSING_DEAL = 987654321
@@ -26,16 +27,7 @@ def sweep_app(make_app):
 @pytest.fixture
 def workspace(sweep_app):
     """workspace() -> a new workspace, created in the sweep app's context (nothing runs by itself)."""
-    made = []
-
-    def factory():
-        ws, _owner = workspace_service.create_workspace(f"Replay Co {len(made)}", f"replay{len(made)}@example.test",
-                                                        "password123")
-        db.session.commit()
-        made.append(ws)
-        return ws
-
-    return factory
+    return make_workspace
 
 
 def broken_update(deal_id=MISSING_DEAL):

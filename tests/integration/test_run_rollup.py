@@ -17,9 +17,10 @@ from engine.runner import claim_execution, run_execution, sweep_pending_executio
 from models import WorkflowExecution, WorkflowRunDaily, WorkspaceRunDaily, db
 from models.run_rollups import ROLLUP_SHARDS
 from models.base import utcnow
-from services import execution_service, replay_service, run_history_service, workflow_service, workspace_service
+from services import execution_service, replay_service, run_history_service, workflow_service
 from services.replay_service import ReplayOptions
 from services.run_history_service import RunFilter
+from tests.conftest import make_workspace
 from tests.support.engine import load_execution, log_step, make_workflow
 
 TERMINAL = ("completed", "failed", "cancelled")
@@ -36,16 +37,8 @@ def sweep_app(make_app):
 
 @pytest.fixture
 def new_workspace(sweep_app):
-    made = []
-
-    def factory():
-        ws, _owner = workspace_service.create_workspace(f"Rollup Co {len(made)}", f"rollup{len(made)}@example.test",
-                                                        "password123")
-        db.session.commit()
-        made.append(ws)
-        return ws
-
-    return factory
+    """new_workspace() -> a workspace made in the sweep app's context (nothing runs by itself)."""
+    return make_workspace
 
 
 # -- the oracle --------------------------------------------------------------------------------------

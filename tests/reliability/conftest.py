@@ -133,7 +133,9 @@ def record(name: str, **figures) -> None:
 def slow_receiver():
     """A loopback HTTP receiver that answers after `.delay` seconds and records every request's headers."""
     import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
+
+    from tests.support.http_server import serving
 
     state = type("SlowReceiver", (), {})()
     state.requests, state.delay, state.lock = [], 0.3, threading.Lock()
@@ -156,17 +158,9 @@ def slow_receiver():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    try:
+    with serving(Handler) as url:
+        state.url = f"{url}/hook"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 TRIGGER = "contact_created"  # not deal_created: the workflow's own Create Deal must not start it again
