@@ -1,9 +1,9 @@
 """fire_workflow_event: a domain event becomes one pending execution per matching active workflow.
 
 Called by services inside their own transaction. The lookup and the inserts run in a SAVEPOINT
-(Core statements only, see models.base.core_savepoint), so a dispatch
-failure rolls back only the dispatch; the executions are handed to the queue only after the
-caller's transaction commits. It never raises into the caller.
+(Core statements only, see models.base.core_savepoint; on PostgreSQL one pipelined round trip, see
+engine.postgresql_dispatch), so a dispatch failure rolls back only the dispatch; the executions are
+handed to the queue only after the caller's transaction commits. It never raises into the caller.
 """
 import logging
 from contextlib import contextmanager
@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from flask import current_app
 from sqlalchemy import bindparam, event, insert, select
 
+from engine import postgresql_dispatch
 from engine.conditions import conditions_hold
 from models import Workflow, WorkflowExecution, db
 from models.base import core_savepoint
@@ -41,6 +42,7 @@ def caused_by_execution(depth: int, refusals: list):
 
 def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, source: str = "event") -> list[int]:
     """Create a pending execution for each active workflow of the workspace that matches. Returns their ids."""
+    ids: list[int] = []
     try:
         if not current_app.config.get("AUTOMATIONS_ENABLED"):
             return []
@@ -48,19 +50,38 @@ def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, s
         if depth > MAX_CHAIN_DEPTH:
             _refuse(workspace_id, trigger_key, depth)
             return []
-        with core_savepoint(db.session):
-            rows = [
-                execution_row(workflow, payload, depth, source)
-                for workflow in active_workflows(workspace_id, trigger_key)
-                if conditions_hold(workflow.conditions or [], payload)
-            ]
-            ids = insert_executions(rows)
-        if ids:
-            hand_to_queue_after_commit(ids)
+        for batch in _insert_matching_executions(workspace_id, trigger_key, payload, depth, source):
+            if batch:
+                ids += batch
+                hand_to_queue_after_commit(batch)
         return ids
     except Exception:
         log.exception("Dispatch of %s in workspace %s failed; the business change goes on", trigger_key, workspace_id)
-        return []
+        return ids  # those inserted before the failure (in a savepoint of their own) stand
+
+
+def _insert_matching_executions(workspace_id: int, trigger_key: str, payload: dict, depth: int, source: str):
+    """Insert a pending execution for each matching workflow; yields their ids, one list per savepoint."""
+    session = db.session()
+    session.flush()  # the business change is written before, and outside, the savepoint
+    connection = session.connection()
+    if postgresql_dispatch.usable(connection):
+        ids, conditioned = postgresql_dispatch.insert_unconditional(
+            connection, workspace_id, trigger_key, payload, depth, source)
+        yield ids
+        rows = _rows_whose_conditions_hold(conditioned, payload, depth, source)
+        if rows:
+            yield postgresql_dispatch.insert_rows(connection, rows)
+        return
+    with core_savepoint(session):
+        ids = insert_executions(
+            _rows_whose_conditions_hold(active_workflows(workspace_id, trigger_key), payload, depth, source))
+    yield ids
+
+
+def _rows_whose_conditions_hold(workflows, payload: dict, depth: int, source: str) -> list[dict]:
+    return [execution_row(workflow, payload, depth, source)
+            for workflow in workflows if conditions_hold(workflow.conditions or [], payload)]
 
 
 # The hot path reads only the columns a snapshot needs, as plain rows (no ORM identity map), and inserts

@@ -1,0 +1,111 @@
+"""PostgreSQL's one-round-trip dispatch (engine.postgresql_dispatch) against the portable one.
+
+The pipelined path builds the definition snapshot in SQL; these tests hold it to the rows the portable
+path builds in Python (Workflow.definition(), dispatcher.execution_row). They need PostgreSQL: on
+SQLite both names lead to the same code.
+"""
+from contextlib import nullcontext
+
+import pytest
+from sqlalchemy import select, update
+
+from engine import dispatcher, postgresql_dispatch
+from engine.catalog import sample_payload
+from engine.dispatcher import caused_by_execution, fire_workflow_event
+from models import AuditEvent, Workflow, WorkflowExecution, db
+from models.base import utcnow
+from services import audit_service
+from tests.conftest import make_workspace
+from tests.support.engine import log_step, make_workflow
+
+COMPARED = ("workspace_id", "workflow_id", "workflow_name", "trigger_type", "source", "definition",
+            "trigger_payload", "status", "completed_actions", "current_step", "step_attempts", "claim_count",
+            "event_depth", "started_at", "finished_at", "lease_owner", "resume_at", "wait_marker", "replay_of_id")
+
+
+@pytest.fixture
+def pg_app(make_app):
+    app = make_app(ENGINE_HANDOFF="sweep")
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("the pipelined dispatch is PostgreSQL's")
+        yield app
+        db.session.remove()
+
+
+def _workflows(workspace_id):
+    big_deals = [{"field": "deal.value", "op": "gte", "value": 1000}]
+    workflows = [
+        make_workflow(workspace_id, name="No conditions"),
+        make_workflow(workspace_id, name="Holds", conditions=big_deals),
+        make_workflow(workspace_id, name="Fails", conditions=[{"field": "deal.value", "op": "lt", "value": 0}]),
+        make_workflow(workspace_id, name="Described, several steps", actions=[log_step("one"), log_step("two")]),
+        make_workflow(workspace_id, name="Other trigger", trigger="deal_closed_won"),
+    ]
+    db.session.execute(update(Workflow).where(Workflow.id == workflows[3].id).values(description="Thanks → 💬 'quoted'"))
+    db.session.commit()
+    return workflows
+
+
+def _dispatch_and_read(workspace_id, payload, depth=0):
+    with caused_by_execution(depth - 1, []) if depth else nullcontext():
+        ids = fire_workflow_event(workspace_id, "deal_created", payload)
+    db.session.commit()
+    db.session.expire_all()
+    executions = db.session.scalars(select(WorkflowExecution).where(WorkflowExecution.id.in_(ids))
+                                    .order_by(WorkflowExecution.workflow_id))
+    return ids, [{column: getattr(execution, column) for column in COMPARED} | {"created_at": execution.created_at}
+                 for execution in executions]
+
+
+@pytest.mark.parametrize("depth", [0, 2])
+def test_both_paths_insert_the_same_executions(pg_app, monkeypatch, depth):
+    workspace = make_workspace("Paths")
+    workflows = _workflows(workspace.id)
+    payload = sample_payload("deal_created")
+    payload["deal"]["value"] = 5000
+
+    before = utcnow()
+    pipelined_ids, pipelined = _dispatch_and_read(workspace.id, payload, depth)
+    monkeypatch.setattr(postgresql_dispatch, "usable", lambda connection: False)
+    portable_ids, portable = _dispatch_and_read(workspace.id, payload, depth)
+
+    assert [row["workflow_id"] for row in pipelined] == [workflows[0].id, workflows[1].id, workflows[3].id]
+    assert pipelined_ids == sorted(pipelined_ids) and len(set(pipelined_ids + portable_ids)) == 6
+    for mine, theirs in zip(pipelined, portable, strict=True):
+        assert before <= mine.pop("created_at") <= theirs.pop("created_at")
+        assert mine == theirs
+    assert pipelined[0]["definition"] == workflows[0].definition()
+    assert pipelined[2]["definition"]["description"] == "Thanks → 💬 'quoted'"
+    assert pipelined[0]["event_depth"] == depth
+
+
+def test_no_match_inserts_nothing(pg_app):
+    workspace = make_workspace("Quiet")
+    make_workflow(workspace.id, trigger="ticket_created")
+    make_workflow(workspace.id, conditions=[{"field": "deal.value", "op": "gte", "value": 10**9}])
+    assert fire_workflow_event(workspace.id, "deal_created", sample_payload("deal_created")) == []
+    db.session.commit()
+    assert db.session.scalars(select(WorkflowExecution.id)).all() == []
+
+
+def test_a_failed_second_round_keeps_the_first_and_the_business_change(pg_app, monkeypatch):
+    """Workflows with conditions are inserted in a savepoint of their own, after those without."""
+    handed = []
+    monkeypatch.setattr(dispatcher, "hand_to_queue_after_commit", handed.append)
+    workspace = make_workspace("Half")
+    plain = make_workflow(workspace.id, name="plain")
+    make_workflow(workspace.id, name="conditioned", conditions=[{"field": "deal.value", "op": "gte", "value": 0}])
+    real_insert_rows = postgresql_dispatch.insert_rows
+
+    def refused_by_the_database(connection, rows):
+        return real_insert_rows(connection, [{**row, "trigger_payload": ["not an object"]} for row in rows])
+
+    monkeypatch.setattr(postgresql_dispatch, "insert_rows", refused_by_the_database)
+    audit_service.record_event(workspace.id, "deal.created", "the business change")
+    ids = fire_workflow_event(workspace.id, "deal_created", sample_payload("deal_created"))
+    db.session.commit()
+
+    assert handed == [ids] and len(ids) == 1
+    assert db.session.get(WorkflowExecution, ids[0]).workflow_id == plain.id
+    assert db.session.scalars(select(AuditEvent.event).where(AuditEvent.event == "deal.created")).all() == ["deal.created"]
