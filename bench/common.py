@@ -183,24 +183,45 @@ class RoundTrips:
 
 @contextmanager
 def count_round_trips(engine):
-    """Count commits and SQL statements sent on `engine` inside the block."""
+    """Count commits and SQL statements sent on `engine` inside the block.
+
+    On PostgreSQL statements are counted where psycopg sends them, so that those the dispatcher sends on
+    the driver itself (engine.postgresql_dispatch) are counted along with SQLAlchemy's.
+    """
     trips = RoundTrips()
 
     def on_commit(connection):
         trips.commits += 1
 
-    def on_execute(connection, cursor, statement, parameters, context, executemany):
+    def count(statement) -> None:
         trips.statements += 1
-        verb = statement.lstrip().split(None, 1)[0].upper()
+        verb = str(statement).lstrip().split(None, 1)[0].upper()
         trips.kinds[verb] = trips.kinds.get(verb, 0) + 1
 
     event.listen(engine, "commit", on_commit)
-    event.listen(engine, "before_cursor_execute", on_execute)
+    if engine.dialect.name == "postgresql":
+        import psycopg
+
+        sent = psycopg.Cursor.execute
+
+        def counted_execute(cursor, query, *args, **kwargs):
+            count(query)
+            return sent(cursor, query, *args, **kwargs)
+
+        psycopg.Cursor.execute = counted_execute
+    else:
+        def on_execute(connection, cursor, statement, parameters, context, executemany):
+            count(statement)
+
+        event.listen(engine, "before_cursor_execute", on_execute)
     try:
         yield trips
     finally:
         event.remove(engine, "commit", on_commit)
-        event.remove(engine, "before_cursor_execute", on_execute)
+        if engine.dialect.name == "postgresql":
+            psycopg.Cursor.execute = sent
+        else:
+            event.remove(engine, "before_cursor_execute", on_execute)
 
 
 # -- workers --------------------------------------------------------------------------------------

@@ -4,51 +4,25 @@ The portable dispatch (engine.dispatcher) sends SAVEPOINT, the lookup, the inser
 after the other. On this machine a round trip to PostgreSQL costs about 0.13 ms, and those four,
 with SQLAlchemy's work for each, were most of what dispatch added to a business write.
 
-Here one statement does the lookup and the inserts, sent with its SAVEPOINT and RELEASE in one psycopg
-pipeline: it finds the workspace's active workflows on the trigger, inserts a pending execution for
-each one without conditions (the definition snapshot built in SQL from the row it read, in the shape
-of Workflow.definition()), and returns their ids along with the workflows that do have conditions.
+Here one call of the database function `workestra_dispatch` (migration f6a1c0de0001) finds the
+workspace's active workflows on the trigger, inserts a pending execution for each one without
+conditions (the definition snapshot built in SQL from the row it read, in the shape of
+Workflow.definition()), and returns their ids along with the workflows that do have conditions.
+Its exception block is the savepoint: a failure rolls back its inserts, never the business change.
 Conditions are evaluated in Python, as everywhere else; the executions of those that hold are
-inserted in a second round trip, in a savepoint of their own. A failure rolls back only its own
-savepoint, never the business change.
+inserted in a second round trip: SAVEPOINT, the inserts and RELEASE in one psycopg pipeline.
 """
 from contextlib import contextmanager
 
-import psycopg
 from psycopg.rows import namedtuple_row
 from psycopg.types.json import Jsonb
 
 from models.base import utcnow
 
-# Workflow.definition()'s shape, built from the same row in SQL (its columns are NOT NULL, so Python's
-# `or []` has nothing to stand in for here); tests/integration/test_dispatch_paths.py holds the two equal.
-_INSERT_UNCONDITIONAL_RETURN_CONDITIONED = """
-WITH candidates AS (
-    SELECT id, workspace_id, name, description, trigger, trigger_type, conditions, actions, error_strategy, status,
-           conditions = '[]'::jsonb AS unconditional
-    FROM workflows
-    WHERE workspace_id = %(workspace_id)s AND trigger_type = %(trigger_key)s AND status = 'active'
-), inserted AS (
-    INSERT INTO workflow_executions (workspace_id, workflow_id, workflow_name, trigger_type, source, definition,
-        trigger_payload, status, completed_actions, current_step, step_attempts, claim_count, event_depth, created_at)
-    SELECT workspace_id, id, name, trigger_type, %(source)s,
-           jsonb_build_object('name', name, 'description', description, 'trigger', trigger, 'conditions', conditions,
-                              'actions', actions, 'error_strategy', error_strategy, 'status', status),
-           %(payload)s, 'pending', '[]'::jsonb, 0, 0, 0, %(depth)s, %(created_at)s
-    FROM candidates
-    WHERE unconditional
-    ORDER BY id
-    RETURNING id
-)
-SELECT id AS execution_id, NULL::integer AS id, NULL::integer AS workspace_id, NULL::varchar AS name,
-       NULL::text AS description, NULL::jsonb AS trigger, NULL::varchar AS trigger_type, NULL::jsonb AS conditions,
-       NULL::jsonb AS actions, NULL::varchar AS error_strategy, NULL::varchar AS status
-FROM inserted
-UNION ALL
-SELECT NULL, id, workspace_id, name, description, trigger, trigger_type, conditions, actions, error_strategy, status
-FROM candidates
-WHERE NOT unconditional
-"""
+# The lookup and the inserts of workflows without conditions, in one call of the function that
+# migration f6a1c0de0001 creates (its exception block is the savepoint; see there).
+_DISPATCH = "SELECT * FROM workestra_dispatch(%s, %s, %s, %s, %s, %s)"
+_FUNCTION_EXISTS = "SELECT to_regprocedure('workestra_dispatch(integer, varchar, varchar, jsonb, integer, timestamptz)') IS NOT NULL"
 
 _INSERT_ROW = """
 INSERT INTO workflow_executions (workspace_id, workflow_id, workflow_name, trigger_type, source, definition,
@@ -59,12 +33,23 @@ RETURNING id
 """
 
 _JSON_COLUMNS = ("definition", "trigger_payload", "completed_actions")
+_CURSOR = "workestra_dispatch_cursor"
+_HAS_FUNCTION = "workestra_has_dispatch_function"
+
+
+class DispatchFailed(Exception):
+    """The dispatch function rolled its inserts back; the message is the database's."""
 
 
 def usable(connection) -> bool:
-    """True when `connection` (SQLAlchemy's) is PostgreSQL through psycopg with pipeline mode."""
+    """True when `connection` (SQLAlchemy's) is PostgreSQL through psycopg and has the dispatch function."""
     dialect = connection.dialect
-    return dialect.name == "postgresql" and dialect.driver == "psycopg" and psycopg.Pipeline.is_supported()
+    if dialect.name != "postgresql" or dialect.driver != "psycopg":
+        return False
+    info = connection.connection.info  # lives as long as the database connection
+    if _HAS_FUNCTION not in info:
+        info[_HAS_FUNCTION] = bool(connection.exec_driver_sql(_FUNCTION_EXISTS).scalar())
+    return info[_HAS_FUNCTION]
 
 
 def insert_unconditional(connection, workspace_id: int, trigger_key: str, payload: dict, depth: int,
@@ -72,15 +57,26 @@ def insert_unconditional(connection, workspace_id: int, trigger_key: str, payloa
     """Insert the executions of the matching workflows that have no conditions, in one round trip.
 
     Returns their ids (in workflow order) and the matching workflows that have conditions, as rows
-    with the snapshot's columns for dispatcher.execution_row.
+    with the snapshot's columns for dispatcher.execution_row. Raises DispatchFailed when the function
+    rolled back its inserts (the caller's transaction is intact).
     """
-    params = {"workspace_id": workspace_id, "trigger_key": trigger_key, "payload": Jsonb(payload),
-              "depth": depth, "source": source, "created_at": utcnow()}
-    with pipelined_savepoint(connection) as cursor:
-        cursor.execute(_INSERT_UNCONDITIONAL_RETURN_CONDITIONED, params)
+    cursor = _cursor(connection)
+    cursor.execute(_DISPATCH, (workspace_id, trigger_key, source, Jsonb(payload), depth, utcnow()))
     rows = cursor.fetchall()
+    failure = next((row.error for row in rows if row.error is not None), None)
+    if failure is not None:
+        raise DispatchFailed(failure)  # rows returned before the error were rolled back with it
     ids = sorted(row.execution_id for row in rows if row.execution_id is not None)
     return ids, [row for row in rows if row.execution_id is None]
+
+
+def _cursor(connection):
+    """A cursor kept with the database connection: creating one costs more than running this statement."""
+    pooled = connection.connection
+    cursor = pooled.info.get(_CURSOR)
+    if cursor is None or cursor.closed or cursor.connection is not pooled.driver_connection:
+        cursor = pooled.info[_CURSOR] = pooled.driver_connection.cursor(row_factory=namedtuple_row)
+    return cursor
 
 
 def insert_rows(connection, rows: list[dict]) -> list[int]:
@@ -105,12 +101,13 @@ def pipelined_savepoint(connection, name: str = "dispatch"):
     savepoint holds only these statements.
     """
     driver_connection = connection.connection.driver_connection
+    savepoints = _cursor(connection)
     try:
         with driver_connection.pipeline():  # on leaving: everything is sent and waited for, one round trip
-            driver_connection.execute(f"SAVEPOINT {name}")
+            savepoints.execute(f"SAVEPOINT {name}")
             yield driver_connection.cursor(row_factory=namedtuple_row)
-            driver_connection.execute(f"RELEASE SAVEPOINT {name}")
+            savepoints.execute(f"RELEASE SAVEPOINT {name}")
     except BaseException:
-        driver_connection.execute(f"ROLLBACK TO SAVEPOINT {name}")
-        driver_connection.execute(f"RELEASE SAVEPOINT {name}")
+        savepoints.execute(f"ROLLBACK TO SAVEPOINT {name}")
+        savepoints.execute(f"RELEASE SAVEPOINT {name}")
         raise

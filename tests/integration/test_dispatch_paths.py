@@ -1,13 +1,13 @@
 """PostgreSQL's one-round-trip dispatch (engine.postgresql_dispatch) against the portable one.
 
-The pipelined path builds the definition snapshot in SQL; these tests hold it to the rows the portable
+The database function builds the definition snapshot in SQL; these tests hold it to the rows the portable
 path builds in Python (Workflow.definition(), dispatcher.execution_row). They need PostgreSQL: on
 SQLite both names lead to the same code.
 """
 from contextlib import nullcontext
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from engine import dispatcher, postgresql_dispatch
 from engine.catalog import sample_payload
@@ -28,7 +28,8 @@ def pg_app(make_app):
     app = make_app(ENGINE_HANDOFF="sweep")
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
-            pytest.skip("the pipelined dispatch is PostgreSQL's")
+            pytest.skip("the one-round-trip dispatch is PostgreSQL's")
+        assert postgresql_dispatch.usable(db.session.connection()), "the migrations create workestra_dispatch()"
         yield app
         db.session.remove()
 
@@ -109,3 +110,30 @@ def test_a_failed_second_round_keeps_the_first_and_the_business_change(pg_app, m
     assert handed == [ids] and len(ids) == 1
     assert db.session.get(WorkflowExecution, ids[0]).workflow_id == plain.id
     assert db.session.scalars(select(AuditEvent.event).where(AuditEvent.event == "deal.created")).all() == ["deal.created"]
+
+
+def test_a_failure_part_way_through_inserts_nothing_and_reports_no_ids(pg_app):
+    """The function's exception block rolls back every insert, including rows it already returned."""
+    workspace = make_workspace("Part way")
+    first = make_workflow(workspace.id, name="first")
+    second = make_workflow(workspace.id, name="second")
+    db.session.execute(text(f"""
+        CREATE FUNCTION refuse_second_run() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.workflow_id = {second.id} THEN RAISE EXCEPTION 'refused by a test trigger'; END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse_second_run BEFORE INSERT ON workflow_executions
+            FOR EACH ROW EXECUTE FUNCTION refuse_second_run();"""))
+    db.session.commit()
+    try:
+        audit_service.record_event(workspace.id, "deal.created", "the business change")
+        assert fire_workflow_event(workspace.id, "deal_created", sample_payload("deal_created")) == []
+        db.session.commit()
+        assert db.session.scalars(select(WorkflowExecution.workflow_id)).all() == []
+        assert db.session.scalars(select(AuditEvent.event).where(AuditEvent.event == "deal.created")).all() == ["deal.created"]
+        assert first.id < second.id  # the first run was inserted, and returned, before the refusal
+    finally:
+        db.session.rollback()
+        db.session.execute(text("DROP TRIGGER refuse_second_run ON workflow_executions; DROP FUNCTION refuse_second_run()"))
+        db.session.commit()

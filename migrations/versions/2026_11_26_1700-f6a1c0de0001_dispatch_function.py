@@ -1,0 +1,87 @@
+"""workestra_dispatch(): PostgreSQL's dispatch as one statement (issue #11, B3)
+
+Revision ID: f6a1c0de0001
+Revises: f5a1c0de0001
+Create Date: 2026-11-26 17:00:00
+
+A domain event's dispatch was SAVEPOINT, the lookup, the insert and RELEASE: four round trips, most
+of what dispatch added to a business write. This function does the lookup and the inserts in one
+call: it inserts a pending execution for each active workflow on the trigger that has no conditions
+(the definition snapshot built from the row it read, in the shape of Workflow.definition()), and
+returns their ids with the matching workflows that do have conditions, whose conditions the
+dispatcher evaluates in Python (engine/postgresql_dispatch.py).
+
+Its exception block is the savepoint DESIGN.md asks for: on any error the block's inserts are rolled
+back, the caller's transaction goes on, and the error comes back as a row for the dispatcher to log.
+Rows returned before the error must be ignored (the dispatcher does). SQLite has no such function:
+it keeps the portable dispatch, where round trips cost nothing.
+
+Change this function in a new migration when the definition's shape or workflow_executions' required
+columns change; tests/integration/test_dispatch_paths.py compares its rows with the portable path's.
+"""
+from alembic import op
+
+
+# revision identifiers, used by Alembic.
+revision = 'f6a1c0de0001'
+down_revision = 'f5a1c0de0001'
+branch_labels = None
+depends_on = None
+
+SIGNATURE = "workestra_dispatch(integer, varchar, varchar, jsonb, integer, timestamptz)"
+
+CREATE_FUNCTION = """
+CREATE OR REPLACE FUNCTION workestra_dispatch(
+    p_workspace_id integer, p_trigger_key varchar, p_source varchar, p_payload jsonb, p_depth integer,
+    p_created_at timestamptz)
+RETURNS TABLE (execution_id bigint, id integer, workspace_id integer, name varchar, description text, trigger jsonb,
+               trigger_type varchar, conditions jsonb, actions jsonb, error_strategy varchar, status varchar,
+               error text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    WITH candidates AS (
+        SELECT id, workspace_id, name, description, trigger, trigger_type, conditions, actions, error_strategy, status,
+               conditions = '[]'::jsonb AS unconditional
+        FROM workflows
+        WHERE workspace_id = p_workspace_id AND trigger_type = p_trigger_key AND status = 'active'
+    ), inserted AS (
+        INSERT INTO workflow_executions (workspace_id, workflow_id, workflow_name, trigger_type, source, definition,
+            trigger_payload, status, completed_actions, current_step, step_attempts, claim_count, event_depth,
+            created_at)
+        SELECT workspace_id, id, name, trigger_type, p_source,
+               jsonb_build_object('name', name, 'description', description, 'trigger', trigger,
+                                  'conditions', conditions, 'actions', actions, 'error_strategy', error_strategy,
+                                  'status', status),
+               p_payload, 'pending', '[]'::jsonb, 0, 0, 0, p_depth, p_created_at
+        FROM candidates
+        WHERE unconditional
+        ORDER BY id
+        RETURNING id
+    )
+    SELECT inserted.id, NULL::integer, NULL::integer, NULL::varchar, NULL::text, NULL::jsonb, NULL::varchar,
+           NULL::jsonb, NULL::jsonb, NULL::varchar, NULL::varchar, NULL::text
+    FROM inserted
+    UNION ALL
+    SELECT NULL::bigint, id, workspace_id, name, description, trigger, trigger_type, conditions, actions,
+           error_strategy, status, NULL::text
+    FROM candidates
+    WHERE NOT unconditional;
+EXCEPTION WHEN OTHERS OR query_canceled THEN
+    RETURN QUERY SELECT NULL::bigint, NULL::integer, NULL::integer, NULL::varchar, NULL::text, NULL::jsonb,
+                        NULL::varchar, NULL::jsonb, NULL::jsonb, NULL::varchar, NULL::varchar,
+                        SQLSTATE || ': ' || SQLERRM;
+END
+$$
+"""
+
+
+def upgrade():
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(CREATE_FUNCTION)
+
+
+def downgrade():
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"DROP FUNCTION IF EXISTS {SIGNATURE}")
