@@ -53,6 +53,8 @@ def test_type_pick_a_workflow_and_see_only_its_runs(live_server, page, screensho
     assert len(page.locator("tr[data-run-id]").all()) == 5
 
     control = page.locator(".ts-wrapper:has(#filter-workflow-ts-control) .ts-control")
+    box, date_box = page.locator(".ts-wrapper:has(#filter-workflow-ts-control)").bounding_box(), page.locator("#filter-from").bounding_box()
+    assert (box["y"], box["height"]) == (date_box["y"], date_box["height"])  # one row: the labels above line up too
     screenshot("runs-workflow-filter")
     with page.expect_response(lambda response: response.url.endswith("/automations/runs/workflows?q=")):
         control.click()  # opens the search box and loads the first workflows by name
