@@ -1,4 +1,4 @@
-"""workestra_dispatch(): PostgreSQL's dispatch as one statement (issue #11, B3)
+"""workestra_dispatch() and workestra_insert_runs(): PostgreSQL's dispatch in one statement (issue #11, B3)
 
 Revision ID: f6a1c0de0001
 Revises: f5a1c0de0001
@@ -9,14 +9,15 @@ of what dispatch added to a business write. This function does the lookup and th
 call: it inserts a pending execution for each active workflow on the trigger that has no conditions
 (the definition snapshot built from the row it read, in the shape of Workflow.definition()), and
 returns their ids with the matching workflows that do have conditions, whose conditions the
-dispatcher evaluates in Python (engine/postgresql_dispatch.py).
+dispatcher evaluates in Python (engine/postgresql_dispatch.py). workestra_insert_runs() then inserts
+the runs of those whose conditions hold, as the dispatcher built them, in a second call.
 
-Its exception block is the savepoint DESIGN.md asks for: on any error the block's inserts are rolled
+Each function's exception block is the savepoint DESIGN.md asks for: on any error the block's inserts are rolled
 back, the caller's transaction goes on, and the error comes back as a row for the dispatcher to log.
 Rows returned before the error must be ignored (the dispatcher does). SQLite has no such function:
 it keeps the portable dispatch, where round trips cost nothing.
 
-Change this function in a new migration when the definition's shape or workflow_executions' required
+Change these functions in a new migration when the definition's shape or workflow_executions' required
 columns change; tests/integration/test_dispatch_paths.py compares its rows with the portable path's.
 """
 from alembic import op
@@ -28,7 +29,8 @@ down_revision = 'f5a1c0de0001'
 branch_labels = None
 depends_on = None
 
-SIGNATURE = "workestra_dispatch(integer, varchar, varchar, jsonb, integer, timestamptz)"
+SIGNATURES = ("workestra_dispatch(integer, varchar, varchar, jsonb, integer, timestamptz)",
+              "workestra_insert_runs(jsonb)")
 
 CREATE_FUNCTION = """
 CREATE OR REPLACE FUNCTION workestra_dispatch(
@@ -76,12 +78,39 @@ END
 $$
 """
 
+CREATE_INSERT_RUNS = """
+CREATE OR REPLACE FUNCTION workestra_insert_runs(p_runs jsonb)
+RETURNS TABLE (execution_id bigint, error text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    WITH inserted AS (
+        INSERT INTO workflow_executions (workspace_id, workflow_id, workflow_name, trigger_type, source, definition,
+            trigger_payload, status, completed_actions, current_step, step_attempts, claim_count, event_depth,
+            created_at)
+        SELECT workspace_id, workflow_id, workflow_name, trigger_type, source, definition, trigger_payload,
+               'pending', '[]'::jsonb, 0, 0, 0, event_depth, created_at
+        FROM jsonb_to_recordset(p_runs) AS run(workspace_id integer, workflow_id integer, workflow_name varchar,
+                                               trigger_type varchar, source varchar, definition jsonb,
+                                               trigger_payload jsonb, event_depth integer, created_at timestamptz)
+        RETURNING id
+    )
+    SELECT inserted.id, NULL::text FROM inserted;
+EXCEPTION WHEN OTHERS OR query_canceled THEN
+    RETURN QUERY SELECT NULL::bigint, SQLSTATE || ': ' || SQLERRM;
+END
+$$
+"""
+
 
 def upgrade():
     if op.get_bind().dialect.name == "postgresql":
         op.execute(CREATE_FUNCTION)
+        op.execute(CREATE_INSERT_RUNS)
 
 
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"DROP FUNCTION IF EXISTS {SIGNATURE}")
+        for signature in SIGNATURES:
+            op.execute(f"DROP FUNCTION IF EXISTS {signature}")
