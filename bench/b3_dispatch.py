@@ -4,7 +4,9 @@ The workspace holds 10, 1,000 and 10,000 active workflows, one of them on deal_c
 others on contact_created). Flag on and flag off are measured in alternating rounds in the same
 app, so drift hits both alike. The hand-off is the real one (Redis on PostgreSQL, the sweep on
 SQLite, so no run competes for the CPU during the measurement).
-Baseline in the same run: the flag-off time.
+Baseline in the same run: the flag-off time. The 10,000 vs 10 ratio divides each phase's median by
+that phase's flag-off median (the raw ratio is printed beside it), so the host's drift between phases
+does not count as dispatch scaling with the number of workflows.
 """
 import time
 
@@ -88,10 +90,14 @@ def run_on(url: str, label: str, reps: int, counts, redis_url=None) -> dict:
         db.engine.dispose()
     if redis_url:
         common.flush_redis(redis_url)
-    ratio = results[counts[-1]]["on_ms"] / results[counts[0]]["on_ms"]
+    most, fewest = results[counts[-1]], results[counts[0]]
+    raw = most["on_ms"] / fewest["on_ms"]
+    # The phases run minutes apart and the host's speed drifts: divide each by its own flag-off median.
+    ratio = (most["on_ms"] / most["off_ms"]) / (fewest["on_ms"] / fewest["off_ms"])
     line(f"{label}: {counts[-1]} vs {counts[0]} workflows, create_deal with dispatch", f"{ratio:.2f}",
-         f"[{common.verdict(ratio, TARGET_RATIO, False)} vs ≤ {TARGET_RATIO}]")
-    results["ratio"] = ratio
+         f"[{common.verdict(ratio, TARGET_RATIO, False)} vs ≤ {TARGET_RATIO}]  each over its phase's flag-off "
+         f"median; raw {raw:.2f}")
+    results["ratio"], results["raw_ratio"] = ratio, raw
     return results
 
 

@@ -68,7 +68,8 @@ class WorkerPool:
             process = subprocess.Popen(
                 [sys.executable, "-m", "flask", "--app", "webapp", "automations", "worker", "--with-scheduler",
                  "--name", f"reliability-{os.getpid()}-{self.started}"],
-                cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+                cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)  # its own process group: RQ's scheduler runs in a child process
             process.log = log
             self.processes.append(process)
 
@@ -80,7 +81,7 @@ class WorkerPool:
         alive = self.alive()
         if alive:
             victim = rng.choice(alive)
-            victim.send_signal(signal.SIGKILL)
+            _signal_group(victim, signal.SIGKILL)  # the machine dies: the scheduler child with it
             victim.wait(timeout=10)
             victim.log.close()
             self.killed += 1
@@ -88,7 +89,7 @@ class WorkerPool:
     def stop(self) -> None:
         for process in self.processes:
             if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
+                _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + 10
         for process in self.processes:
             try:
@@ -96,8 +97,16 @@ class WorkerPool:
             except subprocess.TimeoutExpired:
                 process.send_signal(signal.SIGKILL)
                 process.wait(timeout=5)
+            _signal_group(process, signal.SIGKILL)  # a scheduler child its worker left behind
             if not process.log.closed:
                 process.log.close()
+
+
+def _signal_group(process: subprocess.Popen, signal_number: int) -> None:
+    try:
+        os.killpg(process.pid, signal_number)
+    except ProcessLookupError:
+        pass
 
 
 @pytest.fixture
