@@ -1,9 +1,10 @@
 """fire_workflow_event: a domain event becomes one pending execution per matching active workflow.
 
 Called by services inside their own transaction. The lookup and the inserts run in a SAVEPOINT
-(Core statements only, see models.base.core_savepoint; on PostgreSQL one pipelined round trip, see
-engine.postgresql_dispatch), so a dispatch failure rolls back only the dispatch; the executions are
-handed to the queue only after the caller's transaction commits. It never raises into the caller.
+(Core statements only, see models.base.core_savepoint; on PostgreSQL a database function whose
+exception block is the savepoint, one round trip, see engine.postgresql_dispatch), so a dispatch
+failure rolls back only the dispatch; the executions are handed to the queue only after the
+caller's transaction commits. It never raises into the caller.
 """
 import logging
 from contextlib import contextmanager

@@ -1,8 +1,7 @@
 """The dispatcher: which workflows an event fires, in which transaction, and what it never breaks."""
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from engine import dispatcher
 from engine.catalog import sample_payload
 from engine.dispatcher import MAX_CHAIN_DEPTH, caused_by_execution, fire_workflow_event
 from models import AuditEvent, WorkflowExecution, db
