@@ -198,8 +198,9 @@ def count_round_trips(engine):
         verb = str(statement).lstrip().split(None, 1)[0].upper()
         trips.kinds[verb] = trips.kinds.get(verb, 0) + 1
 
+    on_driver = engine.dialect.name == "postgresql"
     event.listen(engine, "commit", on_commit)
-    if engine.dialect.name == "postgresql":
+    if on_driver:
         import psycopg
 
         sent = psycopg.Cursor.execute
@@ -218,7 +219,7 @@ def count_round_trips(engine):
         yield trips
     finally:
         event.remove(engine, "commit", on_commit)
-        if engine.dialect.name == "postgresql":
+        if on_driver:
             psycopg.Cursor.execute = sent
         else:
             event.remove(engine, "before_cursor_execute", on_execute)

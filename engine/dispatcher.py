@@ -64,9 +64,9 @@ def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, s
 def _insert_matching_executions(workspace_id: int, trigger_key: str, payload: dict, depth: int, source: str):
     """Insert a pending execution for each matching workflow; yields their ids, one list per savepoint."""
     session = db.session()
-    session.flush()  # the business change is written before, and outside, the savepoint
     connection = session.connection()
     if postgresql_dispatch.usable(connection):
+        session.flush()  # the business change is written before, and outside, the function's savepoint
         ids, conditioned = postgresql_dispatch.insert_unconditional(
             connection, workspace_id, trigger_key, payload, depth, source)
         yield ids

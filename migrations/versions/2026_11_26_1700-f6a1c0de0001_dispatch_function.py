@@ -32,7 +32,12 @@ depends_on = None
 SIGNATURES = ("workestra_dispatch(integer, varchar, varchar, jsonb, integer, timestamptz)",
               "workestra_insert_runs(jsonb)")
 
-CREATE_FUNCTION = """
+# The columns both functions fill; each SELECT gives a new pending run's values for them.
+INSERT_EXECUTION = """INSERT INTO workflow_executions (workspace_id, workflow_id, workflow_name, trigger_type, source, definition,
+            trigger_payload, status, completed_actions, current_step, step_attempts, claim_count, event_depth,
+            created_at)"""
+
+CREATE_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION workestra_dispatch(
     p_workspace_id integer, p_trigger_key varchar, p_source varchar, p_payload jsonb, p_depth integer,
     p_created_at timestamptz)
@@ -49,9 +54,7 @@ BEGIN
         FROM workflows
         WHERE workspace_id = p_workspace_id AND trigger_type = p_trigger_key AND status = 'active'
     ), inserted AS (
-        INSERT INTO workflow_executions (workspace_id, workflow_id, workflow_name, trigger_type, source, definition,
-            trigger_payload, status, completed_actions, current_step, step_attempts, claim_count, event_depth,
-            created_at)
+        {INSERT_EXECUTION}
         SELECT workspace_id, id, name, trigger_type, p_source,
                jsonb_build_object('name', name, 'description', description, 'trigger', trigger,
                                   'conditions', conditions, 'actions', actions, 'error_strategy', error_strategy,
@@ -78,7 +81,7 @@ END
 $$
 """
 
-CREATE_INSERT_RUNS = """
+CREATE_INSERT_RUNS = f"""
 CREATE OR REPLACE FUNCTION workestra_insert_runs(p_runs jsonb)
 RETURNS TABLE (execution_id bigint, error text)
 LANGUAGE plpgsql AS $$
@@ -86,9 +89,7 @@ LANGUAGE plpgsql AS $$
 BEGIN
     RETURN QUERY
     WITH inserted AS (
-        INSERT INTO workflow_executions (workspace_id, workflow_id, workflow_name, trigger_type, source, definition,
-            trigger_payload, status, completed_actions, current_step, step_attempts, claim_count, event_depth,
-            created_at)
+        {INSERT_EXECUTION}
         SELECT workspace_id, workflow_id, workflow_name, trigger_type, source, definition, trigger_payload,
                'pending', '[]'::jsonb, 0, 0, 0, event_depth, created_at
         FROM jsonb_to_recordset(p_runs) AS run(workspace_id integer, workflow_id integer, workflow_name varchar,

@@ -67,18 +67,18 @@ def test_both_paths_insert_the_same_executions(pg_app, monkeypatch, depth):
     payload["deal"]["value"] = 5000
 
     before = utcnow()
-    pipelined_ids, pipelined = _dispatch_and_read(workspace.id, payload, depth)
+    in_database_ids, in_database = _dispatch_and_read(workspace.id, payload, depth)
     monkeypatch.setattr(postgresql_dispatch, "usable", lambda connection: False)
     portable_ids, portable = _dispatch_and_read(workspace.id, payload, depth)
 
-    assert [row["workflow_id"] for row in pipelined] == [workflows[0].id, workflows[1].id, workflows[3].id]
-    assert pipelined_ids == sorted(pipelined_ids) and len(set(pipelined_ids + portable_ids)) == 6
-    for mine, theirs in zip(pipelined, portable, strict=True):
+    assert [row["workflow_id"] for row in in_database] == [workflows[0].id, workflows[1].id, workflows[3].id]
+    assert in_database_ids == sorted(in_database_ids) and len(set(in_database_ids + portable_ids)) == 6
+    for mine, theirs in zip(in_database, portable, strict=True):
         assert before <= mine.pop("created_at") <= theirs.pop("created_at")
         assert mine == theirs
-    assert pipelined[0]["definition"] == workflows[0].definition()
-    assert pipelined[2]["definition"]["description"] == "Thanks → 💬 'quoted'"
-    assert pipelined[0]["event_depth"] == depth
+    assert in_database[0]["definition"] == workflows[0].definition()
+    assert in_database[2]["definition"]["description"] == "Thanks → 💬 'quoted'"
+    assert in_database[0]["event_depth"] == depth
 
 
 def test_no_match_inserts_nothing(pg_app):
