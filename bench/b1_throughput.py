@@ -24,7 +24,7 @@ WARM_UP_PER_WORKER = 40
 
 def round_trips_per_execution(url: str) -> dict:
     """Commits and statements of one dispatch (create_deal + commit) and of one run_execution."""
-    from engine.runner import run_execution
+    from engine.runtime.runner import run_execution
     from models import db
 
     app = common.make_app(url, ENGINE_HANDOFF="sweep")
@@ -47,7 +47,7 @@ def round_trips_per_execution(url: str) -> dict:
 def rq_throughput(url: str, count: int, workers: int, worker_class: str) -> dict:
     from models import db
 
-    from engine.queue import enqueue_executions
+    from engine.runtime.handoff import enqueue_executions
 
     common.flush_redis()
     first = common.max_execution_id(url)
@@ -82,7 +82,7 @@ def rq_throughput(url: str, count: int, workers: int, worker_class: str) -> dict
 
 
 def sqlite_throughput(count: int) -> dict:
-    from engine.queue import embedded_runner, shutdown
+    from engine.runtime.handoff import embedded_runner, shutdown
     from models import db
 
     url = common.sqlite_url()

@@ -186,7 +186,7 @@ def count_round_trips(engine):
     """Count commits and SQL statements sent on `engine` inside the block.
 
     On PostgreSQL statements are counted where psycopg sends them, so that those the dispatcher sends on
-    the driver itself (engine.postgresql_dispatch) are counted along with SQLAlchemy's.
+    the driver itself (engine.core.postgresql_runs) are counted along with SQLAlchemy's.
     """
     trips = RoundTrips()
 

@@ -22,7 +22,7 @@ def main() -> None:
     common.reset_database(url)
     from pyinstrument import Profiler
 
-    from engine.runner import run_claimed_batch
+    from engine.runtime.runner import run_claimed_batch
     from models import db
 
     app = common.make_app(url, ENGINE_HANDOFF="sweep")
@@ -48,7 +48,7 @@ def main() -> None:
 
 
 def cpu_per_execution(count: int, kind: str) -> None:
-    from engine.runner import run_claimed_batch
+    from engine.runtime.runner import run_claimed_batch
     from models import db
 
     url = common.pg_url() if kind == "pg" else common.sqlite_url()

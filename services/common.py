@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields
 from sqlalchemy import select
 
-from engine.dispatcher import fire_workflow_event
+from engine.core.runs import fire_workflow_event
 from models import Membership, User, Workspace, db
 from services.errors import NotFound, ValidationFailed
 

@@ -5,7 +5,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm.util import identity_key
 
-from engine.catalog import UPDATE_DEAL_FIELDS
+from engine.core.catalog import UPDATE_DEAL_FIELDS
 from models import Deal, User, db
 from models.base import utcnow
 from models.crm import PIPELINE

@@ -1,8 +1,8 @@
 """Executions seen from the product: run a workflow now, cancel a run, look one up."""
 from sqlalchemy import update
 
-from engine.catalog import sample_payload
-from engine.dispatcher import hand_to_queue_after_commit, new_execution
+from engine.core.catalog import sample_payload
+from engine.core.runs import hand_to_queue_after_commit, new_execution
 from models import User, Workflow, WorkflowExecution, db
 from models.base import utcnow
 from services import audit_service

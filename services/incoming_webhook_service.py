@@ -27,8 +27,8 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from engine.conditions import conditions_hold
-from engine.dispatcher import hand_to_queue_after_commit, new_execution
+from engine.core.conditions import conditions_hold
+from engine.core.runs import hand_to_queue_after_commit, new_execution
 from models import User, Workflow, db
 from models.base import begin_savepoint, utcnow
 from models.triggers import WebhookDelivery, WebhookEndpoint
@@ -181,7 +181,7 @@ def retry_after_if_limited(endpoint: WebhookEndpoint, now: datetime) -> int | No
 
 
 def _redis_retry_after(endpoint: WebhookEndpoint, limit: int) -> int | None:
-    from engine.queue import redis_connection
+    from engine.runtime.handoff import redis_connection
 
     redis = redis_connection(current_app)
     key = f"workestra:hooks:rate:{endpoint.token}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import aliased
 
-from engine.dispatcher import hand_to_queue_after_commit, new_execution
+from engine.core.runs import hand_to_queue_after_commit, new_execution
 from models import User, Workflow, WorkflowExecution, db
 from services import audit_service
 from services.errors import NotFound, ValidationFailed

@@ -15,7 +15,7 @@ from sqlalchemy import Date, func, select, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from engine.catalog import ACTIONS
+from engine.core.catalog import ACTIONS
 from models import ExecutionStatus, Workflow, WorkflowExecution, WorkflowRunDaily, WorkspaceRunDaily, db
 from models.automations import TERMINAL_STATUSES
 from models.base import utcnow

@@ -5,7 +5,7 @@ import secrets
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import or_, select, update
 
-from engine.catalog import ACTIONS, TRIGGERS
+from engine.core.catalog import ACTIONS, TRIGGERS
 from models import User, Workflow, db
 from models.templates import TEMPLATE_CATEGORIES, WorkflowTemplate
 from services import audit_service, workflow_service

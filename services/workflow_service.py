@@ -1,5 +1,5 @@
 """Workflows: create, update, change status, duplicate, delete. Every write is validated and audited."""
-from engine.schemas import flatten_errors, validate_definition
+from engine.core.schemas import flatten_errors, validate_definition
 from models import User, Workflow, db
 from services import audit_service, schedule_service
 from services.common import get_in_workspace

@@ -133,7 +133,7 @@ def make_app(database_url):
         return app
 
     yield factory
-    from engine.queue import shutdown
+    from engine.runtime.handoff import shutdown
 
     for app in created:
         shutdown(app)

@@ -3,7 +3,7 @@ from itertools import count
 
 from sqlalchemy import select
 
-from engine.executors import StepContext, executor_for
+from engine.runtime.executors import StepContext, executor_for
 from models import Workflow, WorkflowExecution, db
 from services import (application_service, contact_service, deal_service, invoice_service, payment_service,
                       project_service, task_service, ticket_service)

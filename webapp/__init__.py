@@ -5,8 +5,8 @@ from pathlib import Path
 from dotenv import load_dotenv
 from flask import Flask
 
-from engine.executors import missing_executors
-from engine.queue import EXTENSION_KEY, embedded_runner
+from engine.runtime.executors import missing_executors
+from engine.runtime.handoff import EXTENSION_KEY, embedded_runner
 from webapp.config import ConfigError, config_from_environment, finalize_config
 from webapp.extensions import csrf, db, htmx, login_manager, migrate
 

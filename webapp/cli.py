@@ -5,7 +5,7 @@ from flask.cli import AppGroup
 
 from services import demo_service, workspace_service
 from services.errors import NotFound, ValidationFailed
-from engine.runner import sweep_pending_executions
+from engine.runtime.runner import sweep_pending_executions
 from webapp.extensions import db
 
 workspaces_cli = AppGroup("workspaces", help="Create and inspect workspaces.")
@@ -80,7 +80,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(workspaces_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_command)
-    from engine.cli import automations_cli
+    from engine.runtime.cli import automations_cli
 
     app.cli.add_command(automations_cli)
     from webapp.api.cli import tokens_cli

@@ -8,7 +8,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from engine.catalog import ACTIONS, CONDITION_OPERATORS, ERROR_STRATEGIES, TRIGGERS, UNARY_OPERATORS
+from engine.core.catalog import ACTIONS, CONDITION_OPERATORS, ERROR_STRATEGIES, TRIGGERS, UNARY_OPERATORS
 from services.common import is_plain_int
 
 DEFAULT_TRIGGER = "deal_created"

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from engine.runner import run_execution
+from engine.runtime.runner import run_execution
 from models import WorkflowExecution, db
 from tests.api.conftest import ApiClient, errors_of, issue_token
 from tests.api.test_workflows_api import create

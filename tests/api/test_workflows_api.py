@@ -1,7 +1,7 @@
 """/api/v1/workflows: the definition shape of DESIGN.md in and out, through the workflow service."""
 from sqlalchemy import select
 
-from engine.runner import run_execution
+from engine.runtime.runner import run_execution
 from models import Workflow, WorkflowExecution, db
 from tests.api.conftest import ApiClient, errors_of, issue_token
 from tests.conftest import owner_of

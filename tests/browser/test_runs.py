@@ -6,8 +6,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from sqlalchemy import func, select
 
-from engine.dispatcher import new_execution
-from engine.runner import run_execution
+from engine.core.runs import new_execution
+from engine.runtime.runner import run_execution
 from models import AuditEvent, db
 from services import workflow_service, workspace_service
 from tests.conftest import PASSWORD, _free_port

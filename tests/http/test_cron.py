@@ -2,8 +2,8 @@
 import json
 import pytest
 
-from engine.catalog import sample_payload
-from engine.dispatcher import fire_workflow_event
+from engine.core.catalog import sample_payload
+from engine.core.runs import fire_workflow_event
 from models import db
 from services import workspace_service
 from tests.support.engine import load_execution, make_workflow

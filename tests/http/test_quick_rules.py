@@ -3,7 +3,7 @@ import pytest
 from markupsafe import escape
 from sqlalchemy import func, select
 
-from engine.runner import run_execution
+from engine.runtime.runner import run_execution
 from models import AuditEvent, Notification, Workflow, WorkflowExecution, db
 from models.triggers import AutomationRule, WorkspaceRuleSetting
 from seeds.quick_rules import load_rules
@@ -45,7 +45,7 @@ def win_a_deal(ws, owner):
 
 
 def test_the_seed_file_holds_six_to_ten_valid_rules(app):
-    from engine.schemas import validate_definition
+    from engine.core.schemas import validate_definition
 
     rules = load_rules()
     assert 6 <= len(rules) <= 10 and len({r["slug"] for r in rules}) == len(rules)

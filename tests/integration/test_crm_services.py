@@ -1,8 +1,8 @@
 """CRM services fire their triggers with the catalog's payload shape."""
 import pytest
 
-from engine.catalog import payload_paths
-from engine.conditions import MISSING, get_path
+from engine.core.catalog import payload_paths
+from engine.core.conditions import MISSING, get_path
 from models import db
 from services import deal_service
 from services.errors import NotFound, ValidationFailed

@@ -1,4 +1,4 @@
-"""PostgreSQL's one-round-trip dispatch (engine.postgresql_dispatch) against the portable one.
+"""PostgreSQL's one-round-trip dispatch (engine.core.postgresql_runs) against the portable one.
 
 The database function builds the definition snapshot in SQL; these tests hold it to the rows the portable
 path builds in Python (Workflow.definition(), dispatcher.execution_row). They need PostgreSQL: on
@@ -9,9 +9,9 @@ from contextlib import nullcontext
 import pytest
 from sqlalchemy import select, text, update
 
-from engine import dispatcher, postgresql_dispatch
-from engine.catalog import sample_payload
-from engine.dispatcher import caused_by_execution, fire_workflow_event
+from engine.core import postgresql_runs as postgresql_dispatch, runs as dispatcher
+from engine.core.catalog import sample_payload
+from engine.core.runs import caused_by_execution, fire_workflow_event
 from models import AuditEvent, Workflow, WorkflowExecution, db
 from models.base import utcnow
 from services import audit_service

@@ -2,8 +2,8 @@
 import pytest
 from sqlalchemy import select
 
-from engine.catalog import sample_payload
-from engine.dispatcher import MAX_CHAIN_DEPTH, caused_by_execution, fire_workflow_event
+from engine.core.catalog import sample_payload
+from engine.core.runs import MAX_CHAIN_DEPTH, caused_by_execution, fire_workflow_event
 from models import AuditEvent, WorkflowExecution, db
 from services import audit_service
 from tests.support.engine import make_workflow
@@ -117,7 +117,7 @@ def test_dispatch_uses_the_indexed_lookup(sweep_app):
 
 
 def test_executions_reach_the_queue_only_after_the_outer_commit(sweep_app, monkeypatch):
-    from engine import queue
+    from engine.runtime import handoff as queue
 
     handed = []
     monkeypatch.setattr(queue, "enqueue_executions", lambda app, ids: handed.append(list(ids)))

@@ -10,9 +10,9 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from engine.catalog import sample_payload
-from engine.dispatcher import fire_workflow_event
-from engine.runner import sweep_pending_executions
+from engine.core.catalog import sample_payload
+from engine.core.runs import fire_workflow_event
+from engine.runtime.runner import sweep_pending_executions
 from models import AuditEvent, db
 from models.base import utcnow
 from services import audit_service, workspace_service

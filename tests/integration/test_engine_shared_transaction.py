@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, func, select, update
 
-from engine import executors
-from engine.catalog import ACTIONS, sample_payload
-from engine.dispatcher import fire_workflow_event
-from engine.executors import StepError
-from engine.runner import LeaseLost, _ExecutionRun, claim_batch_states, run_claimed_batch, run_execution
+from engine.runtime import executors
+from engine.core.catalog import ACTIONS, sample_payload
+from engine.core.runs import fire_workflow_event
+from engine.runtime.executors import StepError
+from engine.runtime.runner import LeaseLost, _ExecutionRun, claim_batch_states, run_claimed_batch, run_execution
 from models import AuditEvent, WorkflowExecution, db
 from models.base import utcnow
 from services import execution_service, webhook_service, workspace_service

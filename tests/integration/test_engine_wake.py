@@ -5,10 +5,10 @@ import pytest
 import redis
 from rq import SimpleWorker
 
-from engine.catalog import sample_payload
-from engine.dispatcher import fire_workflow_event
-from engine.queue import DUE_LIST_KEY, RQ_QUEUE_NAME, drain_hand_offs, redis_connection, rq_queue
-from engine.runner import claim_batch, claim_execution
+from engine.core.catalog import sample_payload
+from engine.core.runs import fire_workflow_event
+from engine.runtime.handoff import DUE_LIST_KEY, RQ_QUEUE_NAME, drain_hand_offs, redis_connection, rq_queue
+from engine.runtime.runner import claim_batch, claim_execution
 from models import db
 from services import workspace_service
 from tests.support.engine import load_execution, log_step, make_workflow

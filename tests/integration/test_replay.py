@@ -3,8 +3,8 @@ or the current definition; bulk replay of failed runs. Runs are driven by hand (
 import pytest
 from sqlalchemy import func, select
 
-from engine.dispatcher import new_execution
-from engine.runner import run_execution
+from engine.core.runs import new_execution
+from engine.runtime.runner import run_execution
 from models import AuditEvent, Deal, WorkflowExecution, db
 from services import replay_service, workflow_service
 from services.errors import NotFound, ValidationFailed

@@ -4,7 +4,7 @@ import threading
 from flask import current_app
 from sqlalchemy import func, select
 
-from engine.schemas import flatten_errors, validate_definition
+from engine.core.schemas import flatten_errors, validate_definition
 from models import Workflow, db
 from models.templates import WorkflowTemplate
 from seeds.templates_loader import load_system_templates, read_system_templates

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 
-from engine.catalog import sample_payload
-from engine.dispatcher import fire_workflow_event
+from engine.core.catalog import sample_payload
+from engine.core.runs import fire_workflow_event
 from models import Workspace, WorkflowExecution, db
 from tests.reliability.conftest import TRIGGER, five_step_workflow, record, verify_five_step_runs, worker_env
 from tests.reliability.scale import size
@@ -84,8 +84,8 @@ def test_a_lost_database_connection_inside_a_step_is_not_recorded_as_the_step_fa
 
     from sqlalchemy.exc import OperationalError
 
-    from engine.executors import EXECUTORS, load_executors
-    from engine.runner import run_execution, sweep_pending_executions
+    from engine.runtime.executors import EXECUTORS, load_executors
+    from engine.runtime.runner import run_execution, sweep_pending_executions
     from models.base import utcnow
 
     real = load_executors()["log_event"]

@@ -12,8 +12,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from engine.queue import enqueue_executions
-from engine.schedules import fire_due_schedules
+from engine.runtime.handoff import enqueue_executions
+from engine.runtime.schedules import fire_due_schedules
 from models import AuditEvent, Workspace, WorkflowExecution, db
 from models.base import utcnow
 from models.triggers import WorkflowSchedule

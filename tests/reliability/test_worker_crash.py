@@ -10,8 +10,8 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from engine.catalog import sample_payload
-from engine.dispatcher import fire_workflow_event
+from engine.core.catalog import sample_payload
+from engine.core.runs import fire_workflow_event
 from models import Workspace, WorkflowExecution, db
 from tests.reliability.conftest import TRIGGER, five_step_workflow, record, verify_five_step_runs, worker_env
 from tests.reliability.scale import size

@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import select
 
-from engine.catalog import sample_payload
-from engine.dispatcher import new_execution
+from engine.core.catalog import sample_payload
+from engine.core.runs import new_execution
 from models import Workflow, db
 from services import api_token_service, document_service, incoming_webhook_service, notification_service, template_service
 from tests import factories

@@ -3,9 +3,9 @@ trigger payloads (written by whoever creates a deal or sends a webhook) are iner
 import pytest
 from sqlalchemy import select
 
-from engine.catalog import sample_payload
-from engine.dispatcher import fire_workflow_event
-from engine.runner import run_execution
+from engine.core.catalog import sample_payload
+from engine.core.runs import fire_workflow_event
+from engine.runtime.runner import run_execution
 from models import AuditEvent, OutboxEmail, db
 from services import workspace_service
 from tests.support.engine import load_execution, make_workflow

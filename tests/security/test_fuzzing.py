@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from engine.catalog import ACTIONS, TRIGGERS
-from engine.runner import run_execution
-from engine.schemas import validate_definition
+from engine.core.catalog import ACTIONS, TRIGGERS
+from engine.runtime.runner import run_execution
+from engine.core.schemas import validate_definition
 from models import AuditEvent, Workflow, WorkflowExecution, db
 from models.triggers import WebhookDelivery
 from services import incoming_webhook_service

@@ -5,9 +5,9 @@ import socket
 
 import pytest
 
-from engine.catalog import sample_payload
-from engine.dispatcher import fire_workflow_event
-from engine.runner import run_execution
+from engine.core.catalog import sample_payload
+from engine.core.runs import fire_workflow_event
+from engine.runtime.runner import run_execution
 from models import db
 from services import webhook_service, workspace_service
 from tests.support.engine import load_execution, make_workflow

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import select
 
-from engine.catalog import sample_payload
-from engine.dispatcher import fire_workflow_event
-from engine.runner import run_execution
+from engine.core.catalog import sample_payload
+from engine.core.runs import fire_workflow_event
+from engine.runtime.runner import run_execution
 from models import Deal, WorkflowExecution, db
 from tests.api.conftest import ApiClient, issue_token
 from tests.conftest import Auth

@@ -10,8 +10,8 @@ import time
 
 from rq import SimpleWorker
 
-from engine.executors import EXECUTORS, load_executors
-from engine.queue import RQ_QUEUE_NAME, redis_connection
+from engine.runtime.executors import EXECUTORS, load_executors
+from engine.runtime.handoff import RQ_QUEUE_NAME, redis_connection
 from webapp import create_app
 
 PROGRESS_KEY = "slow-worker:progress"

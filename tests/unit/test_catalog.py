@@ -2,9 +2,9 @@ import dataclasses
 
 import pytest
 
-from engine import catalog
-from engine.catalog import ACTIONS, FIELD_TYPES, MODULES, TRIGGERS
-from engine.conditions import MISSING, get_path
+from engine.core import catalog
+from engine.core.catalog import ACTIONS, FIELD_TYPES, MODULES, TRIGGERS
+from engine.core.conditions import MISSING, get_path
 
 TRIGGER_KEYS = {
     "deal_created", "deal_stage_change", "deal_closed_won", "contact_created",

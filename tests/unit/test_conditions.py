@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.catalog import CONDITION_OPERATORS
-from engine.conditions import MISSING, conditions_hold, evaluate_condition, get_path
+from engine.core.catalog import CONDITION_OPERATORS
+from engine.core.conditions import MISSING, conditions_hold, evaluate_condition, get_path
 
 PAYLOAD = {
     "deal": {"title": "Acme Renewal", "value": 12500, "stage": "proposal",

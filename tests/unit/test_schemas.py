@@ -4,10 +4,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from engine.catalog import ACTIONS, TRIGGERS, sample_payload
-from engine.schemas import (ExecutionSchema, check_value, clean_action_config,
+from engine.core.catalog import ACTIONS, TRIGGERS, sample_payload
+from engine.core.schemas import (ExecutionSchema, check_value, clean_action_config,
                             flatten_errors, validate_action_config, validate_definition)
-from engine.templating import render
+from engine.core.templating import render
 
 VALID = {
     "name": "Deal won → thank-you email",

@@ -1,7 +1,7 @@
 import pytest
 
-from engine.catalog import sample_payload
-from engine.templating import is_placeholder, placeholders, render
+from engine.core.catalog import sample_payload
+from engine.core.templating import is_placeholder, placeholders, render
 
 TRIGGER = {
     "deal": {"id": 42, "title": "Acme", "value": 12500.5, "tags": ["vip", "q3"],

@@ -89,7 +89,7 @@ def fail(status: int, message: str, errors: dict | None = None):
 
 
 def field_errors(errors: dict) -> dict[str, list[str]]:
-    from engine.schemas import flatten_errors
+    from engine.core.schemas import flatten_errors
 
     return flatten_errors(errors)
 

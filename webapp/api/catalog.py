@@ -1,5 +1,5 @@
 """/api/v1/catalog: the triggers and actions a definition may use, with their fields."""
-from engine.catalog import ACTIONS, TRIGGERS
+from engine.core.catalog import ACTIONS, TRIGGERS
 from webapp.api.blueprint import operation
 from webapp.api.schemas import CatalogOut
 

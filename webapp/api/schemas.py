@@ -6,8 +6,8 @@ list envelopes and the objects it returns.
 """
 from marshmallow import Schema, fields, validate
 
-from engine.catalog import EXECUTION_STATUSES, WORKFLOW_STATUSES
-from engine.schemas import (ActionSchema, ConditionSchema, ExecutionSchema, TriggerSchema,
+from engine.core.catalog import EXECUTION_STATUSES, WORKFLOW_STATUSES
+from engine.core.schemas import (ActionSchema, ConditionSchema, ExecutionSchema, TriggerSchema,
                             WorkflowDefinitionSchema)
 from models.crm import PIPELINE
 from models.projects import TASK_STATUSES

@@ -4,7 +4,7 @@ import json
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from engine.catalog import ACTIONS, TRIGGERS, actions_by_module, sample_payload, triggers_by_module
+from engine.core.catalog import ACTIONS, TRIGGERS, actions_by_module, sample_payload, triggers_by_module
 from models import ExecutionStatus, Role, db
 from models.templates import TEMPLATE_CATEGORIES
 from services import (execution_service, quick_rules_service, schedule_service, template_service, workflow_listing,

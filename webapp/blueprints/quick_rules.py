@@ -5,7 +5,7 @@ Everyone in the workspace can read the page; switching a rule is for admins and 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from engine.catalog import ACTIONS, MODULES, TRIGGERS
+from engine.core.catalog import ACTIONS, MODULES, TRIGGERS
 from models import Role
 from services import quick_rules_service
 from services.errors import NotFound, PermissionDenied, ValidationFailed

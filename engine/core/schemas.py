@@ -1,0 +1,478 @@
+"""Validation of workflow definitions (marshmallow 4), driven by the catalog.
+
+Config checks are generated from the catalog's `Field`s: one checker per field type,
+plus a few per-action cross-field checks. The runner re-uses `validate_action_config`
+on rendered configs, so every checker also accepts already-rendered values.
+"""
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from marshmallow import (RAISE, Schema, ValidationError, fields, post_dump, post_load,
+                         validate, validates_schema)
+
+from engine.core.catalog import (ACTIONS, CONDITION_OPERATORS, DEAL_CHANGE_FIELDS,
+                            ERROR_STRATEGIES, MAX_DELAY_SECONDS, ROLES, TRIGGERS,
+                            UNARY_OPERATORS, UPDATE_DEAL_FIELDS, USER_KEYWORDS,
+                            WORKFLOW_STATUSES, Field)
+from engine.core.templating import contains_placeholder, is_placeholder
+
+REQUIRED = "This field is required."
+UNKNOWN_FIELD = "Unknown field."
+NAME_REQUIRED = "Name is required."
+MAX_STRING = 2000
+MAX_TEXT = 50000
+MAX_CONDITIONS = 20
+MAX_ACTIONS = 50
+MAX_NUMBER = 10**15
+
+_EMAIL_RE = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
+_INTEGER_RE = re.compile(r"^[+-]?[0-9]{1,18}$")
+_PATH_RE = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+class ConfigError(ValueError):
+    """A config value failed its field's check; the message is user-facing."""
+
+
+# --- One checker per field type: (field, value) -> clean value, or ConfigError --------
+
+def _range(field: Field, number):
+    low, high = field.min, field.max
+    if low is not None and high is not None and not low <= number <= high:
+        raise ConfigError(f"Must be between {_fmt(low)} and {_fmt(high)}.")
+    if low is not None and number < low:
+        raise ConfigError(f"Must be at least {_fmt(low)}.")
+    if high is not None and number > high:
+        raise ConfigError(f"Must be at most {_fmt(high)}.")
+    return number
+
+
+def _fmt(number) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+def _check_text(limit: int) -> Callable[[Field, Any], str]:
+    def check(field: Field, value: Any) -> str:
+        if isinstance(value, (dict, list, tuple)):
+            raise ConfigError("Must be text.")
+        text = value if isinstance(value, str) else str(value)
+        if len(text) > limit:
+            raise ConfigError(f"Must be at most {limit} characters.")
+        return text
+    return check
+
+
+def _check_email(field: Field, value: Any) -> str:
+    if not isinstance(value, str) or not _EMAIL_RE.match(value.strip()):
+        raise ConfigError("Enter a valid email address.")
+    return value.strip()
+
+
+def _check_url(field: Field, value: Any) -> str:
+    text = value.strip() if isinstance(value, str) else ""
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        parts = None
+    if not parts or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("Enter a valid http(s) URL.")
+    return text
+
+
+def _parse_integer(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ConfigError("Must be a whole number.")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, (float, Decimal)) and _is_whole(value):
+        return int(value)
+    if isinstance(value, str) and _INTEGER_RE.match(value.strip()):
+        return int(value.strip())
+    raise ConfigError("Must be a whole number.")
+
+
+def _is_whole(number: float | Decimal) -> bool:
+    try:
+        return abs(number) <= MAX_NUMBER and number == int(number)
+    except (ValueError, OverflowError, InvalidOperation):
+        return False
+
+
+def _check_integer(field: Field, value: Any) -> int:
+    return _range(field, _parse_integer(value))
+
+
+def _check_number(field: Field, value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
+        raise ConfigError("Must be a number.")
+    try:
+        number = Decimal(value.strip() if isinstance(value, str) else value)
+    except (InvalidOperation, ValueError):
+        raise ConfigError("Must be a number.") from None
+    if not number.is_finite() or abs(number) > MAX_NUMBER:
+        raise ConfigError("Must be a number.")
+    _range(field, number)
+    return int(number) if _is_whole(number) else float(number)
+
+
+def _check_select(field: Field, value: Any) -> str:
+    allowed = [choice for choice, _label in field.choices]
+    if value not in allowed:
+        listed = ", ".join(choice for choice in allowed if choice)
+        raise ConfigError(f"Must be one of: {listed}.")
+    return value
+
+
+def _check_role(field: Field, value: Any) -> str:
+    return _check_select(field if field.choices else _with_choices(field, ROLES), value)
+
+
+def _with_choices(field: Field, choices) -> Field:
+    return Field(field.name, field.label, "select", choices=choices)
+
+
+def _check_record_id(field: Field, value: Any) -> int:
+    try:
+        number = _parse_integer(value)
+    except ConfigError:
+        number = 0
+    if number < 1:
+        raise ConfigError("Enter a record id (a positive whole number) "
+                          "or a {{ trigger.… }} value.")
+    return number
+
+
+def _check_user(field: Field, value: Any) -> int | str:
+    if isinstance(value, str) and value.strip() in USER_KEYWORDS:
+        return value.strip()
+    try:
+        return _check_record_id(field, value)
+    except ConfigError:
+        raise ConfigError('Enter a user id, a {{ trigger.… }} value, '
+                          'or "owner" / "record_owner".') from None
+
+
+def _check_json(field: Field, value: Any) -> dict:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ConfigError("Must be a JSON object.") from None
+    if not isinstance(value, dict):
+        raise ConfigError("Must be a JSON object.")
+    return value
+
+
+def _check_cron(field: Field, value: Any) -> str:
+    text = " ".join(value.split()) if isinstance(value, str) else ""
+    if len(text.split(" ")) != 5 or not croniter.is_valid(text):
+        raise ConfigError("Invalid cron expression.")
+    return text
+
+
+def _check_timezone(field: Field, value: Any) -> str:
+    name = value.strip() if isinstance(value, str) else ""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
+        raise ConfigError(f"Unknown time zone '{name}'.") from None
+    return name
+
+
+def _check_boolean(field: Field, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    raise ConfigError("Must be true or false.")
+
+
+CHECKERS: dict[str, Callable[[Field, Any], Any]] = {
+    "string": _check_text(MAX_STRING),
+    "text": _check_text(MAX_TEXT),
+    "email": _check_email,
+    "url": _check_url,
+    "integer": _check_integer,
+    "number": _check_number,
+    "select": _check_select,
+    "user": _check_user,
+    "record_id": _check_record_id,
+    "json": _check_json,
+    "cron": _check_cron,
+    "timezone": _check_timezone,
+    "boolean": _check_boolean,
+    "role": _check_role,
+}
+_NO_TEMPLATES = {"cron", "timezone"}  # trigger settings: never rendered
+
+
+def _is_template(field: Field, value: Any) -> bool:
+    if field.type in _NO_TEMPLATES:
+        return False
+    if field.type == "json":
+        return is_placeholder(value)
+    return contains_placeholder(value)
+
+
+def check_value(field: Field, value: Any, allow_templates: bool = True) -> Any:
+    """The clean value for one field, or ConfigError. Templates pass through unchecked."""
+    if allow_templates and _is_template(field, value):
+        return value
+    return CHECKERS[field.type](field, value)
+
+
+def _is_blank(value: Any) -> bool:
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None or value == {} or value == []
+
+
+# --- Whole configs ---------------------------------------------------------------------
+
+def check_config(config_fields: tuple[Field, ...], config: Any,
+                 allow_templates: bool = True) -> tuple[dict, dict]:
+    """(clean config, errors by field name). A missing or blank optional value takes the
+    field's default (or is left out); a blank required value is an error."""
+    if not isinstance(config, dict):
+        return {}, {"_schema": ["Must be a JSON object."]}
+    known = {f.name for f in config_fields}
+    errors = {key: [UNKNOWN_FIELD] for key in config if key not in known}
+    clean: dict = {}
+    for field in config_fields:
+        value = config.get(field.name, field.default)
+        if _is_blank(value):
+            if field.required:
+                errors[field.name] = [REQUIRED]
+            elif field.default is not None:
+                clean[field.name] = field.default
+            continue
+        try:
+            clean[field.name] = check_value(field, value, allow_templates)
+        except ConfigError as error:
+            errors[field.name] = [str(error)]
+    return clean, errors
+
+
+def _check_recipient(clean: dict, allow_templates: bool) -> dict:
+    needed = {"user": "user_id", "role": "role"}.get(clean.get("recipient"))
+    if needed and needed not in clean:
+        return {needed: [REQUIRED]}
+    return {}
+
+
+_DEAL_CHANGES = {f.name: f for f in DEAL_CHANGE_FIELDS}
+
+
+def _check_deal_changes(clean: dict, allow_templates: bool) -> dict:
+    """Only whitelisted deal columns, each with a valid value. Normalises clean["changes"]."""
+    changes = clean.get("changes")
+    if not isinstance(changes, dict):
+        return {}
+    messages, normalised = [], {}
+    for key, value in changes.items():
+        field = _DEAL_CHANGES.get(key)
+        if field is None:
+            messages.append(f"'{key}' cannot be updated; allowed: "
+                            f"{', '.join(UPDATE_DEAL_FIELDS)}.")
+            continue
+        try:
+            normalised[key] = check_value(field, value, allow_templates)
+        except ConfigError as error:
+            messages.append(f"{key}: {error}")
+    clean["changes"] = normalised
+    return {"changes": messages} if messages else {}
+
+
+ACTION_CHECKS: dict[str, Callable[[dict, bool], dict]] = {
+    "send_in_app_notification": _check_recipient,
+    "update_deal": _check_deal_changes,
+}
+
+
+def clean_action_config(action_type: str, config: Any,
+                        allow_templates: bool = True) -> tuple[dict, dict]:
+    """(clean config, errors) for one action's config."""
+    action = ACTIONS.get(action_type) if isinstance(action_type, str) else None
+    if action is None:
+        return {}, {"type": [f"Unknown action type '{action_type}'."]}
+    clean, errors = check_config(action.fields, config, allow_templates)
+    extra = ACTION_CHECKS.get(action_type)
+    if extra:
+        for name, messages in extra(clean, allow_templates).items():
+            errors.setdefault(name, messages)
+    return clean, errors
+
+
+def validate_action_config(action_type: str, config: Any,
+                           allow_templates: bool = True) -> dict:
+    """Errors by field name ({} when valid). At run time, pass allow_templates=False:
+    a rendered value that still looks like a placeholder came from the payload."""
+    return clean_action_config(action_type, config, allow_templates)[1]
+
+
+def clean_trigger_config(trigger_key: str, config: Any) -> tuple[dict, dict]:
+    trigger = TRIGGERS.get(trigger_key) if isinstance(trigger_key, str) else None
+    if trigger is None:
+        return {}, {"type": [f"Unknown trigger '{trigger_key}'."]}
+    return check_config(trigger.config_fields, config, allow_templates=False)
+
+
+# --- Schemas ---------------------------------------------------------------------------
+
+class StrippedString(fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class _StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+def _one_of(choices, what: str) -> validate.OneOf:
+    return validate.OneOf(list(choices), error=f"Unknown {what} '{{input}}'.")
+
+
+class TriggerSchema(_StrictSchema):
+    type = fields.String(required=True, validate=_one_of(TRIGGERS, "trigger"))
+    config = fields.Dict(keys=fields.String(), load_default=dict)
+
+    @validates_schema
+    def _validate_config(self, data, **kwargs):
+        errors = clean_trigger_config(data["type"], data["config"])[1]
+        if errors:
+            raise ValidationError({"config": errors})
+
+    @post_load
+    def _clean_config(self, data, **kwargs):
+        data["config"] = clean_trigger_config(data["type"], data["config"])[0]
+        return data
+
+
+class ConditionSchema(_StrictSchema):
+    field = StrippedString(required=True, validate=validate.Regexp(
+        _PATH_RE, error="Enter a dotted path into the trigger payload, like deal.value."))
+    op = fields.String(required=True, validate=_one_of(CONDITION_OPERATORS, "operator"))
+    value = fields.Raw(allow_none=True)
+
+    @validates_schema(skip_on_field_errors=False)
+    def _value_required(self, data, **kwargs):
+        if data.get("op") in CONDITION_OPERATORS and data["op"] not in UNARY_OPERATORS \
+                and "value" not in data:
+            raise ValidationError(REQUIRED, "value")
+
+    @post_load
+    def _default_value(self, data, **kwargs):
+        data.setdefault("value", None)
+        return data
+
+
+class ActionSchema(_StrictSchema):
+    type = fields.String(required=True, validate=_one_of(ACTIONS, "action type"))
+    delay_seconds = fields.Integer(
+        load_default=0, strict=False,
+        validate=validate.Range(0, MAX_DELAY_SECONDS,
+                                error=f"Must be between 0 and {MAX_DELAY_SECONDS} "
+                                      "seconds (30 days)."))
+    config = fields.Dict(keys=fields.String(), load_default=dict)
+
+    @validates_schema(skip_on_field_errors=False)
+    def _validate_config(self, data, **kwargs):
+        if data.get("type") in ACTIONS and "config" in data:
+            errors = validate_action_config(data["type"], data["config"])
+            if errors:
+                raise ValidationError({"config": errors})
+
+    @post_load
+    def _clean_config(self, data, **kwargs):
+        data["config"] = clean_action_config(data["type"], data["config"])[0]
+        return data
+
+
+class WorkflowDefinitionSchema(_StrictSchema):
+    name = StrippedString(
+        required=True,
+        validate=[validate.Length(min=1, error=NAME_REQUIRED),
+                  validate.Length(max=200, error="Name must be at most 200 characters.")],
+        error_messages={"required": NAME_REQUIRED, "null": NAME_REQUIRED})
+    description = StrippedString(load_default="", validate=validate.Length(
+        max=2000, error="Description must be at most 2000 characters."))
+    trigger = fields.Nested(TriggerSchema, required=True)
+    conditions = fields.List(fields.Nested(ConditionSchema), load_default=list,
+                             validate=validate.Length(
+                                 max=MAX_CONDITIONS,
+                                 error=f"At most {MAX_CONDITIONS} conditions."))
+    actions = fields.List(
+        fields.Nested(ActionSchema), required=True,
+        error_messages={"required": "Add at least one action."},
+        validate=[validate.Length(min=1, error="Add at least one action."),
+                  validate.Length(max=MAX_ACTIONS, error=f"At most {MAX_ACTIONS} actions.")])
+    error_strategy = fields.String(load_default="continue",
+                                   validate=validate.OneOf(list(ERROR_STRATEGIES)))
+    status = fields.String(load_default="draft",
+                           validate=validate.OneOf(list(WORKFLOW_STATUSES)))
+
+
+def validate_definition(data: Any) -> tuple[dict | None, dict]:
+    """(clean definition, {}) when valid, else (None, nested errors)."""
+    try:
+        return WorkflowDefinitionSchema().load(data), {}
+    except ValidationError as error:
+        return None, error.messages
+
+
+def flatten_errors(errors: Any, prefix: str = "") -> dict[str, list[str]]:
+    """{"actions": {0: {"config": {"x": [...]}}}} -> {"actions.0.config.x": [...]}."""
+    if isinstance(errors, dict):
+        flat: dict[str, list[str]] = {}
+        for key, value in errors.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            for sub_path, messages in flatten_errors(value, path).items():
+                flat.setdefault(sub_path, []).extend(messages)
+        return flat
+    if isinstance(errors, (list, tuple)):
+        flat = {}
+        for item in errors:
+            for sub_path, messages in flatten_errors(item, prefix).items():
+                flat.setdefault(sub_path, []).extend(messages)
+        return flat
+    return {prefix: [str(errors)]}
+
+
+# --- Executions (dump only) -------------------------------------------------------------
+
+class _DateTimeOut(fields.DateTime):
+    """ISO 8601; a value already stored as a string is passed through."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if isinstance(value, str):
+            return value
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+class ExecutionSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    workflow_id = fields.Integer(dump_only=True)
+    status = fields.String(dump_only=True)
+    trigger_type = fields.String(dump_only=True)
+    started_at = _DateTimeOut(dump_only=True)
+    finished_at = _DateTimeOut(dump_only=True)
+    duration_ms = fields.Integer(dump_only=True)
+    error = fields.String(dump_only=True, allow_none=True)
+    completed_actions = fields.List(fields.Dict(), dump_only=True)
+
+    @post_dump
+    def _list_steps(self, data, **kwargs):
+        if data.get("completed_actions") is None:
+            data["completed_actions"] = []
+        return data

@@ -1,0 +1,1 @@
+"""The engine's upper half: hand-off, runner, sweep, schedules, jobs, executors."""

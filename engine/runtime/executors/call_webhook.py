@@ -1,0 +1,15 @@
+"""Call Webhook: POST a signed JSON payload (the trigger payload unless one is given) behind the SSRF guard."""
+from engine.runtime.executors import StepContext, StepError, register
+from engine.runtime.executors._common import config_of
+from services import webhook_service
+
+
+@register("call_webhook")
+def call_webhook(step: StepContext) -> dict:
+    config = config_of(step)
+    payload = config.get("payload") or step.payload
+    try:
+        return webhook_service.post_signed(config["url"], payload, webhook_id=step.idempotency_key,
+                                           headers=config.get("headers") or {})
+    except webhook_service.WebhookError as failure:
+        raise StepError(str(failure), retryable=failure.retryable, output=failure.output) from None
