@@ -82,7 +82,8 @@ def rq_throughput(url: str, count: int, workers: int, worker_class: str) -> dict
 
 
 def sqlite_throughput(count: int) -> dict:
-    from engine.runtime.handoff import embedded_runner, shutdown
+    from engine.runtime.embedded import embedded_runner
+    from engine.runtime.handoff import shutdown
     from models import db
 
     url = common.sqlite_url()

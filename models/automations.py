@@ -82,16 +82,19 @@ class Workflow(db.Model):
 
     def definition(self) -> dict:
         """The definition shape of DESIGN.md, as snapshotted on each execution: a deep copy, so changing
-        it never changes this row behind SQLAlchemy's back (JSON columns do not track in-place edits)."""
-        return copy.deepcopy({
-            "name": self.name,
-            "description": self.description or "",
-            "trigger": self.trigger,
-            "conditions": self.conditions or [],
-            "actions": self.actions or [],
-            "error_strategy": self.error_strategy,
-            "status": self.status,
-        })
+        it never changes this row behind SQLAlchemy's back (JSON columns do not track in-place edits).
+        Also called on a row of these columns (Workflow.definition(row)); PostgreSQL's dispatch
+        function builds the same object from SNAPSHOT_FIELDS (engine.core.postgresql_runs)."""
+        snapshot = {}
+        for name in SNAPSHOT_FIELDS:
+            value = getattr(self, name)
+            snapshot[name] = SNAPSHOT_EMPTY[name] if value is None and name in SNAPSHOT_EMPTY else value
+        return copy.deepcopy(snapshot)
+
+
+# The definition snapshot's fields (columns of workflows), and what a NULL among them stands for.
+SNAPSHOT_FIELDS = ("name", "description", "trigger", "conditions", "actions", "error_strategy", "status")
+SNAPSHOT_EMPTY = {"description": "", "conditions": [], "actions": []}
 
 
 class WorkflowExecution(db.Model):

@@ -8,14 +8,12 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields
 from sqlalchemy import select
 
+from engine.core.payloads import WORKFLOW_ACTOR, actor_payload, workspace_payload  # noqa: F401 (services use them from here)
 from engine.core.runs import fire_workflow_event
-from models import Membership, User, Workspace, db
+from models import Membership, User, db
 from services.errors import NotFound, ValidationFailed
 
 Origin = tuple[int, int] | None  # (execution id, step index) of the workflow step that acts, if any
-
-WORKFLOW_ACTOR = {"id": None, "name": "Workflow", "email": None}
-
 
 class Stripped(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
@@ -98,17 +96,6 @@ def members_with_roles(workspace_id: int, roles: tuple[str, ...]) -> list[User]:
 def workspace_owner(workspace_id: int) -> User | None:
     owners = members_with_roles(workspace_id, ("owner",))
     return owners[0] if owners else None
-
-
-def actor_payload(actor: User | None) -> dict:
-    if actor is None:
-        return dict(WORKFLOW_ACTOR)
-    return {"id": actor.id, "name": actor.display_name, "email": actor.email}
-
-
-def workspace_payload(workspace_id: int) -> dict:
-    workspace = db.session.get(Workspace, workspace_id)
-    return {"id": workspace_id, "name": workspace.name if workspace else ""}
 
 
 def money(value: Decimal | float | int | None) -> float:

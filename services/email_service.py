@@ -21,10 +21,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import requests
 from flask import current_app
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import OutboxEmail, User, db
+from engine.core.transactions import after_commit
+from models import OutboxEmail, User, Workspace, db
 from models.base import utcnow
 from services.common import Origin, fire, origin_columns
 from services.errors import ValidationFailed
@@ -34,8 +35,6 @@ log = logging.getLogger(__name__)
 BACKENDS = ("outbox", "smtp", "resend")
 RESEND_URL = "https://api.resend.com/emails"
 TIMEOUT = (5, 10)
-PENDING_KEY = "workestra_pending_emails"
-HOOKED_KEY = "workestra_email_hooked"
 _EMAIL_RE = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 
 # Named layouts for Send Template Email (the catalog's `template` choices): intro + body + sign-off.
@@ -74,8 +73,6 @@ def send_email(workspace_id: int, to: str, subject: str, body: str, *, template:
         existing = db.session.scalar(select(OutboxEmail).where(OutboxEmail.idempotency_key == idempotency_key))
         if existing is not None:
             return existing
-    from models import Workspace
-
     workspace = db.session.get(Workspace, workspace_id)
     backend = current_app.config.get("EMAIL_BACKEND", "outbox")
     email = OutboxEmail(
@@ -89,7 +86,7 @@ def send_email(workspace_id: int, to: str, subject: str, body: str, *, template:
     db.session.add(email)
     db.session.flush()
     if backend != "outbox":
-        _deliver_after_commit(email.id)
+        after_commit(_deliver_committed, [email.id])
     fire(workspace_id, "email_sent", actor, email=build_email_payload(email))
     return email
 
@@ -107,32 +104,9 @@ def list_outbox(workspace_id: int, limit: int = 100, before_id: int | None = Non
 
 # --- Delivery after commit ------------------------------------------------------------------
 
-def _deliver_after_commit(email_id: int) -> None:
-    session = db.session()
-    session.info.setdefault(PENDING_KEY, []).append(email_id)
-    if not session.info.get(HOOKED_KEY):
-        session.info[HOOKED_KEY] = True
-        app = current_app._get_current_object()
-        event.listen(session, "after_commit", lambda s: _deliver_committed(app, s))
-        event.listen(session, "after_rollback", _forget_pending)
-
-
-def _forget_pending(session) -> None:
-    if not session.in_transaction():
-        session.info.pop(PENDING_KEY, None)
-
-
-def _deliver_committed(app, session) -> None:
-    if session.in_nested_transaction():
-        return  # SQLAlchemy fires after_commit when a SAVEPOINT is released too: wait for the real commit
-    ids = session.info.pop(PENDING_KEY, [])
-    if not ids:
-        return
-    try:
-        with app.app_context():
-            deliver(ids)
-    except Exception:  # never break the caller's commit; the rows stay queued for deliver_pending()
-        log.exception("Delivering emails %s failed", ids)
+def _deliver_committed(app, ids: list[int]) -> None:
+    with app.app_context():  # a session of its own: the caller's has just committed
+        deliver(ids)
 
 
 def deliver(ids: list[int] | None = None, limit: int = 100) -> dict[str, int]:

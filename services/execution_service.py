@@ -2,7 +2,7 @@
 from sqlalchemy import update
 
 from engine.core.catalog import sample_payload
-from engine.core.runs import hand_to_queue_after_commit, new_execution
+from engine.core.runs import NewRun, start_runs
 from models import User, Workflow, WorkflowExecution, db
 from models.base import utcnow
 from services import audit_service
@@ -23,10 +23,8 @@ def run_now(workflow: Workflow, payload: dict | None = None, actor: User | None 
         payload = sample_payload(workflow.trigger_type)
     if not isinstance(payload, dict):
         raise ValidationFailed({"payload": ["The payload must be a JSON object."]})
-    execution = new_execution(workflow, payload, source="manual")
-    db.session.add(execution)
-    db.session.flush()
-    hand_to_queue_after_commit([execution.id])
+    [execution_id] = start_runs([NewRun.of(workflow, payload, source="manual")])
+    execution = db.session.get(WorkflowExecution, execution_id)
     audit_service.record_event(
         workflow.workspace_id, "workflow.run_now", f"Ran workflow {workflow.name!r} by hand",
         actor_id=actor.id if actor else None, actor_label=actor.display_name if actor else "System",

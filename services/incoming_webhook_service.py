@@ -28,7 +28,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from engine.core.conditions import conditions_hold
-from engine.core.runs import hand_to_queue_after_commit, new_execution
+from engine.core.redis_client import redis_connection
+from engine.core.runs import NewRun, start_runs
 from models import User, Workflow, db
 from models.base import begin_savepoint, utcnow
 from models.triggers import WebhookDelivery, WebhookEndpoint
@@ -181,8 +182,6 @@ def retry_after_if_limited(endpoint: WebhookEndpoint, now: datetime) -> int | No
 
 
 def _redis_retry_after(endpoint: WebhookEndpoint, limit: int) -> int | None:
-    from engine.runtime.handoff import redis_connection
-
     redis = redis_connection(current_app)
     key = f"workestra:hooks:rate:{endpoint.token}"
     pipe = redis.pipeline()
@@ -257,17 +256,14 @@ def _accept(endpoint, body, body_size, headers, sender_id, now) -> DeliveryResul
         return DeliveryResult(200, None, delivery_id, message=message)
     try:
         with begin_savepoint(db.session):
-            execution = new_execution(workflow, payload, 0, "webhook")
-            db.session.add(execution)
-            db.session.flush()
-            _log(endpoint, sender_id, 202, None, body_size, now, dedupe=sender_id, execution_id=execution.id)
+            [execution_id] = start_runs([NewRun.of(workflow, payload, "webhook")])
+            _log(endpoint, sender_id, 202, None, body_size, now, dedupe=sender_id, execution_id=execution_id)
     except IntegrityError:  # the same delivery id was accepted concurrently
         earlier = _accepted_delivery(endpoint, sender_id)
         if earlier is None:
             raise
         return _duplicate(earlier)
-    hand_to_queue_after_commit([execution.id])
-    return DeliveryResult(202, execution.id, delivery_id, message="Accepted.")
+    return DeliveryResult(202, execution_id, delivery_id, message="Accepted.")
 
 
 def _duplicate(earlier: WebhookDelivery) -> DeliveryResult:

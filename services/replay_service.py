@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import aliased
 
-from engine.core.runs import hand_to_queue_after_commit, new_execution
+from engine.core.runs import NewRun, start_runs
 from models import User, Workflow, WorkflowExecution, db
 from services import audit_service
 from services.errors import NotFound, ValidationFailed
@@ -66,12 +66,11 @@ def replay_execution(original: WorkflowExecution, options: ReplayOptions = Repla
     if original.status not in REPLAYABLE:
         raise ValidationFailed({"run": [f"This run is {original.status}; it can be replayed once it has finished."]})
     definition = _definition_for(original, options.definition)
-    execution = _new_linked_execution(original, definition)
+    run = _new_linked_run(original, definition)
     if options.mode == FROM_FAILED_STEP:
-        _resume_at_failed_step(original, execution, definition)
-    db.session.add(execution)
-    db.session.flush()
-    hand_to_queue_after_commit([execution.id])
+        _resume_at_failed_step(original, run, definition)
+    [execution_id] = start_runs([run])
+    execution = db.session.get(WorkflowExecution, execution_id)
     if audit:
         where = "from the failed step" if options.mode == FROM_FAILED_STEP else "from the start"
         audit_service.record_event(
@@ -101,23 +100,18 @@ def _current_workflow(original: WorkflowExecution) -> Workflow | None:
     )
 
 
-def _new_linked_execution(original: WorkflowExecution, definition: dict) -> WorkflowExecution:
-    workflow = _current_workflow(original)
-    if workflow is not None:
-        execution = new_execution(workflow, copy.deepcopy(original.trigger_payload or {}), original.event_depth, "replay")
-        execution.definition = definition
-    else:  # the workflow is gone: the snapshot is all there is
-        execution = WorkflowExecution(
-            workspace_id=original.workspace_id, workflow_id=None, trigger_type=original.trigger_type,
-            source="replay", definition=definition, trigger_payload=copy.deepcopy(original.trigger_payload or {}),
-            status="pending", completed_actions=[], event_depth=original.event_depth,
-        )
-    execution.workflow_name = (definition.get("name") or original.workflow_name)[:200]
-    execution.replay_of_id = original.id
-    return execution
+def _new_linked_run(original: WorkflowExecution, definition: dict) -> NewRun:
+    workflow = _current_workflow(original)  # None when the workflow is gone: the snapshot is all there is
+    return NewRun(
+        workspace_id=original.workspace_id, workflow_id=workflow.id if workflow is not None else None,
+        workflow_name=(definition.get("name") or original.workflow_name)[:200],
+        trigger_type=workflow.trigger_type if workflow is not None else original.trigger_type,
+        source="replay", definition=definition, trigger_payload=copy.deepcopy(original.trigger_payload or {}),
+        event_depth=original.event_depth, progress={"replay_of_id": original.id},
+    )
 
 
-def _resume_at_failed_step(original: WorkflowExecution, execution: WorkflowExecution, definition: dict) -> None:
+def _resume_at_failed_step(original: WorkflowExecution, run: NewRun, definition: dict) -> None:
     index = first_failed_index(original)
     if index is None:
         raise ValidationFailed({"mode": ["This run has no failed step; replay it from the start."]})
@@ -129,10 +123,10 @@ def _resume_at_failed_step(original: WorkflowExecution, execution: WorkflowExecu
         raise ValidationFailed({"definition": [
             "The workflow's steps up to the failed one changed since this run; replay it from the start instead."
         ]})
-    execution.completed_actions = [dict(copy.deepcopy(record), replayed_from=original.id) for record in before]
-    execution.current_step = index
-    if int(actions[index].get("delay_seconds") or 0) > 0:
-        execution.wait_marker = f"{index}:delay"  # the original already waited out this step's delay
+    run.progress["completed_actions"] = [dict(copy.deepcopy(record), replayed_from=original.id) for record in before]
+    run.progress["current_step"] = index
+    # The original already waited out this step's delay.
+    run.progress["wait_marker"] = f"{index}:delay" if int(actions[index].get("delay_seconds") or 0) > 0 else None
 
 
 def _unreplayed_failed(workspace_id: int, run_filter: RunFilter, up_to_id: int | None):

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import select
 
-from engine.runtime.schedules import ScheduleError, next_fire_after, next_fire_times, zone
+from engine.core.cron import ScheduleError, next_fire_after, next_fire_times, zone
 from models import Workflow, Workspace, db
 from models.triggers import WorkflowSchedule
 from services import incoming_webhook_service

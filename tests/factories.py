@@ -3,7 +3,7 @@ from itertools import count
 
 from sqlalchemy import select
 
-from engine.runtime.executors import StepContext, executor_for
+from engine.executors import StepContext, executor_for
 from models import Workflow, WorkflowExecution, db
 from services import (application_service, contact_service, deal_service, invoice_service, payment_service,
                       project_service, task_service, ticket_service)
@@ -109,3 +109,11 @@ def run(step_context: StepContext) -> dict:
     output = executor_for(step_context.action_type)(step_context)
     db.session.commit()
     return output
+
+
+def new_execution(workflow, payload: dict, depth: int = 0, source: str = "event"):
+    """A pending execution of `workflow`, built like start_runs builds one, not yet added nor handed over."""
+    from engine.core.runs import NewRun
+    from models import WorkflowExecution
+
+    return WorkflowExecution(**NewRun.of(workflow, payload, source, depth).row())

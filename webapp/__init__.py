@@ -5,8 +5,9 @@ from pathlib import Path
 from dotenv import load_dotenv
 from flask import Flask
 
-from engine.runtime.executors import missing_executors
-from engine.runtime.handoff import EXTENSION_KEY, embedded_runner
+from engine.runtime import handoff
+from engine.runtime.embedded import EMBEDDED_RUNNER_KEY, embedded_runner
+from engine.executors import missing_executors
 from webapp.config import ConfigError, config_from_environment, finalize_config
 from webapp.extensions import csrf, db, htmx, login_manager, migrate
 
@@ -33,7 +34,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     database.configure_engine(app)
     check_executor_registry()
-    if not app.config.get("REDIS_URL") and app.config.get("ENGINE_HANDOFF") == "queue":
+    handoff.install(app)
+    if not app.config.get("REDIS_URL") and app.config["ENGINE_HANDOFF"] == "queue":
         app.before_request(lambda: start_embedded_runner(app))
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
@@ -55,5 +57,5 @@ def check_executor_registry() -> None:
 
 def start_embedded_runner(app) -> None:
     """The in-process runner (and its periodic sweep) starts with the first request it serves."""
-    if EXTENSION_KEY not in app.extensions:
+    if EMBEDDED_RUNNER_KEY not in app.extensions:
         embedded_runner(app)

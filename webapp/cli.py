@@ -5,7 +5,7 @@ from flask.cli import AppGroup
 
 from services import demo_service, workspace_service
 from services.errors import NotFound, ValidationFailed
-from engine.runtime.runner import sweep_pending_executions
+from engine.runtime.sweep import sweep_pending_executions
 from webapp.extensions import db
 
 workspaces_cli = AppGroup("workspaces", help="Create and inspect workspaces.")

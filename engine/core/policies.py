@@ -1,15 +1,9 @@
-"""Small policy objects the runner consults: leases, retries, step outcomes."""
+"""Small policy objects the runner consults: leases and retries."""
 import enum
 from dataclasses import dataclass
 from datetime import timedelta
 
 from engine.core.catalog import MAX_RETRIES
-
-
-class StepStatus(str, enum.Enum):
-    COMPLETED = "completed"
-    FAILED = "failed"
-    SKIPPED = "skipped"
 
 
 class ErrorStrategy(str, enum.Enum):

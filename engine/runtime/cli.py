@@ -8,6 +8,11 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from engine.core.redis_client import redis_connection
+from engine.runtime.handoff import RQ_QUEUE_NAME, SWEEP_JOB, rq_queue
+from engine.runtime.sweep import sweep_pending_executions
+from engine.runtime.worker import WORKER_CLASSES
+
 automations_cli = AppGroup("automations", help="The workflow engine: sweep and worker.")
 log = logging.getLogger(__name__)
 
@@ -16,24 +21,7 @@ SWEEP_LOCK_KEY = "workestra:periodic-sweep"
 
 @automations_cli.command("sweep", help="Run every due execution now and print the counts as JSON.")
 def sweep_command():
-    from engine.runtime.runner import sweep_pending_executions
-
     click.echo(json.dumps(sweep_pending_executions()))
-
-
-def _worker_classes():
-    from rq import SimpleWorker, Worker
-
-    from models import db
-
-    class AppWorker(Worker):
-        """Forks per job; the child drops the parent's pooled connections (they must not cross fork())."""
-
-        def main_work_horse(self, job, queue):
-            db.engine.dispose(close=False)
-            super().main_work_horse(job, queue)
-
-    return {"simple": SimpleWorker, "fork": AppWorker}
 
 
 @automations_cli.command("worker", help="Run an RQ worker for the engine's queue inside the app context.")
@@ -43,13 +31,11 @@ def _worker_classes():
               help="simple runs jobs in this process (fast); fork isolates each job in a child process.")
 @click.option("--name", default=None, help="Worker name (default: random).")
 def worker_command(with_scheduler, burst, worker_class, name):
-    from engine.runtime.handoff import RQ_QUEUE_NAME, redis_connection
-
     app = current_app._get_current_object()
     if not app.config.get("REDIS_URL"):
         raise click.ClickException("REDIS_URL is not set. Without Redis the in-process runner of the web app runs executions.")
     connection = redis_connection(app)
-    worker = _worker_classes()[worker_class]([RQ_QUEUE_NAME], connection=connection, name=name)
+    worker = WORKER_CLASSES[worker_class]([RQ_QUEUE_NAME], connection=connection, name=name, app=app)
     if not burst:
         _start_periodic_sweep(app)
     worker.work(burst=burst, with_scheduler=with_scheduler)
@@ -57,10 +43,9 @@ def worker_command(with_scheduler, burst, worker_class, name):
 
 def _start_periodic_sweep(app) -> None:
     """Every SWEEP_INTERVAL_SECONDS one worker (whoever takes the Redis lock) enqueues the sweep job."""
-    interval = float(app.config.get("SWEEP_INTERVAL_SECONDS", 30))
+    interval = float(app.config["SWEEP_INTERVAL_SECONDS"])
     if interval <= 0:
         return
-    from engine.runtime.handoff import SWEEP_JOB, redis_connection, rq_queue
 
     def loop():
         stop = threading.Event()

@@ -1,17 +1,24 @@
-"""Hand executions to whoever runs them: RQ when REDIS_URL is set, in-process threads otherwise.
+"""The hand-off's two implementations (engine.core.handoff.HandOff): RQ when REDIS_URL is set,
+the in-process runner's threads otherwise; `install(app)` puts the right one on the app.
 
 Nothing here is needed for correctness: a row left pending (queue down, process killed) is run by
-the sweep. The queue only makes runs start right away.
+the sweep. The queue only makes runs start right away. Jobs are enqueued by dotted path with ids only.
 """
 import atexit
-import heapq
 import logging
 import os
 import queue as stdlib_queue
 import threading
-import time
 import weakref
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
+
+from flask import Flask
+from redis import RedisError
+from rq import Queue
+
+from engine.core import handoff as handoff_port
+from engine.core.redis_client import redis_connection
+from engine.runtime.embedded import EMBEDDED_RUNNER_KEY, embedded_runner
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +26,6 @@ RQ_QUEUE_NAME = "workestra"
 RUN_JOB = "engine.runtime.jobs.run_execution_job"
 WAKE_JOB = "engine.runtime.jobs.wake_job"
 SWEEP_JOB = "engine.runtime.jobs.sweep_job"
-EXTENSION_KEY = "workestra_embedded_runner"
-REDIS_KEY = "workestra_redis"
 HAND_OFF_KEY = "workestra_hand_off_script"
 HAND_OFF_THREAD_KEY = "workestra_hand_off_thread"
 
@@ -33,42 +38,50 @@ WAKE_SLOT_KEY = "workestra:wake-slot:{}"
 WAKE_SLOT_TTL_SECONDS = 15
 
 
-def enqueue_executions(app, execution_ids: list[int]) -> None:
-    if not execution_ids or app.config.get("ENGINE_HANDOFF") == "sweep":
-        return
-    if app.config.get("REDIS_URL"):
-        _enqueue_rq(app, execution_ids)
-    else:
-        runner = embedded_runner(app)
+class RQHandOff:
+    """Runs go to Redis: now through the hand-off thread and a wake job, later through RQ's scheduler."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+
+    def hand_over(self, execution_ids: list[int]) -> None:
+        _redis_pusher(self.app).put(execution_ids)
+
+    def hand_over_at(self, execution_id: int, when: datetime) -> None:
+        _enqueue_at(self.app, [execution_id], when)
+
+
+class EmbeddedHandOff:
+    """Runs go to this process's runner threads (started on first use)."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+
+    def hand_over(self, execution_ids: list[int]) -> None:
+        runner = embedded_runner(self.app)
         for execution_id in execution_ids:
             runner.submit(execution_id)
 
+    def hand_over_at(self, execution_id: int, when: datetime) -> None:
+        embedded_runner(self.app).submit_at(execution_id, when)
 
-def enqueue_execution_at(app, execution_id: int, when: datetime) -> None:
-    """Run the execution again at `when` (a wait, a delay or a retry)."""
-    if app.config.get("ENGINE_HANDOFF") == "sweep":
+
+def install(app: Flask) -> None:
+    """Put the app's hand-off in place: none with ENGINE_HANDOFF=sweep, RQ with REDIS_URL, else embedded."""
+    if app.config["ENGINE_HANDOFF"] == "sweep":
         return
-    if app.config.get("REDIS_URL"):
-        _enqueue_rq(app, [execution_id], at=when)
-    else:
-        embedded_runner(app).submit_at(execution_id, when)
+    hand_off = RQHandOff(app) if app.config.get("REDIS_URL") else EmbeddedHandOff(app)
+    app.extensions[handoff_port.EXTENSION_KEY] = hand_off
+
+
+def enqueue_executions(app: Flask, execution_ids: list[int]) -> None:
+    """Hand these executions over now (they are committed already)."""
+    if execution_ids:
+        handoff_port.hand_off_of(app).hand_over(execution_ids)
 
 
 # -- RQ -------------------------------------------------------------------------------------
-def redis_connection(app):
-    """One Redis client (and connection pool) per app: a new client per call would connect per event."""
-    from redis import Redis
-
-    client = app.extensions.get(REDIS_KEY)
-    if client is None:
-        client = Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5)
-        app.extensions[REDIS_KEY] = client
-    return client
-
-
 def rq_queue(app):
-    from rq import Queue
-
     return Queue(RQ_QUEUE_NAME, connection=redis_connection(app))
 
 
@@ -96,7 +109,7 @@ def _hand_off_script(app):
 
 
 def _wake_workers(app, execution_ids: list[int]) -> None:
-    slots = int(app.config.get("RQ_WAKE_SLOTS", 4))
+    slots = int(app.config["RQ_WAKE_SLOTS"])
     slot_keys = [WAKE_SLOT_KEY.format(slot) for slot in range(slots)]
     script = _hand_off_script(app)
     won = []
@@ -109,7 +122,7 @@ def _wake_workers(app, execution_ids: list[int]) -> None:
             q.enqueue(WAKE_JOB, slot, result_ttl=0, failure_ttl=86400)
 
 
-class HandOff:
+class RedisPusher:
     """Pushes handed-over ids to Redis from one background thread per process and app (issue #11, B3).
 
     The request that committed the executions does not wait for Redis, and ids handed over while a
@@ -131,8 +144,6 @@ class HandOff:
         self.ids.put(list(execution_ids))
 
     def loop(self) -> None:
-        from redis import RedisError
-
         while True:
             batches = [self.ids.get()]
             while True:
@@ -168,7 +179,7 @@ class HandOff:
 
 
 _HAND_OFF_LOCK = threading.Lock()
-_LIVE_HAND_OFFS: "weakref.WeakSet[HandOff]" = weakref.WeakSet()
+_LIVE_HAND_OFFS: "weakref.WeakSet[RedisPusher]" = weakref.WeakSet()
 
 
 @atexit.register
@@ -178,13 +189,13 @@ def _push_before_exit() -> None:  # a CLI command (flask demo) exits right after
             hand_off.drain(2.0)
 
 
-def _hand_off(app) -> HandOff:
+def _redis_pusher(app) -> RedisPusher:
     hand_off = app.extensions.get(HAND_OFF_THREAD_KEY)
     if hand_off is None or hand_off.pid != os.getpid():  # a forked process starts its own thread
         with _HAND_OFF_LOCK:
             hand_off = app.extensions.get(HAND_OFF_THREAD_KEY)
             if hand_off is None or hand_off.pid != os.getpid():
-                hand_off = HandOff(app)
+                hand_off = RedisPusher(app)
                 app.extensions[HAND_OFF_THREAD_KEY] = hand_off
                 _LIVE_HAND_OFFS.add(hand_off)
     return hand_off
@@ -204,12 +215,7 @@ def take_due_ids(app, slot: int | None, count: int) -> list[int]:
     return [int(raw) for raw in connection.lpop(DUE_LIST_KEY, count) or []]
 
 
-def _enqueue_rq(app, execution_ids: list[int], at: datetime | None = None) -> None:
-    from redis import RedisError
-
-    if at is None:
-        _hand_off(app).put(execution_ids)
-        return
+def _enqueue_at(app, execution_ids: list[int], at: datetime) -> None:
     # RQ's scheduler keeps whole seconds and may fire up to a second early: round up.
     at = at.replace(microsecond=0) + timedelta(seconds=1) if at.microsecond else at
     try:
@@ -221,151 +227,18 @@ def _enqueue_rq(app, execution_ids: list[int], at: datetime | None = None) -> No
         log.warning("Queue unreachable (%s); executions %s stay pending for the sweep", error, execution_ids)
 
 
-def _job_id(execution_id: int, at: datetime | None) -> str:
-    # One job per execution (and per resume time), so a double hand-off does not queue it twice.
-    return f"execution-{execution_id}" if at is None else f"execution-{execution_id}-at-{int(at.timestamp())}"
-
-
-# -- embedded ---------------------------------------------------------------------------------
-def embedded_runner(app) -> "EmbeddedRunner":
-    runner = app.extensions.get(EXTENSION_KEY)
-    if runner is None:
-        with _CREATE_LOCK:
-            runner = app.extensions.get(EXTENSION_KEY)
-            if runner is None:
-                runner = EmbeddedRunner(app)
-                app.extensions[EXTENSION_KEY] = runner
-                runner.start()
-    return runner
+def _job_id(execution_id: int, at: datetime) -> str:
+    # One job per execution and resume time, so a double hand-off does not queue it twice.
+    return f"execution-{execution_id}-at-{int(at.timestamp())}"
 
 
 def shutdown(app) -> None:
+    """Push what is left to Redis and stop this process's runner threads (the app shuts down)."""
     hand_off = app.extensions.pop(HAND_OFF_THREAD_KEY, None)
     if hand_off is not None and hand_off.pid == os.getpid():
         hand_off.stop()
-    runner = app.extensions.pop(EXTENSION_KEY, None)
+    runner = app.extensions.pop(EMBEDDED_RUNNER_KEY, None)
     if runner is not None:
         runner.stop()
 
 
-_CREATE_LOCK = threading.Lock()
-
-
-class EmbeddedRunner:
-    """A few worker threads, a timer thread for waits and retries, and a periodic sweep."""
-
-    def __init__(self, app):
-        self.app = app
-        self.size = max(1, int(app.config.get("EMBEDDED_WORKERS", 2)))
-        self.batch_size = max(1, int(app.config.get("ENGINE_CLAIM_BATCH", 20)))
-        self.sweep_interval = float(app.config.get("SWEEP_INTERVAL_SECONDS", 30))
-        self.work: stdlib_queue.Queue = stdlib_queue.Queue()
-        self.timers: list[tuple[float, int]] = []
-        self.timers_changed = threading.Condition()
-        self.stopping = threading.Event()
-        self.threads: list[threading.Thread] = []
-        self.busy = 0
-        self.busy_lock = threading.Lock()
-
-    def start(self) -> None:
-        for n in range(self.size):
-            self._spawn(self._work_loop, f"workestra-runner-{n}")
-        self._spawn(self._timer_loop, "workestra-timers")
-        if self.sweep_interval > 0:
-            self._spawn(self._sweep_loop, "workestra-sweeper")
-
-    def _spawn(self, target, name):
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        thread.start()
-        self.threads.append(thread)
-
-    def submit(self, execution_id: int) -> None:
-        self.work.put(execution_id)
-
-    def submit_at(self, execution_id: int, when: datetime) -> None:
-        with self.timers_changed:
-            heapq.heappush(self.timers, (when.astimezone(timezone.utc).timestamp(), execution_id))
-            self.timers_changed.notify()
-
-    def idle(self) -> bool:
-        with self.busy_lock:
-            return self.work.empty() and self.busy == 0
-
-    def stop(self, timeout: float = 5.0) -> None:
-        with self.timers_changed:
-            self.stopping.set()
-            self.timers_changed.notify_all()
-        for _ in range(self.size):
-            self.work.put(None)
-        for thread in self.threads:
-            thread.join(timeout=timeout)
-
-    def _take_batch(self) -> list[int] | None:
-        """Block for one id, then take whatever else is already waiting (up to the claim batch)."""
-        first = self.work.get()
-        if first is None:
-            return None
-        batch = [first]
-        while len(batch) < self.batch_size:
-            try:
-                more = self.work.get_nowait()
-            except stdlib_queue.Empty:
-                break
-            if more is None:  # stop() asked this thread to end: finish this batch first
-                self.work.put(None)
-                break
-            batch.append(more)
-        return batch
-
-    def _work_loop(self) -> None:
-        from engine.runtime.runner import run_claimed_batch
-        from models import db
-
-        while not self.stopping.is_set():
-            batch = self._take_batch()
-            if batch is None:
-                return
-            with self.busy_lock:
-                self.busy += 1
-            try:
-                with self.app.app_context():
-                    try:
-                        run_claimed_batch(batch)
-                    finally:
-                        db.session.remove()
-            except Exception:
-                log.exception("Embedded runner failed on executions %s; the sweep will retry them", batch)
-            finally:
-                with self.busy_lock:
-                    self.busy -= 1
-
-    def _timer_loop(self) -> None:
-        while True:
-            with self.timers_changed:
-                # Checked under the lock, so stop() can never slip in between the check and the wait.
-                if self.stopping.is_set():
-                    return
-                if not self.timers:
-                    self.timers_changed.wait()
-                    continue
-                due_at, execution_id = self.timers[0]
-                delay = due_at - time.time()
-                if delay > 0:
-                    self.timers_changed.wait(timeout=delay)
-                    continue
-                heapq.heappop(self.timers)
-            self.submit(execution_id)
-
-    def _sweep_loop(self) -> None:
-        from engine.runtime.runner import sweep_pending_executions
-        from models import db
-
-        while not self.stopping.wait(self.sweep_interval):
-            try:
-                with self.app.app_context():
-                    try:
-                        sweep_pending_executions()
-                    finally:
-                        db.session.remove()
-            except Exception:
-                log.exception("Embedded sweep failed")

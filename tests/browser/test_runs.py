@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from sqlalchemy import func, select
 
-from engine.core.runs import new_execution
+from tests.factories import new_execution
 from engine.runtime.runner import run_execution
 from models import AuditEvent, db
 from services import workflow_service, workspace_service

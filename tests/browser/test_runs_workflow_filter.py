@@ -5,7 +5,7 @@ import re
 from playwright.sync_api import expect
 from sqlalchemy import insert
 
-from engine.core.runs import new_execution
+from tests.factories import new_execution
 from models import Workflow, db
 from services import workspace_service
 from tests.conftest import PASSWORD

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from engine.core.runs import new_execution
+from tests.factories import new_execution
 from models import Deal, WorkflowExecution, db
 from models.base import utcnow
 from services import run_history_service

@@ -93,16 +93,16 @@ def test_no_match_inserts_nothing(pg_app):
 def test_a_failed_second_round_keeps_the_first_and_the_business_change(pg_app, monkeypatch):
     """Workflows with conditions are inserted in a savepoint of their own, after those without."""
     handed = []
-    monkeypatch.setattr(dispatcher, "hand_to_queue_after_commit", handed.append)
+    monkeypatch.setattr(dispatcher, "hand_over_after_commit", lambda ids: ids and handed.append(ids))
     workspace = make_workspace("Half")
     plain = make_workflow(workspace.id, name="plain")
     make_workflow(workspace.id, name="conditioned", conditions=[{"field": "deal.value", "op": "gte", "value": 0}])
-    real_insert_rows = postgresql_dispatch.insert_rows
+    real_insert_rows = postgresql_dispatch.insert_runs
 
     def refused_by_the_database(connection, rows):
         return real_insert_rows(connection, [{**row, "trigger_payload": ["not an object"]} for row in rows])
 
-    monkeypatch.setattr(postgresql_dispatch, "insert_rows", refused_by_the_database)
+    monkeypatch.setattr(postgresql_dispatch, "insert_runs", refused_by_the_database)
     audit_service.record_event(workspace.id, "deal.created", "the business change")
     ids = fire_workflow_event(workspace.id, "deal_created", sample_payload("deal_created"))
     db.session.commit()

@@ -157,7 +157,7 @@ def test_each_action_does_its_real_work_through_the_engine(team, webhook_receive
 
 
 def test_send_template_email_reaches_a_real_smtp_server_through_the_engine(make_app, smtp_server):
-    from engine.runtime.runner import sweep_pending_executions
+    from engine.runtime.sweep import sweep_pending_executions
     from services import execution_service
 
     app = make_app(EMAIL_BACKEND="smtp", SMTP_URL=smtp_server.url, ENGINE_HANDOFF="sweep", SWEEP_PENDING_GRACE_SECONDS=0)

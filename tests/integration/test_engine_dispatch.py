@@ -3,6 +3,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.core.catalog import sample_payload
+from engine.core import handoff
 from engine.core.runs import MAX_CHAIN_DEPTH, caused_by_execution, fire_workflow_event
 from models import AuditEvent, WorkflowExecution, db
 from services import audit_service
@@ -117,11 +118,13 @@ def test_dispatch_uses_the_indexed_lookup(sweep_app):
 
 
 def test_executions_reach_the_queue_only_after_the_outer_commit(sweep_app, monkeypatch):
-    from engine.runtime import handoff as queue
-
     handed = []
-    monkeypatch.setattr(queue, "enqueue_executions", lambda app, ids: handed.append(list(ids)))
-    sweep_app.config["ENGINE_HANDOFF"] = "queue"
+
+    class RecordingHandOff:
+        def hand_over(self, ids):
+            handed.append(list(ids))
+
+    monkeypatch.setitem(sweep_app.extensions, handoff.EXTENSION_KEY, RecordingHandOff())
     ws = _workspace()
     make_workflow(ws.id)
     make_workflow(ws.id, trigger="deal_closed_won")

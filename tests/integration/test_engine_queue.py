@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from engine.core.catalog import sample_payload
 from engine.core.runs import fire_workflow_event
-from engine.runtime.runner import sweep_pending_executions
+from engine.runtime.sweep import sweep_pending_executions
 from models import AuditEvent, db
 from models.base import utcnow
 from services import audit_service, workspace_service

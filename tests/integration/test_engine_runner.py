@@ -6,11 +6,12 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from engine.runtime import executors
+from engine import executors
 from engine.core.catalog import sample_payload
 from engine.core.runs import fire_workflow_event
-from engine.runtime.executors import StepError
-from engine.runtime.runner import claim_execution, run_execution, sweep_pending_executions
+from engine.executors import StepError
+from engine.runtime.runner import claim_execution, run_execution
+from engine.runtime.sweep import sweep_pending_executions
 from models import AuditEvent, WorkflowExecution, db
 from models.base import utcnow
 from services import execution_service, run_history_service, workflow_service, workspace_service
@@ -209,7 +210,7 @@ def test_cancel_stops_a_paused_run_before_its_next_step(ws):
 
 
 def test_a_cancelled_claimed_run_stops_before_its_next_step(ws):
-    from engine.runtime.runner import _ExecutionRun, LeaseLost
+    from engine.runtime.runner import ExecutionRun, LeaseLost
 
     make_workflow(ws.id, actions=[log_step("first")])
     execution_id = fire(ws)
@@ -217,7 +218,7 @@ def test_a_cancelled_claimed_run_stops_before_its_next_step(ws):
     assert execution_service.cancel_execution(load_execution(execution_id))
     db.session.commit()
     with pytest.raises(LeaseLost):
-        _ExecutionRun(execution_id, "w1").run()
+        ExecutionRun(execution_id, "w1").run()
     assert audit_count(execution_id, "first") == 0 and load_execution(execution_id).status == "cancelled"
 
 

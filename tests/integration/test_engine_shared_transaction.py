@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, func, select, update
 
-from engine.runtime import executors
+from engine import executors
 from engine.core.catalog import ACTIONS, sample_payload
 from engine.core.runs import fire_workflow_event
-from engine.runtime.executors import StepError
-from engine.runtime.runner import LeaseLost, _ExecutionRun, claim_batch_states, run_claimed_batch, run_execution
+from engine.executors import StepError
+from engine.runtime.runner import LeaseLost, ExecutionRun, claim_states, run_claimed_batch, run_execution
 from models import AuditEvent, WorkflowExecution, db
 from models.base import utcnow
 from services import execution_service, webhook_service, workspace_service
@@ -134,11 +134,11 @@ def run_cancelled_after_its_claim(ws, actions) -> int:
     """Claim a run of these steps, cancel it, then run it from the claim's reading: the run must stop."""
     make_workflow(ws.id, actions=actions)
     execution_id = fire(ws)
-    [state] = claim_batch_states([execution_id], "worker-1")
+    [state] = claim_states([execution_id], "worker-1")
     assert execution_service.cancel_execution(db.session.get(WorkflowExecution, execution_id))
     db.session.commit()
     with pytest.raises(LeaseLost):
-        _ExecutionRun(execution_id, "worker-1", state=state).run()
+        ExecutionRun(execution_id, "worker-1", state=state).run()
     db.session.rollback()
     return execution_id
 
@@ -162,13 +162,13 @@ def test_a_claim_older_than_half_its_lease_is_read_again_before_any_step(ws, mon
     monkeypatch.setitem(executors.EXECUTORS, "log_event", lambda step: ran.append(1) or real(step))
     make_workflow(ws.id, actions=[log_step("first")])
     execution_id = fire(ws)
-    [state] = claim_batch_states([execution_id], "worker-1")
+    [state] = claim_states([execution_id], "worker-1")
     db.session.execute(update(WorkflowExecution).where(WorkflowExecution.id == execution_id)
                        .values(lease_owner="worker-2"))  # the lease ran out and another worker took the run over
     db.session.commit()
     state.lease_expires_at = utcnow() + timedelta(seconds=5)  # 25 of its 30 seconds are gone
     with pytest.raises(LeaseLost):
-        _ExecutionRun(execution_id, "worker-1", state=state).run()
+        ExecutionRun(execution_id, "worker-1", state=state).run()
     assert ran == []
 
 

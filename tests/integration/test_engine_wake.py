@@ -7,7 +7,8 @@ from rq import SimpleWorker
 
 from engine.core.catalog import sample_payload
 from engine.core.runs import fire_workflow_event
-from engine.runtime.handoff import DUE_LIST_KEY, RQ_QUEUE_NAME, drain_hand_offs, redis_connection, rq_queue
+from engine.core.redis_client import redis_connection
+from engine.runtime.handoff import DUE_LIST_KEY, RQ_QUEUE_NAME, drain_hand_offs, rq_queue
 from engine.runtime.runner import claim_batch, claim_execution
 from models import db
 from services import workspace_service

@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from engine.runtime.executors import StepError
+from engine.executors import StepError
 from models import (AuditEvent, Deal, Document, Invoice, Notification, OutboxEmail, Project, Quotation,
                     SprintCycle, Ticket, db)
 from services import webhook_service

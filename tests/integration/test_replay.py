@@ -3,7 +3,7 @@ or the current definition; bulk replay of failed runs. Runs are driven by hand (
 import pytest
 from sqlalchemy import func, select
 
-from engine.core.runs import new_execution
+from tests.factories import new_execution
 from engine.runtime.runner import run_execution
 from models import AuditEvent, Deal, WorkflowExecution, db
 from services import replay_service, workflow_service

@@ -10,10 +10,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import delete, func, select, text, update
 
-from engine.runtime import executors
-from engine.core.runs import new_execution
-from engine.runtime.executors import StepError
-from engine.runtime.runner import claim_execution, run_execution, sweep_pending_executions
+from engine import executors
+from tests.factories import new_execution
+from engine.executors import StepError
+from engine.runtime.runner import claim_execution, run_execution
+from engine.runtime.sweep import sweep_pending_executions
 from models import WorkflowExecution, WorkflowRunDaily, WorkspaceRunDaily, db
 from models.run_rollups import ROLLUP_SHARDS
 from models.base import utcnow

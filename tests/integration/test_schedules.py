@@ -5,8 +5,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from engine.runtime.runner import sweep_pending_executions
-from engine.runtime.schedules import fire_due_schedules, next_fire_after, next_fire_times
+from engine.runtime.sweep import sweep_pending_executions
+from engine.core.cron import next_fire_after, next_fire_times
+from engine.runtime.schedules import fire_due_schedules
 from models import Deal, WorkflowExecution, db
 from models.triggers import WorkflowSchedule
 from services import schedule_service, workflow_service

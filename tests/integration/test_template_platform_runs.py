@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine.runtime.runner import sweep_pending_executions
+from engine.runtime.sweep import sweep_pending_executions
 from models import AuditEvent, Deal, Notification, Ticket, WorkflowExecution, db
 from models.base import utcnow
 from models.triggers import WorkflowSchedule

@@ -3,7 +3,7 @@
 import sys
 import time
 
-from engine.runtime.runner import sweep_pending_executions
+from engine.runtime.sweep import sweep_pending_executions
 from models import db
 from webapp import create_app
 

@@ -84,8 +84,9 @@ def test_a_lost_database_connection_inside_a_step_is_not_recorded_as_the_step_fa
 
     from sqlalchemy.exc import OperationalError
 
-    from engine.runtime.executors import EXECUTORS, load_executors
-    from engine.runtime.runner import run_execution, sweep_pending_executions
+    from engine.executors import EXECUTORS, load_executors
+    from engine.runtime.runner import run_execution
+    from engine.runtime.sweep import sweep_pending_executions
     from models.base import utcnow
 
     real = load_executors()["log_event"]

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from engine.runtime.runner import sweep_pending_executions
+from engine.runtime.sweep import sweep_pending_executions
 from models import Deal, WorkflowExecution, db
 from models.base import utcnow
 from services import deal_service, workspace_service

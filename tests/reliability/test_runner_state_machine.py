@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 
 from engine.core.catalog import MAX_RETRIES, sample_payload
 from engine.core.runs import fire_workflow_event
-from engine.runtime.executors import EXECUTORS, StepError, load_executors
-from engine.runtime.runner import claim_execution, run_execution, sweep_pending_executions
+from engine.executors import EXECUTORS, StepError, load_executors
+from engine.runtime.runner import claim_execution, run_execution
+from engine.runtime.sweep import sweep_pending_executions
 from models import AuditEvent, Workspace, WorkflowExecution, db
 from models.base import utcnow
 from services import execution_service

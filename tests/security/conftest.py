@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.core.catalog import sample_payload
-from engine.core.runs import new_execution
+from tests.factories import new_execution
 from models import Workflow, db
 from services import api_token_service, document_service, incoming_webhook_service, notification_service, template_service
 from tests import factories

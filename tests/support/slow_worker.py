@@ -8,10 +8,10 @@ knows the worker is mid-run.
 import os
 import time
 
-from rq import SimpleWorker
-
-from engine.runtime.executors import EXECUTORS, load_executors
-from engine.runtime.handoff import RQ_QUEUE_NAME, redis_connection
+from engine.executors import EXECUTORS, load_executors
+from engine.core.redis_client import redis_connection
+from engine.runtime.handoff import RQ_QUEUE_NAME
+from engine.runtime.worker import AppSimpleWorker
 from webapp import create_app
 
 PROGRESS_KEY = "slow-worker:progress"
@@ -30,8 +30,7 @@ def main() -> None:
         return output
 
     EXECUTORS["log_event"] = slow_log_event
-    with app.app_context():
-        SimpleWorker([RQ_QUEUE_NAME], connection=redis_connection(app)).work()
+    AppSimpleWorker([RQ_QUEUE_NAME], connection=redis_connection(app), app=app).work()
 
 
 if __name__ == "__main__":

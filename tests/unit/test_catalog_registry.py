@@ -3,7 +3,7 @@ import re
 from pathlib import Path
 
 from engine.core.catalog import ACTIONS, TRIGGERS
-from engine.runtime.executors import EXECUTORS, load_executors, missing_executors, register
+from engine.executors import EXECUTORS, load_executors, missing_executors, register
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +33,7 @@ def test_seed_files_only_use_catalog_keys():
 def test_templates_and_code_name_no_unknown_action_or_trigger():
     pattern = re.compile(r"""["']type["']\s*:\s*["']([a-z_]+)["']""")
     known = set(TRIGGERS) | set(ACTIONS)
-    for folder in ("webapp/templates", "services", "engine/runtime/executors", "seeds"):
+    for folder in ("webapp/templates", "services", "engine/executors", "seeds"):
         for path in (ROOT / folder).rglob("*"):
             if path.suffix not in (".py", ".html") or not path.is_file():
                 continue

@@ -3,7 +3,7 @@ import hmac
 
 from flask import Blueprint, abort, current_app, jsonify, request
 
-from engine.runtime.runner import sweep_pending_executions
+from engine.runtime.sweep import sweep_pending_executions
 from webapp.extensions import csrf
 from webapp.security import public
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from engine.runtime.executors import StepContext, StepError
+from engine.executors import StepContext, StepError
 from engine.core.schemas import clean_action_config, flatten_errors
 from models import User
 from services import common

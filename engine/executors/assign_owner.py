@@ -1,7 +1,7 @@
 """Assign Owner: a deal, contact, ticket, task ("issue" is a task) or project gets a new owner,
 who must be a member of the workspace. Projects keep their owner as `lead_id`, tasks as `assignee_id`."""
-from engine.runtime.executors import StepContext, register
-from engine.runtime.executors._common import config_of, link, resolve_user, service_errors
+from engine.executors import StepContext, register
+from engine.executors._common import config_of, link, resolve_user, service_errors
 from services import contact_service, deal_service, project_service, task_service, ticket_service
 
 ASSIGNERS = {

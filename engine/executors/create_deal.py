@@ -1,6 +1,6 @@
 """Create Deal: a new deal in the pipeline (fires deal_created)."""
-from engine.runtime.executors import StepContext, register
-from engine.runtime.executors._common import config_of, earlier_record, link, optional_user_id, origin, service_errors
+from engine.executors import StepContext, register
+from engine.executors._common import config_of, earlier_record, link, optional_user_id, origin, service_errors
 from models import Deal
 from services import contact_service, deal_service
 

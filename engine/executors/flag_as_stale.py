@@ -3,8 +3,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from engine.runtime.executors import StepContext, register
-from engine.runtime.executors._common import config_of, link, service_errors
+from engine.executors import StepContext, register
+from engine.executors._common import config_of, link, service_errors
 from models import AuditEvent, Deal, db
 from models.base import utcnow
 from services import audit_service, deal_service

@@ -50,7 +50,7 @@ class StepContext:
 Executor = Callable[[StepContext], dict]
 EXECUTORS: dict[str, Executor] = {}
 
-# One module per action type under engine/runtime/executors/, named after the type.
+# One module per action type under engine/executors/, named after the type.
 EXECUTOR_MODULES = tuple(ACTIONS)
 
 
@@ -70,9 +70,9 @@ def load_executors() -> dict[str, Executor]:
     if len(EXECUTORS) < len(EXECUTOR_MODULES):
         for action_type in EXECUTOR_MODULES:
             try:
-                import_module(f"engine.runtime.executors.{action_type}")
+                import_module(f"engine.executors.{action_type}")
             except ModuleNotFoundError as missing:
-                if missing.name != f"engine.runtime.executors.{action_type}":
+                if missing.name != f"engine.executors.{action_type}":
                     raise
     return EXECUTORS
 

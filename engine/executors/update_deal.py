@@ -1,6 +1,6 @@
 """Update Deal: only the whitelisted fields (title, stage, status, value, currency, probability, notes)."""
-from engine.runtime.executors import StepContext, register
-from engine.runtime.executors._common import config_of, link, service_errors
+from engine.executors import StepContext, register
+from engine.executors._common import config_of, link, service_errors
 from services import deal_service
 
 

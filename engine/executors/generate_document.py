@@ -1,6 +1,6 @@
 """Generate Document: store the rendered template (fields already mapped by the runner) as a workspace document."""
-from engine.runtime.executors import StepContext, register
-from engine.runtime.executors._common import config_of, earlier_record, link, origin, service_errors
+from engine.executors import StepContext, register
+from engine.executors._common import config_of, earlier_record, link, origin, service_errors
 from models import Document
 from services import document_service
 

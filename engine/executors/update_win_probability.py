@@ -1,6 +1,6 @@
 """Update Win Probability: set a deal's probability (0–100)."""
-from engine.runtime.executors import StepContext, register
-from engine.runtime.executors._common import config_of, link, service_errors
+from engine.executors import StepContext, register
+from engine.executors._common import config_of, link, service_errors
 from services import deal_service
 
 

@@ -1,6 +1,6 @@
 """Send Template Email: through the email service (outbox always; SMTP or Resend after the commit)."""
-from engine.runtime.executors import StepContext, register
-from engine.runtime.executors._common import config_of, link, origin, service_errors
+from engine.executors import StepContext, register
+from engine.executors._common import config_of, link, origin, service_errors
 from services import email_service
 
 

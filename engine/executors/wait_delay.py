@@ -1,5 +1,5 @@
 """Wait / Delay: the runner pauses the execution before this step; on resume the step completes."""
-from engine.runtime.executors import StepContext, register
+from engine.executors import StepContext, register
 
 
 @register("wait_delay")

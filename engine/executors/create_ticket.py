@@ -1,6 +1,6 @@
 """Create Ticket: open a support ticket (fires ticket_created)."""
-from engine.runtime.executors import StepContext, register
-from engine.runtime.executors._common import config_of, earlier_record, link, origin, service_errors
+from engine.executors import StepContext, register
+from engine.executors._common import config_of, earlier_record, link, origin, service_errors
 from models import Ticket
 from services import ticket_service
 

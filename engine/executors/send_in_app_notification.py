@@ -1,6 +1,6 @@
 """Send In-App Notification: to a user, everyone with a role, or the owner of the trigger's record."""
-from engine.runtime.executors import StepContext, StepError, register
-from engine.runtime.executors._common import config_of, origin, service_errors, user_id_of
+from engine.executors import StepContext, StepError, register
+from engine.executors._common import config_of, origin, service_errors, user_id_of
 from services import common, notification_service
 
 

@@ -1,5 +1,5 @@
 """Log Event: write a custom event to the audit log."""
-from engine.runtime.executors import StepContext, register
+from engine.executors import StepContext, register
 from services import audit_service
 
 

@@ -1,6 +1,6 @@
 """Call Webhook: POST a signed JSON payload (the trigger payload unless one is given) behind the SSRF guard."""
-from engine.runtime.executors import StepContext, StepError, register
-from engine.runtime.executors._common import config_of
+from engine.executors import StepContext, StepError, register
+from engine.executors._common import config_of
 from services import webhook_service
 
 

@@ -1,6 +1,6 @@
 """Create Project: open a project, led by a member of the workspace."""
-from engine.runtime.executors import StepContext, register
-from engine.runtime.executors._common import config_of, earlier_record, link, optional_user_id, origin, service_errors
+from engine.executors import StepContext, register
+from engine.executors._common import config_of, earlier_record, link, optional_user_id, origin, service_errors
 from models import Project
 from services import project_service
 

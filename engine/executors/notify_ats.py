@@ -2,8 +2,8 @@
 
 The recruiting team is every owner and admin of the workspace, plus the recruiter of the
 candidate's applications when the config names a candidate."""
-from engine.runtime.executors import StepContext, StepError, register
-from engine.runtime.executors._common import config_of, link, origin, service_errors
+from engine.executors import StepContext, StepError, register
+from engine.executors._common import config_of, link, origin, service_errors
 from services import application_service, common, notification_service
 
 

@@ -1,8 +1,8 @@
 """Close Sprint Cycle: close the project's active sprint cycle (a step error when it has none)."""
 from sqlalchemy import select
 
-from engine.runtime.executors import StepContext, register
-from engine.runtime.executors._common import config_of, link, service_errors
+from engine.executors import StepContext, register
+from engine.executors._common import config_of, link, service_errors
 from models import SprintCycle, db
 from services import project_service
 

@@ -1,6 +1,6 @@
 """Create Invoice: a draft invoice, optionally pre-filled from a deal (customer email, and what the config leaves out)."""
-from engine.runtime.executors import StepContext, register
-from engine.runtime.executors._common import config_of, earlier_record, link, origin, service_errors
+from engine.executors import StepContext, register
+from engine.executors._common import config_of, earlier_record, link, origin, service_errors
 from models import Invoice
 from services import deal_service, invoice_service
 

@@ -1,6 +1,6 @@
 """Create Quotation: a draft quotation."""
-from engine.runtime.executors import StepContext, register
-from engine.runtime.executors._common import config_of, earlier_record, link, origin, service_errors
+from engine.executors import StepContext, register
+from engine.executors._common import config_of, earlier_record, link, origin, service_errors
 from models import Quotation
 from services import invoice_service
 
