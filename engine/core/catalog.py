@@ -87,7 +87,6 @@ class Trigger:
     label: str
     module: str
     description: str
-    auto_fires: bool
     fire_mode: str  # "event" | "manual" | "schedule" | "webhook"
     payload_fields: tuple[PayloadField, ...]
     config_fields: tuple[Field, ...] = ()
@@ -105,10 +104,11 @@ class Action:
     fields: tuple[Field, ...]
     creates_record: bool = False
     icon: str = ""
-    # Every effect is a write in the run's database transaction (an email goes to the outbox, delivered
-    # after the commit), so a rollback undoes all of it. The runner lets such steps share a transaction;
-    # a step with effects outside the database (an HTTP call) is committed on its own.
-    transactional: bool = True
+    # True only when every effect is a write in the run's database transaction (an email goes to the
+    # outbox, delivered after the commit), so a rollback undoes all of it: the runner lets such steps
+    # share a transaction. False (the default, so a forgotten flag can never send something twice): the
+    # step runs only after everything before it is committed, and is committed on its own.
+    transactional: bool = False
 
     def defaults(self) -> dict:
         return _defaults(self.fields)
@@ -226,7 +226,7 @@ _COMMON = _obj("actor", _ACTOR) + _obj("workspace", _WORKSPACE)
 def _trigger(key, label, module, description, *payload, fire_mode="event",
              config_fields=()) -> Trigger:
     return Trigger(key=key, label=label, module=module, description=description,
-                   auto_fires=True, fire_mode=fire_mode,
+                   fire_mode=fire_mode,
                    payload_fields=tuple(f for group in payload for f in group) + _COMMON,
                    config_fields=config_fields)
 
@@ -318,7 +318,7 @@ DEAL_CHANGE_FIELDS = (
 UPDATE_DEAL_FIELDS = tuple(f.name for f in DEAL_CHANGE_FIELDS)
 
 
-def _action(type_, label, module, description, *fields, icon, creates_record=False, transactional=True):
+def _action(type_, label, module, description, *fields, icon, creates_record=False, transactional=False):
     return Action(type=type_, label=label, module=module, description=description,
                   fields=fields, creates_record=creates_record, icon=icon, transactional=transactional)
 
@@ -335,7 +335,7 @@ _ACTION_LIST = (
                            ("csat_survey", "CSAT survey"), ("apology", "Apology"),
                            ("acknowledgement", "Acknowledgement")),
                   help="Optional named layout wrapped around the body."),
-            icon="envelope", creates_record=True),
+            icon="envelope", creates_record=True, transactional=True),
     _action("send_in_app_notification", "Send In-App Notification", "Platform",
             "Push a notification into a user's inbox",
             Field("recipient", "Recipient", "select", required=True, default="record_owner",
@@ -347,24 +347,24 @@ _ACTION_LIST = (
             Field("title", "Title", "string", required=True),
             Field("body", "Body", "text"),
             Field("link", "Link", "string", placeholder="/crm/deals/{{ trigger.deal.id }}"),
-            icon="bell", creates_record=True),
+            icon="bell", creates_record=True, transactional=True),
     _action("call_webhook", "Call Webhook", "Platform",
             "POST a signed payload to an external URL",
             Field("url", "URL", "url", required=True, placeholder="https://example.com/hook"),
             Field("payload", "Payload", "json",
                   help="JSON object to send. Leave empty to send the trigger payload."),
             Field("headers", "Extra headers", "json", help="JSON object of header → value."),
-            icon="broadcast", transactional=False),
+            icon="broadcast"),
     _action("log_event", "Log Event", "Platform", "Write a custom event to the audit log",
             Field("event", "Event", "string", required=True, help="snake_case name",
                   placeholder="deal_won"),
             Field("message", "Message", "text"),
-            icon="journal-text"),
+            icon="journal-text", transactional=True),
     _action("wait_delay", "Wait / Delay", "Platform",
             "Pause for a set duration before the next action",
             Field("seconds", "Seconds", "integer", required=True, min=1, max=MAX_DELAY_SECONDS,
                   help="Up to 30 days (2592000 seconds)."),
-            icon="hourglass-split"),
+            icon="hourglass-split", transactional=True),
     _action("create_deal", "Create Deal", "CRM", "Insert a new deal record",
             Field("title", "Title", "string", required=True),
             Field("value", "Value", "number", min=0),
@@ -373,7 +373,7 @@ _ACTION_LIST = (
             Field("contact_id", "Contact", "record_id",
                   placeholder="{{ trigger.contact.id }}"),
             Field("owner_id", "Owner", "user", help=_USER_HELP),
-            icon="briefcase", creates_record=True),
+            icon="briefcase", creates_record=True, transactional=True),
     _action("update_deal", "Update Deal", "CRM",
             "Update whitelisted fields (" + ", ".join(UPDATE_DEAL_FIELDS) + ")",
             _DEAL_ID,
@@ -381,12 +381,12 @@ _ACTION_LIST = (
                   help="JSON object of field → new value. Allowed fields: "
                        + ", ".join(UPDATE_DEAL_FIELDS) + ".",
                   placeholder='{"stage": "negotiation"}'),
-            icon="pencil-square"),
+            icon="pencil-square", transactional=True),
     _action("update_win_probability", "Update Win Probability", "CRM",
             "Set the probability field on an opportunity (0–100)",
             _DEAL_ID,
             Field("probability", "Probability (%)", "integer", required=True, min=0, max=100),
-            icon="percent"),
+            icon="percent", transactional=True),
     _action("assign_owner", "Assign Owner", "CRM",
             "Reassign the owner of a deal, contact, ticket, task, issue, or project",
             Field("record_type", "Record type", "select", required=True,
@@ -395,7 +395,7 @@ _ACTION_LIST = (
             Field("record_id", "Record", "record_id", required=True,
                   placeholder="{{ trigger.deal.id }}"),
             Field("user_id", "New owner", "user", required=True, help=_USER_HELP),
-            icon="person-check"),
+            icon="person-check", transactional=True),
     _action("flag_as_stale", "Flag as Stale", "CRM",
             "Record a stale_flagged event in the audit log",
             Field("deal_id", "Deal", "record_id",
@@ -404,24 +404,24 @@ _ACTION_LIST = (
                        "(for scheduled workflows)."),
             Field("reason", "Reason", "string"),
             Field("stale_days", "Stale after (days)", "integer", min=1, default=14),
-            icon="flag"),
+            icon="flag", transactional=True),
     _action("create_ticket", "Create Ticket", "Support", "Open a new support ticket",
             Field("subject", "Subject", "string", required=True),
             Field("description", "Description", "text"),
             Field("requester_email", "Requester email", "email"),
             Field("priority", "Priority", "select", choices=TICKET_PRIORITIES,
                   default="normal"),
-            icon="life-preserver", creates_record=True),
+            icon="life-preserver", creates_record=True, transactional=True),
     _action("create_project", "Create Project", "Projects", "Open a new project",
             Field("name", "Name", "string", required=True),
             Field("lead_id", "Lead", "user", help=_USER_HELP),
             Field("description", "Description", "text"),
-            icon="kanban", creates_record=True),
+            icon="kanban", creates_record=True, transactional=True),
     _action("close_sprint_cycle", "Close Sprint Cycle", "Projects",
             "Close the active sprint cycle",
             Field("project_id", "Project", "record_id", required=True,
                   placeholder="{{ trigger.project.id }}"),
-            icon="check2-square"),
+            icon="check2-square", transactional=True),
     _action("create_invoice", "Create Invoice", "Finance", "Insert a draft invoice",
             Field("customer_name", "Customer name", "string", required=True),
             Field("customer_email", "Customer email", "email"),
@@ -430,19 +430,19 @@ _ACTION_LIST = (
             Field("deal_id", "Deal", "record_id", help="Pre-fill from deal.",
                   placeholder="{{ trigger.deal.id }}"),
             Field("due_days", "Due in (days)", "integer", min=0, default=30),
-            icon="receipt", creates_record=True),
+            icon="receipt", creates_record=True, transactional=True),
     _action("create_quotation", "Create Quotation", "Finance", "Insert a draft quotation",
             Field("customer_name", "Customer name", "string", required=True),
             Field("customer_email", "Customer email", "email"),
             Field("amount", "Amount", "number", required=True, min=0),
             Field("currency", "Currency", "string", default="USD"),
-            icon="file-earmark-text", creates_record=True),
+            icon="file-earmark-text", creates_record=True, transactional=True),
     _action("notify_ats", "Notify ATS", "Recruiting", "Send a recruiting-team notification",
             Field("title", "Title", "string", required=True),
             Field("body", "Body", "text"),
             Field("candidate_id", "Candidate", "record_id",
                   placeholder="{{ trigger.candidate.id }}"),
-            icon="person-badge", creates_record=True),
+            icon="person-badge", creates_record=True, transactional=True),
     _action("generate_document", "Generate Document", "Platform",
             "Render a document from a template with the trigger's fields",
             Field("title", "Title", "string", required=True),
@@ -450,7 +450,7 @@ _ACTION_LIST = (
                   help="The document body; insert fields like {{ trigger.deal.title }}."),
             Field("format", "Format", "select", default="markdown",
                   choices=(("markdown", "Markdown"), ("text", "Plain text"))),
-            icon="file-earmark-richtext", creates_record=True),
+            icon="file-earmark-richtext", creates_record=True, transactional=True),
 )
 ACTIONS: dict[str, Action] = {a.type: a for a in _ACTION_LIST}
 

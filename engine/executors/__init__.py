@@ -6,7 +6,7 @@ service, and returns a JSON-able output (ids of what it created or changed). It 
 StepError for an expected failure. It must not commit: the runner commits the step's effects
 and its record together, so a crash re-runs the step without a duplicate record.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import import_module
 from typing import Any, Callable
 
@@ -32,7 +32,6 @@ class StepContext:
     config: dict
     payload: dict
     attempt: int = 1
-    outputs: dict = field(default_factory=dict)  # earlier steps' outputs by index
     claim_count: int | None = None  # how often the execution was claimed; None when unknown (a direct call)
     config_cleaned: bool = False  # the runner has checked `config` against the catalog already
 

@@ -137,3 +137,12 @@ def test_a_failure_part_way_through_inserts_nothing_and_reports_no_ids(pg_app):
         db.session.rollback()
         db.session.execute(text("DROP TRIGGER refuse_second_run ON workflow_executions; DROP FUNCTION refuse_second_run()"))
         db.session.commit()
+
+
+def test_the_installed_functions_are_the_ones_the_code_generates(pg_app):
+    """A change to the column lists without a migration that re-installs the functions fails here (and
+    the runtime falls back to the portable path, see postgresql_runs.usable)."""
+    for signature in (postgresql_dispatch.DISPATCH_SIGNATURE, postgresql_dispatch.INSERT_RUNS_SIGNATURE):
+        comment = db.session.execute(text("SELECT obj_description(to_regprocedure(:signature), 'pg_proc')"),
+                                     {"signature": signature}).scalar()
+        assert comment == f"workestra {postgresql_dispatch.FUNCTIONS_HASH}", signature

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import event, func, select, update
 
 from engine import executors
-from engine.core.catalog import ACTIONS, sample_payload
+from engine.core.catalog import ACTIONS, Action, sample_payload
 from engine.core.runs import fire_workflow_event
 from engine.executors import StepError
 from engine.runtime.runner import LeaseLost, ExecutionRun, claim_states, run_claimed_batch, run_execution
@@ -58,6 +58,7 @@ def commits():
 
 def test_the_catalog_says_which_actions_may_share_a_transaction():
     assert not ACTIONS["call_webhook"].transactional
+    assert not Action("new_action", "New", "Platform", "An action that forgot the flag", ()).transactional
     assert all(action.transactional for key, action in ACTIONS.items() if key != "call_webhook")
 
 

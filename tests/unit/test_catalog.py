@@ -86,7 +86,6 @@ def test_fire_modes():
     assert modes.pop("scheduled") == "schedule"
     assert modes.pop("webhook_received") == "webhook"
     assert set(modes.values()) == {"event"}
-    assert all(t.auto_fires for t in TRIGGERS.values())
 
 
 def test_scheduled_trigger_config():

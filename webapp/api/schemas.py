@@ -282,7 +282,6 @@ class TriggerOut(Schema):
     label = fields.String()
     module = fields.String()
     description = fields.String()
-    auto_fires = fields.Boolean()
     fire_mode = fields.String()
     config_fields = fields.List(fields.Nested(CatalogFieldOut))
     payload_fields = fields.List(fields.Nested(PayloadFieldOut))
