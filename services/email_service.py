@@ -74,7 +74,7 @@ def send_email(workspace_id: int, to: str, subject: str, body: str, *, template:
         if existing is not None:
             return existing
     workspace = db.session.get(Workspace, workspace_id)
-    backend = current_app.config.get("EMAIL_BACKEND", "outbox")
+    backend = current_app.config["EMAIL_BACKEND"]
     email = OutboxEmail(
         workspace_id=workspace_id, to=to, subject=subject.strip()[:500],
         body=render_body(template, body or "", workspace.name if workspace else ""),
@@ -144,11 +144,11 @@ def _send(email: OutboxEmail) -> str | None:
 
 
 def _sender() -> str:
-    return current_app.config.get("EMAIL_FROM") or "Workestra <no-reply@workestra.test>"
+    return current_app.config["EMAIL_FROM"]
 
 
 def send_smtp(email: OutboxEmail) -> str:
-    if not current_app.config.get("SMTP_URL"):
+    if not current_app.config["SMTP_URL"]:
         raise RuntimeError("SMTP_URL is not set")
     url = urlsplit(current_app.config["SMTP_URL"])
     options = {key: values[-1].lower() for key, values in parse_qs(url.query).items()}
@@ -176,7 +176,7 @@ def _http() -> requests.Session:
 
 
 def send_resend(email: OutboxEmail) -> str | None:
-    if not current_app.config.get("RESEND_API_KEY"):
+    if not current_app.config["RESEND_API_KEY"]:
         raise RuntimeError("RESEND_API_KEY is not set")
     response = _http().post(
         RESEND_URL,

@@ -45,7 +45,6 @@ SIGNATURE_HEADER = "X-Workestra-Signature"
 DELIVERY_ID_HEADERS = ("X-Workestra-Webhook-Id", "webhook-id")
 MAX_DELIVERY_ID_LENGTH = 200
 RATE_WINDOW_SECONDS = 60
-DEFAULT_RATE_LIMIT = 60
 RECENT_DELIVERIES = 20
 WEBHOOK_ACTOR = {"id": None, "name": "Webhook", "email": None}
 
@@ -164,7 +163,7 @@ def check_signature(secret: str, body: bytes, header: str | None, now: float | N
 # --- Rate limit ---------------------------------------------------------------------------------
 
 def rate_limit() -> int:
-    return int(current_app.config.get("WEBHOOK_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT))
+    return current_app.config["WEBHOOK_RATE_LIMIT_PER_MINUTE"]
 
 
 def retry_after_if_limited(endpoint: WebhookEndpoint, now: datetime) -> int | None:
@@ -173,7 +172,7 @@ def retry_after_if_limited(endpoint: WebhookEndpoint, now: datetime) -> int | No
     limit = rate_limit()
     if limit <= 0:
         return None
-    if current_app.config.get("REDIS_URL"):
+    if current_app.config["REDIS_URL"]:
         try:
             return _redis_retry_after(endpoint, limit)
         except Exception:

@@ -94,7 +94,7 @@ def is_public_address(address: str) -> bool:
 
 
 def allowed_hosts() -> set[str]:
-    raw = current_app.config.get("WEBHOOK_ALLOWED_HOSTS") or ""
+    raw = current_app.config["WEBHOOK_ALLOWED_HOSTS"]
     if isinstance(raw, (list, tuple, set)):
         items = raw
     else:

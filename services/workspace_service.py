@@ -14,7 +14,6 @@ from services.errors import NotFound, ValidationFailed
 
 ROLE_VALUES = [role.value for role in Role]
 MIN_PASSWORD_LENGTH = 8
-DEFAULT_PASSWORD_HASH_METHOD = "scrypt"
 
 
 class _Stripped(fields.String):
@@ -64,7 +63,7 @@ def find_user_by_email(email: str) -> User | None:
 def _new_user(email: str, password: str, name: str = "") -> User:
     if find_user_by_email(email):
         raise ValidationFailed({"email": ["An account with this email already exists."]})
-    method = current_app.config.get("PASSWORD_HASH_METHOD", DEFAULT_PASSWORD_HASH_METHOD)
+    method = current_app.config["PASSWORD_HASH_METHOD"]
     user = User(email=email, name=name, password_hash=generate_password_hash(password, method=method),
                 session_token=secrets.token_hex(16))
     db.session.add(user)
@@ -79,7 +78,7 @@ def create_workspace(workspace_name: str, email: str, password: str, name: str =
     db.session.add(workspace)
     db.session.add(Membership(workspace=workspace, user=user, role=Role.OWNER.value))
     db.session.flush()
-    if current_app.config.get("SEED_ONBOARDING_WORKFLOW", True):
+    if current_app.config["SEED_ONBOARDING_WORKFLOW"]:
         template_service.seed_workspace_workflows(workspace.id)
     return workspace, user
 

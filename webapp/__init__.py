@@ -35,7 +35,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     database.configure_engine(app)
     check_executor_registry()
     handoff.install(app)
-    if not app.config.get("REDIS_URL") and app.config["ENGINE_HANDOFF"] == "queue":
+    if not app.config["REDIS_URL"] and app.config["ENGINE_HANDOFF"] == "queue":
         app.before_request(lambda: start_embedded_runner(app))
     login_manager.login_view = "auth.login"
     login_manager.login_message = None

@@ -1,4 +1,4 @@
-"""CLI groups, one per noun: `flask --app webapp workspaces|users|demo|automations ...`."""
+"""CLI groups, one per noun: `flask --app webapp workspaces|users|demo|automations|config ...`."""
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
@@ -6,6 +6,7 @@ from flask.cli import AppGroup
 from services import demo_service, workspace_service
 from services.errors import NotFound, ValidationFailed
 from engine.runtime.sweep import sweep_pending_executions
+from webapp import config
 from webapp.extensions import db
 
 workspaces_cli = AppGroup("workspaces", help="Create and inspect workspaces.")
@@ -75,7 +76,22 @@ def deliver_emails_command(limit):
     click.echo(f"Sent {counts['sent']}, failed {counts['failed']}.")
 
 
+config_cli = AppGroup("config", help="The settings table (webapp/config.py).")
+
+
+@config_cli.command("table")
+@click.option("--write-readme", is_flag=True, help="Rewrite README's Configuration table instead of printing it.")
+def config_table_command(write_readme):
+    """Print README's Configuration table, generated from the settings table."""
+    if write_readme:
+        config.README.write_text(config.with_table(config.README.read_text(encoding="utf-8")), encoding="utf-8")
+        click.echo(f"Rewrote the Configuration table of {config.README}.")
+    else:
+        click.echo(config.markdown_table(), nl=False)
+
+
 def register_cli(app: Flask) -> None:
+    app.cli.add_command(config_cli)
     app.cli.add_command(emails_cli)
     app.cli.add_command(workspaces_cli)
     app.cli.add_command(users_cli)

@@ -1,34 +1,71 @@
-"""Configuration from the environment (and a .env file), validated at start-up."""
+"""Configuration: one settings table drives parsing from the environment (and a .env file),
+the defaults, the checks at start-up and README's Configuration table.
+
+Code reads `app.config[KEY]`; every default is written here, once.
+`flask --app webapp config table [--write-readme]` prints README's table (or rewrites it).
+"""
+from __future__ import annotations
+
+import math
 import os
 import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from services.email_service import BACKENDS as EMAIL_BACKENDS
+
 TRUE_WORDS = {"1", "true", "yes", "on"}
-FALSE_WORDS = {"0", "false", "no", "off", ""}
-ENVIRONMENTS = {"development", "production", "testing"}
-EMAIL_BACKENDS = ("outbox", "smtp", "resend")
-DEFAULT_DATABASE_URL = "sqlite:///workestra.db"  # Flask-SQLAlchemy puts it in instance/
-
-
-NUMERIC_SETTINGS = (
-    ("EMBEDDED_WORKERS", int, 2),
-    ("SWEEP_INTERVAL_SECONDS", float, 30),
-    ("EXECUTION_LEASE_SECONDS", float, 60),
-    ("RETRY_BASE_SECONDS", float, 2),
-    ("SWEEP_PENDING_GRACE_SECONDS", float, 5),
-    ("WEBHOOK_RATE_LIMIT_PER_MINUTE", int, 60),
-    ("ENGINE_CLAIM_BATCH", int, 20),
-    ("RQ_WAKE_SLOTS", int, 4),
-)
+FALSE_WORDS = {"0", "false", "no", "off"}
+SECRET_MIN_LENGTH = 16
+README = Path(__file__).resolve().parent.parent / "README.md"
+README_HEADING = "## Configuration"
 
 
 class ConfigError(RuntimeError):
-    """A setting is missing or invalid; the message names it."""
+    """A setting is missing or invalid; the message names its environment variable."""
 
 
-def parse_flag(name: str, raw) -> bool:
+@dataclass(frozen=True)
+class Setting:
+    """One row of the settings table.
+
+    kind: `bool`, `int` or `float` (never negative), `str`, `list` (comma-separated) or
+    `choice` (one of `choices`). An unset or empty variable, or None in create_app's
+    test_config, takes the default.
+    """
+    name: str                       # the environment variable
+    kind: str
+    default: Any
+    meaning: str                    # README's Meaning column
+    key: str = ""                   # the app.config key, when it is not `name`
+    choices: tuple[str, ...] = ()
+    check: Callable[[str, str], None] | None = None  # more checks on a value that is set
+    secret: bool = False            # required in production, SECRET_MIN_LENGTH+ characters
+    dev_default: Any = None         # outside production, the value when unset (a callable makes it)
+    note: str = ""                  # said after the default in README (for a callable dev_default: instead of it)
+
+    def __post_init__(self):
+        object.__setattr__(self, "key", self.key or self.name)
+
+    def parse(self, raw):
+        """The typed value of `raw` (a string from the environment or a value from test_config)."""
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            raw = self.default
+            if raw is None:
+                return None
+        value = PARSERS[self.kind](self, raw)
+        if self.check and value:
+            self.check(self.name, value)
+        return value
+
+
+# --- One parser per kind: (setting, raw) -> value, or ConfigError naming the variable ----------
+
+def _bool(setting: Setting, raw) -> bool:
     if isinstance(raw, bool):
         return raw
     word = str(raw).strip().lower()
@@ -36,81 +73,159 @@ def parse_flag(name: str, raw) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise ConfigError(f"{name} must be true or false (got {raw!r}).")
+    raise ConfigError(f"{setting.name} must be true or false (got {raw!r}).")
+
+
+def _int(setting: Setting, raw) -> int:
+    try:
+        if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+            raise ValueError
+        value = int(raw.strip() if isinstance(raw, str) else raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{setting.name} must be a whole number (got {raw!r}).") from None
+    return _not_negative(setting, value)
+
+
+def _float(setting: Setting, raw) -> float:
+    try:
+        if isinstance(raw, bool):
+            raise ValueError
+        value = float(raw.strip() if isinstance(raw, str) else raw)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value):
+        raise ConfigError(f"{setting.name} must be a number (got {raw!r}).")
+    return _not_negative(setting, value)
+
+
+def _not_negative(setting: Setting, value):
+    if value < 0:
+        raise ConfigError(f"{setting.name} must not be negative.")
+    return value
+
+
+def _str(setting: Setting, raw) -> str:
+    return str(raw)
+
+
+def _list(setting: Setting, raw) -> tuple[str, ...]:
+    items = str(raw).split(",") if isinstance(raw, str) else raw
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def _choice(setting: Setting, raw) -> str:
+    word = str(raw).strip().lower()
+    if word not in setting.choices:
+        raise ConfigError(f"{setting.name} must be one of {_listed(setting.choices)} (got {raw!r}).")
+    return word
+
+
+PARSERS = {"bool": _bool, "int": _int, "float": _float, "str": _str, "list": _list, "choice": _choice}
+
+
+def _listed(words) -> str:
+    words = list(words)
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def _url_with(*schemes: str) -> Callable[[str, str], None]:
+    def check(name: str, value: str) -> None:
+        if not value.startswith(schemes):
+            raise ConfigError(f"{name} must start with {_listed(schemes)}.")
+    return check
+
+
+def _database_url(name: str, value: str) -> None:
+    try:
+        make_url(value)
+    except ArgumentError:
+        raise ConfigError(f"{name} is not a valid database URL.") from None
+
+
+def _random_secret_key() -> str:
+    return "dev-" + secrets.token_hex(16)
+
+
+# --- The table: README's Configuration section is generated from it ----------------------------
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("APP_ENV", "choice", "development",
+            "`production` requires the three secrets below (16+ characters) and secure cookies",
+            choices=("development", "production", "testing")),
+    Setting("SECRET_KEY", "str", None, "signs sessions and CSRF tokens",
+            secret=True, dev_default=_random_secret_key, note="random per start"),
+    Setting("DATABASE_URL", "str", "sqlite:///workestra.db",  # Flask-SQLAlchemy puts it in instance/
+            "SQLAlchemy URL, e.g. `postgresql+psycopg://postgres@127.0.0.1:5432/test`",
+            key="SQLALCHEMY_DATABASE_URI", check=_database_url, note="in `instance/`"),
+    Setting("REDIS_URL", "str", None, "unset: in-process runner; set: RQ on that Redis",
+            check=_url_with("redis://", "rediss://", "unix://")),
+    Setting("AUTOMATIONS_ENABLED", "bool", False,
+            "the feature flag: off hides the module (404) and dispatches nothing"),
+    Setting("CRON_SECRET", "str", None, "Bearer token of `POST /api/cron/workflow-runner`", secret=True),
+    Setting("WEBHOOK_SIGNING_SECRET", "str", None, "HMAC-SHA256 key of outgoing webhooks",
+            secret=True, dev_default="dev-webhook-secret"),
+    Setting("WEBHOOK_ALLOWED_HOSTS", "list", (),
+            "comma-separated hosts that outgoing webhooks may reach even when private"),
+    Setting("EMBEDDED_WORKERS", "int", 2, "threads of the in-process runner"),
+    Setting("SWEEP_INTERVAL_SECONDS", "float", 30,
+            "how often the embedded runner (or one of the RQ workers) sweeps; `0` turns the periodic sweep off"),
+    Setting("EXECUTION_LEASE_SECONDS", "float", 60,
+            "how long a worker's claim on a run lasts before another worker may take it over"),
+    Setting("RETRY_BASE_SECONDS", "float", 2, "first wait of the Retry on error strategy (then ×2, ×4)"),
+    Setting("SWEEP_PENDING_GRACE_SECONDS", "float", 5, "the sweep leaves fresh pending runs this long to the queue"),
+    Setting("ENGINE_HANDOFF", "choice", "queue", "`sweep`: never hand runs to the queue; only the sweep runs them",
+            choices=("queue", "sweep")),
+    Setting("ENGINE_CLAIM_BATCH", "int", 20, "runs a worker (or an embedded runner thread) claims in one statement"),
+    Setting("RQ_WAKE_SLOTS", "int", 4,
+            "at most this many wake-up jobs wait in the RQ queue, however many events arrive"),
+    Setting("EMAIL_BACKEND", "choice", "outbox",
+            "`outbox` (mail is only recorded, shown on Settings → Outbox), `smtp` or `resend`",
+            choices=EMAIL_BACKENDS),
+    Setting("SMTP_URL", "str", None,
+            "`smtp://user:pass@host:587?starttls=true` or `smtps://host:465`; required with `EMAIL_BACKEND=smtp`",
+            check=_url_with("smtp://", "smtps://")),
+    Setting("EMAIL_FROM", "str", "Workestra <no-reply@workestra.test>", "sender of every email"),
+    Setting("RESEND_API_KEY", "str", None, "API key for `EMAIL_BACKEND=resend` (POST https://api.resend.com/emails)"),
+    Setting("WEBHOOK_RATE_LIMIT_PER_MINUTE", "int", 60,
+            "incoming deliveries per minute per Webhook Received workflow (429 + `Retry-After` beyond); "
+            "counted in Redis when `REDIS_URL` is set, else in the database; `0` = no limit"),
+    Setting("PASSWORD_HASH_METHOD", "str", "scrypt",
+            "how new passwords are hashed: a method of Werkzeug's `generate_password_hash`, "
+            "e.g. `pbkdf2:sha256:600000`"),
+    Setting("SEED_ONBOARDING_WORKFLOW", "bool", True,
+            "a new workspace starts with the onboarding workflow (a draft, from the system templates)"),
+)
 
 
 def config_from_environment(environ=os.environ) -> dict:
-    env = environ.get("APP_ENV", "development").strip().lower()
-    return {
-        "APP_ENV": env,
-        "SECRET_KEY": environ.get("SECRET_KEY"),
-        "SQLALCHEMY_DATABASE_URI": environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-        "REDIS_URL": environ.get("REDIS_URL") or None,
-        "AUTOMATIONS_ENABLED": environ.get("AUTOMATIONS_ENABLED", "false"),
-        "CRON_SECRET": environ.get("CRON_SECRET") or None,
-        "WEBHOOK_SIGNING_SECRET": environ.get("WEBHOOK_SIGNING_SECRET") or None,
-        "WEBHOOK_ALLOWED_HOSTS": environ.get("WEBHOOK_ALLOWED_HOSTS", ""),
-        "EMBEDDED_WORKERS": environ.get("EMBEDDED_WORKERS", "2"),
-        "SWEEP_INTERVAL_SECONDS": environ.get("SWEEP_INTERVAL_SECONDS", "30"),
-        "EXECUTION_LEASE_SECONDS": environ.get("EXECUTION_LEASE_SECONDS", "60"),
-        "RETRY_BASE_SECONDS": environ.get("RETRY_BASE_SECONDS", "2"),
-        "SWEEP_PENDING_GRACE_SECONDS": environ.get("SWEEP_PENDING_GRACE_SECONDS", "5"),
-        "WEBHOOK_RATE_LIMIT_PER_MINUTE": environ.get("WEBHOOK_RATE_LIMIT_PER_MINUTE", "60"),
-        "ENGINE_HANDOFF": environ.get("ENGINE_HANDOFF", "queue"),
-        "ENGINE_CLAIM_BATCH": environ.get("ENGINE_CLAIM_BATCH", "20"),
-        "RQ_WAKE_SLOTS": environ.get("RQ_WAKE_SLOTS", "4"),
-    }
+    """The raw value of every variable of the table that is set, under its config key."""
+    return {setting.key: environ[setting.name] for setting in SETTINGS if environ.get(setting.name, "").strip()}
 
 
 def finalize_config(config: dict) -> dict:
-    """Check and normalise every setting; raise ConfigError naming the first bad one."""
-    env = config.get("APP_ENV", "development")
-    if env not in ENVIRONMENTS:
-        raise ConfigError(f"APP_ENV must be one of {', '.join(sorted(ENVIRONMENTS))} (got {env!r}).")
-    production = env == "production"
+    """Parse, default and check every setting; raise ConfigError naming the first bad one."""
+    for setting in SETTINGS:
+        config[setting.key] = setting.parse(config.get(setting.key))
+    production = config["APP_ENV"] == "production"
 
-    try:
-        make_url(config["SQLALCHEMY_DATABASE_URI"])
-    except ArgumentError:
-        raise ConfigError("DATABASE_URL is not a valid database URL.") from None
-    config["AUTOMATIONS_ENABLED"] = parse_flag("AUTOMATIONS_ENABLED", config.get("AUTOMATIONS_ENABLED", False))
-    redis_url = config.get("REDIS_URL")
-    if redis_url and not str(redis_url).startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://.")
-    for name, kind, default in NUMERIC_SETTINGS:
-        try:
-            config[name] = kind(config.get(name, default))
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be a {'whole ' if kind is int else ''}number.") from None
-        if config[name] < 0:
-            raise ConfigError(f"{name} must not be negative.")
-    if config.get("ENGINE_HANDOFF", "queue") not in ("queue", "sweep"):
-        raise ConfigError("ENGINE_HANDOFF must be 'queue' or 'sweep'.")
-
-    backend = str(config.get("EMAIL_BACKEND") or "outbox").strip().lower()
-    if backend not in EMAIL_BACKENDS:
-        raise ConfigError(f"EMAIL_BACKEND must be one of {', '.join(EMAIL_BACKENDS)} (got {backend!r}).")
-    config["EMAIL_BACKEND"] = backend
-    smtp_url = config.get("SMTP_URL")
-    if smtp_url and not str(smtp_url).startswith(("smtp://", "smtps://")):
-        raise ConfigError("SMTP_URL must start with smtp:// or smtps://.")
-    if backend == "smtp" and not smtp_url:
+    backend = config["EMAIL_BACKEND"]
+    if backend == "smtp" and not config["SMTP_URL"]:
         raise ConfigError("SMTP_URL must be set when EMAIL_BACKEND=smtp.")
-    if backend == "resend" and not config.get("RESEND_API_KEY"):
+    if backend == "resend" and not config["RESEND_API_KEY"]:
         raise ConfigError("RESEND_API_KEY must be set when EMAIL_BACKEND=resend.")
-    config.setdefault("EMAIL_FROM", "Workestra <no-reply@workestra.test>")
 
-    if production:
-        for name in ("SECRET_KEY", "CRON_SECRET", "WEBHOOK_SIGNING_SECRET"):
-            value = config.get(name)
-            if not value:
-                raise ConfigError(f"{name} must be set in production (APP_ENV=production).")
-            if len(value) < 16:
-                raise ConfigError(f"{name} must be at least 16 characters long.")
-    else:
-        # Development and tests: ephemeral secrets are fine, but never empty.
-        config["SECRET_KEY"] = config.get("SECRET_KEY") or "dev-" + secrets.token_hex(16)
-        config["WEBHOOK_SIGNING_SECRET"] = config.get("WEBHOOK_SIGNING_SECRET") or "dev-webhook-secret"
+    for setting in SETTINGS:
+        if not setting.secret:
+            continue
+        value = config[setting.key]
+        if production and not value:
+            raise ConfigError(f"{setting.name} must be set in production (APP_ENV=production).")
+        if production and len(value) < SECRET_MIN_LENGTH:
+            raise ConfigError(f"{setting.name} must be at least {SECRET_MIN_LENGTH} characters long.")
+        if not production and not value:
+            # Development and tests: ephemeral secrets are fine, but never empty (CRON_SECRET may stay unset).
+            dev_default = setting.dev_default
+            config[setting.key] = dev_default() if callable(dev_default) else dev_default
 
     config["SESSION_COOKIE_HTTPONLY"] = True
     config["SESSION_COOKIE_SAMESITE"] = "Lax"
@@ -121,3 +236,49 @@ def finalize_config(config: dict) -> dict:
     config["WTF_CSRF_SSL_STRICT"] = production
     config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     return config
+
+
+# --- README's table --------------------------------------------------------------------------
+
+def readme_default(setting: Setting) -> str:
+    """README's Default column of one setting."""
+    if setting.dev_default is not None:
+        shown = setting.note if callable(setting.dev_default) else f"`{setting.dev_default}`"
+        return f"{shown} (dev)"
+    default = setting.default
+    if default is None:
+        shown = "unset"
+    elif default in ("", ()):
+        shown = "empty"
+    else:
+        shown = f"`{str(default).lower() if isinstance(default, bool) else default}`"
+    return f"{shown} {setting.note}" if setting.note else shown
+
+
+def markdown_table() -> str:
+    """README's Configuration table, generated from SETTINGS."""
+    rows = ["| Setting | Default | Meaning |", "|---|---|---|"]
+    rows += [f"| `{s.name}` | {readme_default(s)} | {s.meaning} |" for s in SETTINGS]
+    return "\n".join(rows) + "\n"
+
+
+def _table_span(text: str) -> tuple[int, int]:
+    """Start and end offsets of the first table after README_HEADING."""
+    lines = text.splitlines(keepends=True)
+    heading = next(i for i, line in enumerate(lines) if line.rstrip() == README_HEADING)
+    start = next(i for i in range(heading + 1, len(lines)) if lines[i].startswith("|"))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    offset = sum(map(len, lines[:start]))
+    return offset, offset + sum(map(len, lines[start:end]))
+
+
+def readme_table(text: str) -> str:
+    start, end = _table_span(text)
+    return text[start:end]
+
+
+def with_table(text: str) -> str:
+    """README's text with its Configuration table regenerated."""
+    start, end = _table_span(text)
+    return text[:start] + markdown_table() + text[end:]
+

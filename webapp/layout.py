@@ -37,7 +37,7 @@ NAVIGATION = (
 
 
 def automations_enabled() -> bool:
-    return bool(current_app.config.get("AUTOMATIONS_ENABLED"))
+    return bool(current_app.config["AUTOMATIONS_ENABLED"])
 
 
 def visible_navigation() -> dict[str, list[dict]]:

@@ -117,5 +117,5 @@ def gate_behind_automations_flag(blueprint) -> None:
 
     @blueprint.before_request
     def require_automations_flag():
-        if not current_app.config.get("AUTOMATIONS_ENABLED"):
+        if not current_app.config["AUTOMATIONS_ENABLED"]:
             abort(404)

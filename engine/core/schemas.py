@@ -39,20 +39,20 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
-class ConfigError(ValueError):
+class FieldValueError(ValueError):
     """A config value failed its field's check; the message is user-facing."""
 
 
-# --- One checker per field type: (field, value) -> clean value, or ConfigError --------
+# --- One checker per field type: (field, value) -> clean value, or FieldValueError --------
 
 def _range(field: Field, number):
     low, high = field.min, field.max
     if low is not None and high is not None and not low <= number <= high:
-        raise ConfigError(f"Must be between {_fmt(low)} and {_fmt(high)}.")
+        raise FieldValueError(f"Must be between {_fmt(low)} and {_fmt(high)}.")
     if low is not None and number < low:
-        raise ConfigError(f"Must be at least {_fmt(low)}.")
+        raise FieldValueError(f"Must be at least {_fmt(low)}.")
     if high is not None and number > high:
-        raise ConfigError(f"Must be at most {_fmt(high)}.")
+        raise FieldValueError(f"Must be at most {_fmt(high)}.")
     return number
 
 
@@ -63,17 +63,17 @@ def _fmt(number) -> str:
 def _check_text(limit: int) -> Callable[[Field, Any], str]:
     def check(field: Field, value: Any) -> str:
         if isinstance(value, (dict, list, tuple)):
-            raise ConfigError("Must be text.")
+            raise FieldValueError("Must be text.")
         text = value if isinstance(value, str) else str(value)
         if len(text) > limit:
-            raise ConfigError(f"Must be at most {limit} characters.")
+            raise FieldValueError(f"Must be at most {limit} characters.")
         return text
     return check
 
 
 def _check_email(field: Field, value: Any) -> str:
     if not isinstance(value, str) or not _EMAIL_RE.match(value.strip()):
-        raise ConfigError("Enter a valid email address.")
+        raise FieldValueError("Enter a valid email address.")
     return value.strip()
 
 
@@ -84,20 +84,20 @@ def _check_url(field: Field, value: Any) -> str:
     except ValueError:
         parts = None
     if not parts or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError("Enter a valid http(s) URL.")
+        raise FieldValueError("Enter a valid http(s) URL.")
     return text
 
 
 def _parse_integer(value: Any) -> int:
     if isinstance(value, bool):
-        raise ConfigError("Must be a whole number.")
+        raise FieldValueError("Must be a whole number.")
     if isinstance(value, int):
         return value
     if isinstance(value, (float, Decimal)) and _is_whole(value):
         return int(value)
     if isinstance(value, str) and _INTEGER_RE.match(value.strip()):
         return int(value.strip())
-    raise ConfigError("Must be a whole number.")
+    raise FieldValueError("Must be a whole number.")
 
 
 def _is_whole(number: float | Decimal) -> bool:
@@ -113,13 +113,13 @@ def _check_integer(field: Field, value: Any) -> int:
 
 def _check_number(field: Field, value: Any) -> int | float:
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str)):
-        raise ConfigError("Must be a number.")
+        raise FieldValueError("Must be a number.")
     try:
         number = Decimal(value.strip() if isinstance(value, str) else value)
     except (InvalidOperation, ValueError):
-        raise ConfigError("Must be a number.") from None
+        raise FieldValueError("Must be a number.") from None
     if not number.is_finite() or abs(number) > MAX_NUMBER:
-        raise ConfigError("Must be a number.")
+        raise FieldValueError("Must be a number.")
     _range(field, number)
     return int(number) if _is_whole(number) else float(number)
 
@@ -128,7 +128,7 @@ def _check_select(field: Field, value: Any) -> str:
     allowed = [choice for choice, _label in field.choices]
     if value not in allowed:
         listed = ", ".join(choice for choice in allowed if choice)
-        raise ConfigError(f"Must be one of: {listed}.")
+        raise FieldValueError(f"Must be one of: {listed}.")
     return value
 
 
@@ -143,10 +143,10 @@ def _with_choices(field: Field, choices) -> Field:
 def _check_record_id(field: Field, value: Any) -> int:
     try:
         number = _parse_integer(value)
-    except ConfigError:
+    except FieldValueError:
         number = 0
     if number < 1:
-        raise ConfigError("Enter a record id (a positive whole number) "
+        raise FieldValueError("Enter a record id (a positive whole number) "
                           "or a {{ trigger.… }} value.")
     return number
 
@@ -156,8 +156,8 @@ def _check_user(field: Field, value: Any) -> int | str:
         return value.strip()
     try:
         return _check_record_id(field, value)
-    except ConfigError:
-        raise ConfigError('Enter a user id, a {{ trigger.… }} value, '
+    except FieldValueError:
+        raise FieldValueError('Enter a user id, a {{ trigger.… }} value, '
                           'or "owner" / "record_owner".') from None
 
 
@@ -166,16 +166,16 @@ def _check_json(field: Field, value: Any) -> dict:
         try:
             value = json.loads(value)
         except ValueError:
-            raise ConfigError("Must be a JSON object.") from None
+            raise FieldValueError("Must be a JSON object.") from None
     if not isinstance(value, dict):
-        raise ConfigError("Must be a JSON object.")
+        raise FieldValueError("Must be a JSON object.")
     return value
 
 
 def _check_cron(field: Field, value: Any) -> str:
     text = " ".join(value.split()) if isinstance(value, str) else ""
     if len(text.split(" ")) != 5 or not croniter.is_valid(text):
-        raise ConfigError("Invalid cron expression.")
+        raise FieldValueError("Invalid cron expression.")
     return text
 
 
@@ -184,7 +184,7 @@ def _check_timezone(field: Field, value: Any) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
-        raise ConfigError(f"Unknown time zone '{name}'.") from None
+        raise FieldValueError(f"Unknown time zone '{name}'.") from None
     return name
 
 
@@ -194,7 +194,7 @@ def _check_boolean(field: Field, value: Any) -> bool:
     word = str(value).strip().lower()
     if word in _TRUE or word in _FALSE:
         return word in _TRUE
-    raise ConfigError("Must be true or false.")
+    raise FieldValueError("Must be true or false.")
 
 
 CHECKERS: dict[str, Callable[[Field, Any], Any]] = {
@@ -225,7 +225,7 @@ def _is_template(field: Field, value: Any) -> bool:
 
 
 def check_value(field: Field, value: Any, allow_templates: bool = True) -> Any:
-    """The clean value for one field, or ConfigError. Templates pass through unchecked."""
+    """The clean value for one field, or FieldValueError. Templates pass through unchecked."""
     if allow_templates and _is_template(field, value):
         return value
     return CHECKERS[field.type](field, value)
@@ -258,7 +258,7 @@ def check_config(config_fields: tuple[Field, ...], config: Any,
             continue
         try:
             clean[field.name] = check_value(field, value, allow_templates)
-        except ConfigError as error:
+        except FieldValueError as error:
             errors[field.name] = [str(error)]
     return clean, errors
 
@@ -287,7 +287,7 @@ def _check_deal_changes(clean: dict, allow_templates: bool) -> dict:
             continue
         try:
             normalised[key] = check_value(field, value, allow_templates)
-        except ConfigError as error:
+        except FieldValueError as error:
             messages.append(f"{key}: {error}")
     clean["changes"] = normalised
     return {"changes": messages} if messages else {}

@@ -32,7 +32,7 @@ def sweep_command():
 @click.option("--name", default=None, help="Worker name (default: random).")
 def worker_command(with_scheduler, burst, worker_class, name):
     app = current_app._get_current_object()
-    if not app.config.get("REDIS_URL"):
+    if not app.config["REDIS_URL"]:
         raise click.ClickException("REDIS_URL is not set. Without Redis the in-process runner of the web app runs executions.")
     connection = redis_connection(app)
     worker = WORKER_CLASSES[worker_class]([RQ_QUEUE_NAME], connection=connection, name=name, app=app)

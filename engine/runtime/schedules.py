@@ -44,7 +44,7 @@ def fire_due_schedules(now: datetime | None = None) -> int:
     With the feature flag off nothing fires (like event dispatch); the slots stay due and fire,
     once and late, when the flag is back on.
     """
-    if not current_app.config.get("AUTOMATIONS_ENABLED"):
+    if not current_app.config["AUTOMATIONS_ENABLED"]:
         return 0
     now = (now or datetime.now(UTC)).astimezone(UTC)
     ids = due_schedule_ids(now)

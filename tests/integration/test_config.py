@@ -2,7 +2,7 @@
 import pytest
 
 from webapp import create_app
-from webapp.config import ConfigError, config_from_environment, finalize_config
+from webapp.config import README, ConfigError, config_from_environment, finalize_config, markdown_table, readme_table
 
 GOOD_PRODUCTION = {
     "APP_ENV": "production",
@@ -57,3 +57,14 @@ def test_defaults_are_the_embedded_mode():
     assert config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///")
     assert config["REDIS_URL"] is None
     assert config["AUTOMATIONS_ENABLED"] is False
+
+
+def test_readme_configuration_table_is_the_settings_table():
+    assert readme_table(README.read_text(encoding="utf-8")) == markdown_table(), (
+        "README's Configuration table differs from webapp/config.py's SETTINGS: "
+        "run `flask --app webapp config table --write-readme`")
+
+
+def test_config_table_command_prints_the_table(app):
+    result = app.test_cli_runner().invoke(args=["config", "table"])
+    assert result.exit_code == 0 and result.output == markdown_table()

@@ -157,7 +157,7 @@ def operation(rule: str, method: str, *, summary: str, tag: str, body: Schema | 
         def handle(**kwargs):
             if any(isinstance(value, int) and value > max_id(name) for name, value in kwargs.items()):
                 fail(404, "Not found.")
-            if flagged and not current_app.config.get("AUTOMATIONS_ENABLED"):
+            if flagged and not current_app.config["AUTOMATIONS_ENABLED"]:
                 fail(404, "Automations are not enabled on this deployment.")
             if not has_role(min_role):
                 fail(403, f"This needs the {min_role.value} role or higher in this workspace.")

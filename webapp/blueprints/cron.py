@@ -22,6 +22,6 @@ def _bearer_matches(expected: str | None) -> bool:
 @public
 @csrf.exempt
 def workflow_runner():
-    if not _bearer_matches(current_app.config.get("CRON_SECRET")):
+    if not _bearer_matches(current_app.config["CRON_SECRET"]):
         abort(401, description="A valid 'Authorization: Bearer <CRON_SECRET>' header is required.")
     return jsonify(sweep_pending_executions())

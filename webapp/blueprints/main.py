@@ -13,7 +13,7 @@ def dashboard():
 
 
 def queue_health() -> str:
-    redis_url = current_app.config.get("REDIS_URL")
+    redis_url = current_app.config["REDIS_URL"]
     if not redis_url:
         return "embedded"
     import redis

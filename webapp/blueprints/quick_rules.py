@@ -41,7 +41,7 @@ def index():
         enabled_count=sum(1 for row in rows if row["enabled"]),
         rule_count=len(rows),
         can_edit=has_role(Role.ADMIN),
-        engine_on=bool(current_app.config.get("AUTOMATIONS_ENABLED")),
+        engine_on=bool(current_app.config["AUTOMATIONS_ENABLED"]),
         builder_url=_url_of("automations.workflows"),
         runs_url=_url_of("runs.index", "automations.runs"),
     )
