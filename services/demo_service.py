@@ -3,8 +3,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from models import Workspace, db
-from services import workspace_service
+from models import Contact, Workspace, db
+from services import (application_service, common, contact_service, deal_service, invoice_service, payment_service,
+                      project_service, task_service, template_service, ticket_service, workflow_service,
+                      workspace_service)
 
 DEMO_WORKSPACE = "Acme Demo"
 DEMO_PASSWORD = "demo-password"
@@ -45,8 +47,6 @@ DEMO_TEMPLATES = ("lead-welcome-email", "deal-won-thank-you-email", "ticket-crea
 
 def activate_demo_workflows(workspace: Workspace) -> None:
     """A few live workflows from the gallery, so the demo's business data leaves runs behind."""
-    from services import template_service, workflow_service
-
     owner = next(m.user for m in workspace.memberships if m.role == "owner")
     for slug in DEMO_TEMPLATES:
         workflow = template_service.use_template(template_service.get_template(workspace.id, slug), workspace.id, owner)
@@ -56,10 +56,6 @@ def activate_demo_workflows(workspace: Workspace) -> None:
 def seed_business_data(workspace: Workspace) -> bool:
     """Contacts, deals in several stages, a project with tasks and an active sprint, tickets,
     invoices and a candidate. Idempotent: a workspace that has contacts already is left alone."""
-    from models import Contact
-    from services import (application_service, common, contact_service, deal_service, invoice_service,
-                          payment_service, project_service, task_service, ticket_service)
-
     if db.session.scalar(select(Contact.id).where(Contact.workspace_id == workspace.id).limit(1)) is not None:
         return False
     ws = workspace.id

@@ -24,7 +24,7 @@ from flask import current_app
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from models import OutboxEmail, User, db
+from models import OutboxEmail, User, Workspace, db
 from models.base import utcnow
 from services.common import Origin, fire, origin_columns
 from services.errors import ValidationFailed
@@ -74,8 +74,6 @@ def send_email(workspace_id: int, to: str, subject: str, body: str, *, template:
         existing = db.session.scalar(select(OutboxEmail).where(OutboxEmail.idempotency_key == idempotency_key))
         if existing is not None:
             return existing
-    from models import Workspace
-
     workspace = db.session.get(Workspace, workspace_id)
     backend = current_app.config.get("EMAIL_BACKEND", "outbox")
     email = OutboxEmail(

@@ -8,7 +8,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import Invitation, Membership, Role, User, Workspace, db
 from models.base import utcnow
-from services import template_service
+from services import email_service, template_service
 from services.common import is_plain_int
 from services.errors import NotFound, ValidationFailed
 
@@ -169,8 +169,6 @@ def invite_member(workspace: Workspace, email: str, role: str, invited_by: User)
 
 def send_invitation_email(invitation: Invitation, link: str, invited_by: User):
     """The invitation goes out through the platform email service (the outbox, and SMTP/Resend when configured)."""
-    from services import email_service
-
     return email_service.send_email(
         invitation.workspace_id, invitation.email,
         f"{invited_by.display_name} invited you to {invitation.workspace.name} on Workestra",
