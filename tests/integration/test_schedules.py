@@ -10,7 +10,8 @@ from engine.schedules import fire_due_schedules, next_fire_after, next_fire_time
 from models import Deal, WorkflowExecution, db
 from models.triggers import WorkflowSchedule
 from services import schedule_service, workflow_service
-from tests.support.engine import load_execution, make_workflow
+from tests.factories import make_workflow
+from tests.support.engine import load_execution
 
 UTC = timezone.utc
 
