@@ -1,6 +1,6 @@
 """SQLAlchemy models, one module per area. Importing this package registers every table."""
 from models.api_tokens import ApiToken
-from models.automations import ExecutionStatus, Workflow, WorkflowExecution, WorkflowStatus
+from models.automations import ExecutionStatus, Workflow, WorkflowExecution
 from models.base import Base, db
 from models.crm import Contact, Deal
 from models.finance import Invoice, Payment, Quotation, Refund
@@ -16,7 +16,7 @@ from models.workspace import Invitation, Membership, Role, User, Workspace
 __all__ = [
     "ApiToken",
     "Base", "db", "AuditEvent", "ExecutionStatus", "Invitation", "Membership", "Role", "User",
-    "Workflow", "WorkflowExecution", "WorkflowStatus", "Workspace",
+    "Workflow", "WorkflowExecution", "Workspace",
     "Contact", "Deal", "Project", "Task", "SprintCycle", "Ticket", "Invoice", "Quotation", "Payment",
     "Refund", "Candidate", "Application", "OutboxEmail", "Notification", "Document",
     "WorkflowTemplate", "AutomationRule", "WebhookDelivery", "WebhookEndpoint", "WorkflowSchedule", "WorkspaceRuleSetting",

@@ -13,13 +13,6 @@ from models.types import JSONDocument, UTCDateTime
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
-class WorkflowStatus(str, enum.Enum):
-    DRAFT = "draft"
-    ACTIVE = "active"
-    PAUSED = "paused"
-    ARCHIVED = "archived"
-
-
 class ExecutionStatus(str, enum.Enum):
     PENDING = "pending"
     RUNNING = "running"
@@ -138,7 +131,3 @@ class WorkflowExecution(db.Model):
     replay_of_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("workflow_executions.id", ondelete="SET NULL"))
 
     workflow: Mapped[Workflow | None] = relationship()
-
-    @property
-    def status_enum(self) -> ExecutionStatus:
-        return ExecutionStatus(self.status)

@@ -4,9 +4,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from models import Contact, Workspace, db
-from services import (application_service, common, contact_service, deal_service, invoice_service,
-                      payment_service, project_service, task_service, template_service, ticket_service,
-                      workflow_service, workspace_service)
+from services import (application_service, common, contact_service, deal_service, invoice_service, payment_service,
+                      project_service, task_service, template_service, ticket_service, workflow_service,
+                      workspace_service)
 
 DEMO_WORKSPACE = "Acme Demo"
 DEMO_PASSWORD = "demo-password"

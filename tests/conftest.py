@@ -1,4 +1,4 @@
-"""Fixtures that return factories: app, client, auth, workspace, user, live_server.
+"""Fixtures that return factories (from tests/factories.py): app, client, auth, workspace, user, live_server.
 
 The database comes from DATABASE_URL (PostgreSQL in CI's second run) or a fresh SQLite file.
 The schema is built once per test session by running the Alembic migrations, and every test
@@ -8,7 +8,6 @@ import os
 import re
 import socket
 import threading
-from itertools import count
 
 import pytest
 from flask import has_app_context
@@ -17,11 +16,9 @@ from sqlalchemy import create_engine, false, text
 from werkzeug.serving import make_server
 
 from models import Role, db
-from services import workspace_service
+from tests.factories import PASSWORD, make_user, make_workspace
 
-PASSWORD = "password123"
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-_sequence = count(1)
 
 
 def pytest_collection_modifyitems(items):
@@ -163,16 +160,6 @@ def runner(app):
     return app.test_cli_runner()
 
 
-def make_workspace(name=None, owner_email=None):
-    """A new workspace (committed) in the current app context, with an owner who has PASSWORD."""
-    n = next(_sequence)
-    ws, _owner = workspace_service.create_workspace(
-        name or f"Workspace {n}", owner_email or f"owner{n}@example.test", PASSWORD, f"Owner {n}"
-    )
-    db.session.commit()
-    return ws
-
-
 @pytest.fixture
 def workspace(app):
     """workspace(name=None, owner_email=None) -> Workspace, with an owner who has PASSWORD."""
@@ -182,15 +169,7 @@ def workspace(app):
 @pytest.fixture
 def user(app):
     """user(workspace, role="member", email=None) -> User with PASSWORD."""
-
-    def factory(ws, role="member", email=None):
-        n = next(_sequence)
-        role = Role(role).value
-        created = workspace_service.add_user(ws, email or f"{role}{n}@example.test", PASSWORD, role, f"{role.title()} {n}")
-        db.session.commit()
-        return created
-
-    return factory
+    return make_user
 
 
 def owner_of(ws):

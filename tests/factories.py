@@ -1,23 +1,50 @@
-"""Factories for business records, workflows and executor steps: tests read as their scenario."""
+"""Factories for workspaces, users, business records, workflows and executor steps: tests read as their scenario."""
 from itertools import count
 
 from sqlalchemy import select
 
 from engine.executors import StepContext, executor_for
-from models import Workflow, WorkflowExecution, db
+from models import Role, User, Workflow, WorkflowExecution, Workspace, db
 from services import (application_service, contact_service, deal_service, invoice_service, payment_service,
-                      project_service, task_service, ticket_service)
+                      project_service, task_service, ticket_service, workflow_service, workspace_service)
+from tests.support.engine import log_step
 
+PASSWORD = "password123"
 _sequence = count(1)
 _executions = count(900_000)
 
 
-def active_workflow(ws, trigger: str, name: str | None = None) -> Workflow:
-    """An active workflow on `trigger` (with one log_event action), written directly as a row."""
-    workflow = Workflow(workspace_id=ws.id, name=name or f"On {trigger}", trigger={"type": trigger, "config": {}},
-                        trigger_type=trigger, conditions=[],
-                        actions=[{"type": "log_event", "config": {"event": "x"}}], status="active")
-    db.session.add(workflow)
+def make_workspace(name: str | None = None, owner_email: str | None = None) -> Workspace:
+    """A new workspace (committed) in the current app context, with an owner who has PASSWORD."""
+    n = next(_sequence)
+    ws, _owner = workspace_service.create_workspace(
+        name or f"Workspace {n}", owner_email or f"owner{n}@example.test", PASSWORD, f"Owner {n}"
+    )
+    db.session.commit()
+    return ws
+
+
+def make_user(ws: Workspace, role: str = "member", email: str | None = None) -> User:
+    """A new member of `ws` (committed) with PASSWORD."""
+    n = next(_sequence)
+    role = Role(role).value
+    created = workspace_service.add_user(ws, email or f"{role}{n}@example.test", PASSWORD, role, f"{role.title()} {n}")
+    db.session.commit()
+    return created
+
+
+def make_workflow(workspace_id: int, trigger: str = "deal_created", actions: list | None = None,
+                  conditions: list | None = None, status: str = "active", error_strategy: str = "continue",
+                  name: str = "Test workflow", trigger_config: dict | None = None) -> Workflow:
+    """A workflow (committed) created through workflow_service; by default active, with one log_event step."""
+    workflow = workflow_service.create_workflow(workspace_id, {
+        "name": name,
+        "trigger": {"type": trigger, "config": trigger_config or {}},
+        "conditions": conditions or [],
+        "actions": actions or [log_step()],
+        "error_strategy": error_strategy,
+        "status": status,
+    })
     db.session.commit()
     return workflow
 

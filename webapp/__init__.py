@@ -8,6 +8,9 @@ from flask import Flask
 from engine.runtime import handoff
 from engine.runtime.embedded import EMBEDDED_RUNNER_KEY, embedded_runner
 from engine.executors import missing_executors
+from webapp import database, errors, layout, security, viewhelpers
+from webapp.blueprints import BLUEPRINTS
+from webapp.cli import register_cli
 from webapp.config import ConfigError, config_from_environment, finalize_config
 from webapp.extensions import csrf, db, htmx, login_manager, migrate
 
@@ -28,10 +31,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
 
-    from webapp import database, errors, layout, security, viewhelpers
-    from webapp.blueprints import register_blueprints
-    from webapp.cli import register_cli
-
     database.configure_engine(app)
     check_executor_registry()
     handoff.install(app)
@@ -43,7 +42,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     layout.register(app)
     viewhelpers.register(app)
     errors.register(app)
-    register_blueprints(app)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
     register_cli(app)
     return app
 

@@ -3,10 +3,12 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from services import demo_service, workspace_service
-from services.errors import NotFound, ValidationFailed
+from engine.runtime.cli import automations_cli
 from engine.runtime.sweep import sweep_pending_executions
+from services import demo_service, email_service, workspace_service
+from services.errors import NotFound, ValidationFailed
 from webapp import config
+from webapp.api.cli import tokens_cli
 from webapp.extensions import db
 
 workspaces_cli = AppGroup("workspaces", help="Create and inspect workspaces.")
@@ -70,8 +72,6 @@ emails_cli = AppGroup("emails", help="The email outbox.")
 @click.option("--limit", default=100, show_default=True, help="At most this many emails.")
 def deliver_emails_command(limit):
     """Send outbox emails still queued (normally they are sent right after their transaction commits)."""
-    from services import email_service
-
     counts = email_service.deliver_pending(limit)
     click.echo(f"Sent {counts['sent']}, failed {counts['failed']}.")
 
@@ -96,9 +96,5 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(workspaces_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_command)
-    from engine.runtime.cli import automations_cli
-
     app.cli.add_command(automations_cli)
-    from webapp.api.cli import tokens_cli
-
     app.cli.add_command(tokens_cli)

@@ -1,13 +1,13 @@
 """Jinja filters and globals for showing runs: durations, relative times, JSON, chart bars, links to records.
 
-Registered app-wide (the runs blueprint does it), so any page including partials/_stats_strip.html
+Registered app-wide by create_app, so any page including partials/_stats_strip.html
 or runs/_partials/_chart.html has them.
 """
 import json
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import current_app, g, has_app_context, request, url_for
+from flask import g, has_app_context, request, url_for
 from markupsafe import Markup
 
 from models.base import utcnow
@@ -167,7 +167,7 @@ OUTPUT_LINKS = (
 
 
 def output_links(output) -> list[dict]:
-    """Links to the records a step's output names, to pages that exist; otherwise the label as plain text."""
+    """Links to the records a step's output names: [{"label": "Deal #3", "url": ...}]."""
     if not isinstance(output, dict):
         return []
     links = []
@@ -183,9 +183,7 @@ def output_links(output) -> list[dict]:
     return links
 
 
-def _record_url(endpoint: str, argument, anchor, ids: list[int]) -> str | None:
-    if endpoint not in current_app.view_functions:
-        return None
+def _record_url(endpoint: str, argument, anchor, ids: list[int]) -> str:
     if argument:
         return url_for(endpoint, **{argument: ids[0]})
     return url_for(endpoint, _anchor=anchor.format(ids[0]) if anchor else None)

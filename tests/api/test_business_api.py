@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from models import Contact, Deal, Invoice, WorkflowExecution, db
 from tests.api.conftest import ApiClient, errors_of, issue_token
-from tests.support.engine import make_workflow
+from tests.factories import make_workflow
 
 
 def fired(ws, trigger):

@@ -11,7 +11,8 @@ from engine.runtime.runner import run_execution
 from models import AuditEvent, db
 from services import workflow_service, workspace_service
 from tests.conftest import PASSWORD, _free_port
-from tests.support.engine import load_execution, log_step, make_workflow
+from tests.factories import make_workflow
+from tests.support.engine import load_execution, log_step
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from tests.factories import new_execution
 from models import Workflow, db
 from services import workspace_service
 from tests.conftest import PASSWORD
-from tests.support.engine import make_workflow
+from tests.factories import make_workflow
 from webapp.blueprints.runs import PLAIN_WORKFLOW_SELECT_MAX
 
 

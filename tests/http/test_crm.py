@@ -69,7 +69,7 @@ def test_a_foreign_contact_or_owner_in_the_form_is_refused(logged_in, workspace)
 def test_stage_buttons_move_the_deal_and_fire_the_workflows(logged_in):
     client, ws, _ = logged_in("member")
     deal = f.deal(ws, stage="negotiation")
-    won = f.active_workflow(ws, "deal_closed_won")
+    won = f.make_workflow(ws.id, "deal_closed_won")
     response = client.post(f"/crm/deals/{deal.id}/stage", data={"stage": "closed_won"})
     assert response.status_code == 302
     db.session.expire_all()

@@ -5,8 +5,8 @@ import pytest
 from engine.core.catalog import sample_payload
 from engine.core.runs import fire_workflow_event
 from models import db
-from services import workspace_service
-from tests.support.engine import load_execution, make_workflow
+from tests.factories import make_workflow, make_workspace
+from tests.support.engine import load_execution
 
 
 @pytest.fixture
@@ -18,8 +18,7 @@ def sweep_app(make_app):
 
 
 def _pending_execution():
-    ws, _ = workspace_service.create_workspace("Cron Co", "cron@example.test", "password123")
-    db.session.commit()
+    ws = make_workspace("Cron Co")
     make_workflow(ws.id)
     [execution_id] = fire_workflow_event(ws.id, "deal_created", sample_payload("deal_created"))
     db.session.commit()

@@ -14,7 +14,7 @@ def test_invoice_from_draft_to_paid(logged_in):
     response = client.post("/finance/invoices/new", data={"deal_id": deal.id, "customer_name": "Globex"})
     invoice = db.session.scalar(select(Invoice))
     assert response.status_code == 302 and (invoice.amount, invoice.currency, invoice.status) == (750, "EUR", "draft")
-    paid = f.active_workflow(ws, "invoice_paid")
+    paid = f.make_workflow(ws.id, "invoice_paid")
     assert client.post(f"/finance/invoices/{invoice.id}/send").status_code == 302
     assert client.post(f"/finance/invoices/{invoice.id}/payments", data={"amount": "250"}).status_code == 302
     assert f.executions_of(paid) == []
@@ -30,7 +30,7 @@ def test_refunds_are_for_admins(logged_in, role, allowed):
     client, ws, _ = logged_in(role)
     invoice = f.invoice(ws, sent=True, amount="100")
     f.pay(ws, invoice, "100")
-    refunded = f.active_workflow(ws, "invoice_refunded")
+    refunded = f.make_workflow(ws.id, "invoice_refunded")
     response = client.post(f"/finance/invoices/{invoice.id}/refunds", data={"amount": "100", "reason": "Duplicate"})
     assert response.status_code == (302 if allowed else 403)
     assert len(f.executions_of(refunded)) == (1 if allowed else 0)

@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from models import AuditEvent, Ticket, WorkflowExecution, db
 from models.triggers import WebhookDelivery
-from services import incoming_webhook_service, workflow_service, workspace_service
+from services import incoming_webhook_service, workflow_service
 from services.incoming_webhook_service import WebhookRejected, check_signature
-from tests.conftest import owner_of
-from tests.support.engine import make_workflow, wait_for_status
+from tests.factories import make_workflow, make_workspace
+from tests.support.engine import wait_for_status
 
 KNOWN_SECRET = "whsec_known_vector_secret"
 KNOWN_BODY = b'{"event":"order.created","order_id":"ORD-1042"}'
@@ -208,8 +208,7 @@ def test_get_is_not_allowed(app, client, workspace):
 def test_hooks_404_with_the_flag_off(make_app):
     app = make_app(AUTOMATIONS_ENABLED=False)
     with app.app_context():
-        ws, _ = workspace_service.create_workspace("Flag Off Co", "flagoff@example.test", "password123")
-        db.session.commit()
+        ws = make_workspace("Flag Off Co")
         _, endpoint = webhook_workflow(ws.id)
         response = post(app.test_client(), endpoint)
         assert response.status_code == 404 and response.is_json
@@ -252,8 +251,7 @@ def test_the_same_delivery_id_on_another_workflow_is_a_different_delivery(app, c
 def test_rate_limit_per_workflow_answers_429_with_retry_after(make_app):
     app = make_app(ENGINE_HANDOFF="sweep", WEBHOOK_RATE_LIMIT_PER_MINUTE=3)
     with app.app_context():
-        ws, _ = workspace_service.create_workspace("Busy Co", "busy@example.test", "password123")
-        db.session.commit()
+        ws = make_workspace("Busy Co")
         _, endpoint = webhook_workflow(ws.id)
         _, quiet = webhook_workflow(ws.id, name="Quiet")
         client = app.test_client()
@@ -271,8 +269,7 @@ def test_rate_limit_per_workflow_answers_429_with_retry_after(make_app):
 def test_external_webhook_creates_a_ticket_from_the_signed_curl_example(live_server):
     app = live_server.app
     with app.app_context():
-        ws, _ = workspace_service.create_workspace("Curl Co", "curl@example.test", "password123")
-        db.session.commit()
+        ws = make_workspace("Curl Co")
         workflow, endpoint = webhook_workflow(ws.id, name="External Webhook → Create Ticket", actions=[{
             "type": "create_ticket",
             "config": {"subject": "{{ trigger.body.message }}", "description": "Event {{ trigger.body.event }}", "priority": "high"},

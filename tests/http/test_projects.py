@@ -15,7 +15,7 @@ def test_create_a_project_add_tasks_and_complete_one(logged_in):
     assert "Acme onboarding" in page(client.get("/projects"))
     assert client.post(f"/projects/{project.id}/tasks", data={"title": "Kick-off", "assignee_id": user.id}).status_code == 302
     task = db.session.scalar(select(Task))
-    completed = f.active_workflow(ws, "task_completed")
+    completed = f.make_workflow(ws.id, "task_completed")
     assert client.post(f"/projects/tasks/{task.id}/status", data={"status": "done"}).status_code == 302
     assert f.only_payload(completed)["task"]["id"] == task.id
     assert "Kick-off" in page(client.get(f"/projects/{project.id}")) and page(client.get(f"/projects/tasks/{task.id}"))

@@ -9,13 +9,13 @@ from tests.http.test_crm import page
 
 def test_add_a_candidate_and_move_them_through_the_stages(logged_in):
     client, ws, _ = logged_in("member")
-    applied = f.active_workflow(ws, "candidate_applied")
+    applied = f.make_workflow(ws.id, "candidate_applied")
     response = client.post("/recruiting/new", data={"name": "Priya Patel", "email": "priya@example.test",
                                                    "position": "Backend Engineer"})
     application = db.session.scalar(select(Application))
     assert response.status_code == 302 and f.only_payload(applied)["candidate"]["name"] == "Priya Patel"
     assert "Priya Patel" in page(client.get("/recruiting"))
-    changed = f.active_workflow(ws, "candidate_stage_change")
+    changed = f.make_workflow(ws.id, "candidate_stage_change")
     assert client.post(f"/recruiting/applications/{application.id}/stage", data={"stage": "interview"}).status_code == 302
     assert f.only_payload(changed)["to_stage"] == "interview"
     response = client.post(f"/recruiting/applications/{application.id}/stage", data={"stage": "promoted"})

@@ -1,7 +1,7 @@
 """The Runs tab and run detail over HTTP: tabs, filters, keyset pages, formatting, stats, isolation,
 roles, replay and cancel. Runs are made directly (ENGINE_HANDOFF=sweep: nothing runs unless asked)."""
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -10,7 +10,8 @@ from tests.factories import new_execution
 from models import Deal, WorkflowExecution, db
 from models.base import utcnow
 from services import run_history_service
-from tests.support.engine import load_execution, log_step, make_workflow
+from tests.factories import make_workflow
+from tests.support.engine import load_execution, log_step
 from webapp.viewhelpers import format_duration, relative_time
 
 

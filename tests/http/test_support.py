@@ -14,7 +14,7 @@ def test_open_escalate_and_resolve_a_ticket(logged_in):
     ticket = db.session.scalar(select(Ticket))
     assert response.status_code == 302 and ticket.priority == "high"
     assert "Export broken" in page(client.get("/support"))
-    escalated = f.active_workflow(ws, "ticket_escalated")
+    escalated = f.make_workflow(ws.id, "ticket_escalated")
     assert client.post(f"/support/tickets/{ticket.id}/escalate").status_code == 302
     assert f.only_payload(escalated)["to_priority"] == "urgent"
     response = client.post(f"/support/tickets/{ticket.id}/escalate")

@@ -6,7 +6,8 @@ from sqlalchemy import select
 
 from models import Workflow, db
 from models.templates import WorkflowTemplate
-from tests.support.engine import log_step, make_workflow
+from tests.factories import make_workflow
+from tests.support.engine import log_step
 
 
 def test_gallery_shows_featured_first_then_categories(logged_in):

@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import func, select
 
 from models import AuditEvent, Workflow, WorkflowExecution, db
-from tests.support.engine import log_step, make_workflow, wait_for_status
+from tests.factories import make_workflow
+from tests.support.engine import log_step, wait_for_status
 
 
 def editor_form(**overrides):

@@ -18,7 +18,7 @@ def assert_catalog_shape(payload, trigger):
 def test_create_contact_fires_contact_created(workspace):
     ws = workspace()
     owner = owner_of(ws)
-    workflow = f.active_workflow(ws, "contact_created")
+    workflow = f.make_workflow(ws.id, "contact_created")
     contact = f.contact(ws, owner, name="Jordan Lee", email="jordan@acme.example", company="Acme")
     payload = f.only_payload(workflow)
     assert payload["contact"] == {"id": contact.id, "name": "Jordan Lee", "email": "jordan@acme.example",
@@ -30,7 +30,7 @@ def test_create_contact_fires_contact_created(workspace):
 
 def test_create_deal_fires_deal_created_with_deal_and_contact(workspace):
     ws = workspace()
-    workflow = f.active_workflow(ws, "deal_created")
+    workflow = f.make_workflow(ws.id, "deal_created")
     contact = f.contact(ws, name="Jordan Lee")
     deal = f.deal(ws, title="Acme — 50 seats", value="12500.50", contact_id=contact.id, stage="qualified")
     payload = f.only_payload(workflow)
@@ -46,8 +46,8 @@ def test_moving_a_deal_fires_stage_change_and_closed_won(workspace):
     ws = workspace()
     owner = owner_of(ws)
     deal = f.deal(ws, stage="negotiation")
-    stage_change = f.active_workflow(ws, "deal_stage_change")
-    won = f.active_workflow(ws, "deal_closed_won")
+    stage_change = f.make_workflow(ws.id, "deal_stage_change")
+    won = f.make_workflow(ws.id, "deal_closed_won")
     deal_service.move_deal_to_stage(ws.id, deal.id, "closed_won", owner)
     f.db.session.commit()
     for workflow in (stage_change, won):
@@ -61,8 +61,8 @@ def test_moving_a_deal_fires_stage_change_and_closed_won(workspace):
 def test_an_ordinary_stage_change_does_not_fire_closed_won(workspace):
     ws = workspace()
     deal = f.deal(ws)
-    won = f.active_workflow(ws, "deal_closed_won")
-    change = f.active_workflow(ws, "deal_stage_change")
+    won = f.make_workflow(ws.id, "deal_closed_won")
+    change = f.make_workflow(ws.id, "deal_stage_change")
     deal_service.move_deal_to_stage(ws.id, deal.id, "proposal", None)
     deal_service.move_deal_to_stage(ws.id, deal.id, "proposal", None)  # no change: no event
     f.db.session.commit()

@@ -15,8 +15,8 @@ from engine.core.runs import caused_by_execution, fire_workflow_event
 from models import AuditEvent, Workflow, WorkflowExecution, db
 from models.base import utcnow
 from services import audit_service
-from tests.conftest import make_workspace
-from tests.support.engine import log_step, make_workflow
+from tests.factories import make_workflow, make_workspace
+from tests.support.engine import log_step
 
 COMPARED = ("workspace_id", "workflow_id", "workflow_name", "trigger_type", "source", "definition",
             "trigger_payload", "status", "completed_actions", "current_step", "step_attempts", "claim_count",

@@ -10,7 +10,7 @@ from models import (AuditEvent, Deal, Document, Invoice, Notification, OutboxEma
 from services import (application_service, deal_service, email_service, payment_service, task_service,
                       ticket_service, workspace_service)
 from tests import factories
-from tests.support.engine import make_workflow, wait_for_status
+from tests.support.engine import wait_for_status
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ CAUSES = {
 
 @pytest.mark.parametrize("trigger", sorted(CAUSES))
 def test_each_domain_trigger_fires_from_its_service_and_the_run_completes(team, trigger):
-    workflow = make_workflow(team.ws.id, trigger=trigger,
+    workflow = factories.make_workflow(team.ws.id, trigger=trigger,
                              actions=[{"type": "log_event", "config": {"event": "saw_it", "message": "{{ trigger.actor.name }}"}}])
     CAUSES[trigger](team)
     db.session.commit()
@@ -146,7 +146,7 @@ def test_each_action_does_its_real_work_through_the_engine(team, webhook_receive
     setup = effect_setup(team, webhook_receiver)
     config, check = ACTIONS[action_type]
     config = _fill(config, setup, team)
-    workflow = make_workflow(team.ws.id, actions=[{"type": action_type, "config": config}], status="draft")
+    workflow = factories.make_workflow(team.ws.id, actions=[{"type": action_type, "config": config}], status="draft")
     execution = execution_service.run_now(workflow)  # the catalog's sample Deal Created payload
     db.session.commit()
     execution = wait_for_status(execution.id, timeout=30)
@@ -162,9 +162,8 @@ def test_send_template_email_reaches_a_real_smtp_server_through_the_engine(make_
 
     app = make_app(EMAIL_BACKEND="smtp", SMTP_URL=smtp_server.url, ENGINE_HANDOFF="sweep", SWEEP_PENDING_GRACE_SECONDS=0)
     with app.app_context():
-        ws, _ = workspace_service.create_workspace("Mail Co", "mail@e2e.test", "password123")
-        db.session.commit()
-        workflow = make_workflow(ws.id, actions=[{"type": "send_template_email", "config": {
+        ws = factories.make_workspace("Mail Co")
+        workflow = factories.make_workflow(ws.id, actions=[{"type": "send_template_email", "config": {
             "to": "{{ trigger.contact.email }}", "subject": "Deal {{ trigger.deal.title }}", "body": "Hello"}}])
         execution = execution_service.run_now(workflow)
         db.session.commit()

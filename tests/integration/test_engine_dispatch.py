@@ -7,7 +7,7 @@ from engine.core import handoff
 from engine.core.runs import MAX_CHAIN_DEPTH, caused_by_execution, fire_workflow_event
 from models import AuditEvent, WorkflowExecution, db
 from services import audit_service
-from tests.support.engine import make_workflow
+from tests.factories import make_workflow, make_workspace
 
 
 @pytest.fixture
@@ -19,20 +19,12 @@ def sweep_app(make_app):
         db.session.remove()
 
 
-def _workspace(name="Acme"):
-    from services import workspace_service
-
-    ws, _ = workspace_service.create_workspace(name, f"{name.lower().replace(' ', '')}@example.test", "password123")
-    db.session.commit()
-    return ws
-
-
 def _executions():
     return list(db.session.scalars(select(WorkflowExecution).order_by(WorkflowExecution.id)))
 
 
 def test_event_fires_only_active_matching_workflows_of_its_workspace(sweep_app):
-    ws, other = _workspace("Acme"), _workspace("Other")
+    ws, other = make_workspace("Acme"), make_workspace("Other")
     active = make_workflow(ws.id, status="active", name="active one")
     for status in ("draft", "paused", "archived"):
         make_workflow(ws.id, status=status, name=status)
@@ -52,7 +44,7 @@ def test_event_fires_only_active_matching_workflows_of_its_workspace(sweep_app):
 
 @pytest.mark.parametrize("value, fires", [(5000, True), (999, False)])
 def test_conditions_must_hold(sweep_app, value, fires):
-    ws = _workspace()
+    ws = make_workspace()
     make_workflow(ws.id, conditions=[{"field": "deal.value", "op": "gte", "value": 1000}])
     payload = sample_payload("deal_created")
     payload["deal"]["value"] = value
@@ -60,7 +52,7 @@ def test_conditions_must_hold(sweep_app, value, fires):
 
 
 def test_missing_condition_field_never_raises(sweep_app):
-    ws = _workspace()
+    ws = make_workspace()
     make_workflow(ws.id, conditions=[{"field": "deal.nothing.here", "op": "gt", "value": 3}])
     assert fire_workflow_event(ws.id, "deal_created", {"deal": "not even a dict"}) == []
 
@@ -68,7 +60,7 @@ def test_missing_condition_field_never_raises(sweep_app):
 def test_flag_off_fires_nothing(make_app):
     app = make_app(AUTOMATIONS_ENABLED=False, ENGINE_HANDOFF="sweep")
     with app.app_context():
-        ws = _workspace()
+        ws = make_workspace()
         make_workflow(ws.id)
         assert fire_workflow_event(ws.id, "deal_created", sample_payload("deal_created")) == []
         db.session.commit()
@@ -80,7 +72,7 @@ def test_flag_off_fires_nothing(make_app):
     {"deal": {"tags": {"a set", "is not JSON"}}},  # the driver cannot serialise it
 ], ids=["database-error", "client-error"])
 def test_a_dispatch_failure_never_breaks_the_business_change(sweep_app, payload):
-    ws = _workspace()
+    ws = make_workspace()
     make_workflow(ws.id)
     audit_service.record_event(ws.id, "deal.created", "the business change")
     assert fire_workflow_event(ws.id, "deal_created", payload) == []
@@ -92,7 +84,7 @@ def test_a_dispatch_failure_never_breaks_the_business_change(sweep_app, payload)
 
 
 def test_rolled_back_business_change_takes_its_executions_with_it(sweep_app):
-    ws = _workspace()
+    ws = make_workspace()
     make_workflow(ws.id)
     assert fire_workflow_event(ws.id, "deal_created", sample_payload("deal_created"))
     db.session.rollback()
@@ -100,7 +92,7 @@ def test_rolled_back_business_change_takes_its_executions_with_it(sweep_app):
 
 
 def test_chain_depth_is_limited_and_the_refusal_recorded(sweep_app):
-    ws = _workspace()
+    ws = make_workspace()
     make_workflow(ws.id)
     refusals = []
     with caused_by_execution(MAX_CHAIN_DEPTH, refusals):
@@ -125,7 +117,7 @@ def test_executions_reach_the_queue_only_after_the_outer_commit(sweep_app, monke
             handed.append(list(ids))
 
     monkeypatch.setitem(sweep_app.extensions, handoff.EXTENSION_KEY, RecordingHandOff())
-    ws = _workspace()
+    ws = make_workspace()
     make_workflow(ws.id)
     make_workflow(ws.id, trigger="deal_closed_won")
     first = fire_workflow_event(ws.id, "deal_created", sample_payload("deal_created"))

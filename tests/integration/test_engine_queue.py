@@ -15,18 +15,13 @@ from engine.core.runs import fire_workflow_event
 from engine.runtime.sweep import sweep_pending_executions
 from models import AuditEvent, db
 from models.base import utcnow
-from services import audit_service, workspace_service
-from tests.support.engine import load_execution, log_step, make_workflow, wait_for_status
+from services import audit_service
+from tests.factories import make_workflow, make_workspace
+from tests.support.engine import load_execution, log_step, wait_for_status
 from tests.support.slow_worker import PROGRESS_KEY
 
 KILL_TEST_REDIS = os.environ.get("KILL_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _workspace(name="Queue Co"):
-    ws, _ = workspace_service.create_workspace(name, f"{name.split()[0].lower()}@example.test", "password123")
-    db.session.commit()
-    return ws
 
 
 def _steps_done(execution_id, event):
@@ -37,7 +32,7 @@ def _steps_done(execution_id, event):
 
 def test_an_event_runs_to_completion_through_the_configured_queue(app):
     """SQLite run: the in-process runner. PostgreSQL run: the real `rq worker` that .ci/run started."""
-    ws = _workspace()
+    ws = make_workspace("Queue Co")
     make_workflow(ws.id, actions=[log_step("one"), log_step("two")])
     audit_service.record_event(ws.id, "deal.created", "business change")
     [execution_id] = fire_workflow_event(ws.id, "deal_created", sample_payload("deal_created"))
@@ -48,7 +43,7 @@ def test_an_event_runs_to_completion_through_the_configured_queue(app):
 
 
 def test_a_short_wait_is_resumed_by_the_queue_without_a_sweep(app):
-    ws = _workspace()
+    ws = make_workspace("Queue Co")
     make_workflow(ws.id, actions=[log_step("before"), {"type": "wait_delay", "config": {"seconds": 1}}, log_step("after")])
     [execution_id] = fire_workflow_event(ws.id, "deal_created", sample_payload("deal_created"))
     db.session.commit()
@@ -60,7 +55,7 @@ def test_a_short_wait_is_resumed_by_the_queue_without_a_sweep(app):
 def test_redis_down_the_change_commits_and_the_sweep_finishes_the_run(make_app):
     app = make_app(REDIS_URL="redis://127.0.0.1:1/0")
     with app.app_context():
-        ws = _workspace()
+        ws = make_workspace("Queue Co")
         make_workflow(ws.id)
         audit_service.record_event(ws.id, "deal.created", "business change")
         [execution_id] = fire_workflow_event(ws.id, "deal_created", sample_payload("deal_created"))
@@ -90,7 +85,7 @@ def test_killing_a_real_rq_worker_mid_run_loses_nothing_and_duplicates_nothing(m
     env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=KILL_TEST_REDIS, EXECUTION_LEASE_SECONDS="2",
                SWEEP_INTERVAL_SECONDS="0", AUTOMATIONS_ENABLED="true", SLOW_STEP_SECONDS="0.3", APP_ENV="development")
     with app.app_context():
-        ws = _workspace("Crash Co")
+        ws = make_workspace("Crash Co")
         events = [f"step{n}" for n in range(5)]
         make_workflow(ws.id, actions=[log_step(event) for event in events])
         ids = fire_workflow_event(ws.id, "deal_created", sample_payload("deal_created"))

@@ -14,9 +14,10 @@ from engine.runtime.runner import claim_execution, run_execution
 from engine.runtime.sweep import sweep_pending_executions
 from models import AuditEvent, WorkflowExecution, db
 from models.base import utcnow
-from services import execution_service, run_history_service, workflow_service, workspace_service
+from services import execution_service, run_history_service, workflow_service
 from services.errors import ValidationFailed
-from tests.support.engine import load_execution, log_step, make_workflow
+from tests.factories import make_workflow, make_workspace
+from tests.support.engine import load_execution, log_step
 
 
 @pytest.fixture
@@ -29,8 +30,7 @@ def engine_app(make_app):
 
 @pytest.fixture
 def ws(engine_app):
-    workspace, _ = workspace_service.create_workspace("Runner Co", "runner@example.test", "password123")
-    db.session.commit()
+    workspace = make_workspace("Runner Co")
     return workspace
 
 

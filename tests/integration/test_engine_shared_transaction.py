@@ -14,8 +14,9 @@ from engine.executors import StepError
 from engine.runtime.runner import LeaseLost, ExecutionRun, claim_states, run_claimed_batch, run_execution
 from models import AuditEvent, WorkflowExecution, db
 from models.base import utcnow
-from services import execution_service, webhook_service, workspace_service
-from tests.support.engine import load_execution, log_step, make_workflow
+from services import execution_service, webhook_service
+from tests.factories import make_workflow, make_workspace
+from tests.support.engine import load_execution, log_step
 
 
 @pytest.fixture
@@ -28,8 +29,7 @@ def engine_app(make_app):
 
 @pytest.fixture
 def ws(engine_app):
-    workspace, _ = workspace_service.create_workspace("Grouping Co", "grouping@example.test", "password123")
-    db.session.commit()
+    workspace = make_workspace("Grouping Co")
     return workspace
 
 

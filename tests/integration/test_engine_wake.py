@@ -11,8 +11,8 @@ from engine.core.redis_client import redis_connection
 from engine.runtime.handoff import DUE_LIST_KEY, RQ_QUEUE_NAME, drain_hand_offs, rq_queue
 from engine.runtime.runner import claim_batch, claim_execution
 from models import db
-from services import workspace_service
-from tests.support.engine import load_execution, log_step, make_workflow
+from tests.factories import make_workflow, make_workspace
+from tests.support.engine import load_execution, log_step
 
 WAKE_TEST_REDIS = os.environ.get("WAKE_TEST_REDIS_URL", "redis://127.0.0.1:6379/12")
 
@@ -38,8 +38,7 @@ def _fire(ws_id, times):
 
 
 def test_ten_events_queue_two_wake_jobs_and_one_worker_runs_all_of_them(wake_app):
-    ws, _ = workspace_service.create_workspace("Wake Co", "wake@example.test", "password123")
-    db.session.commit()
+    ws = make_workspace("Wake Co")
     make_workflow(ws.id, actions=[log_step("one"), log_step("two")])
     ids = _fire(ws.id, 10)
     assert drain_hand_offs(wake_app)  # the ids go to Redis from a background thread
@@ -57,8 +56,7 @@ def test_ten_events_queue_two_wake_jobs_and_one_worker_runs_all_of_them(wake_app
 
 
 def test_a_batch_claim_skips_rows_already_taken_and_never_claims_twice(wake_app):
-    ws, _ = workspace_service.create_workspace("Claim Co", "claim@example.test", "password123")
-    db.session.commit()
+    ws = make_workspace("Claim Co")
     make_workflow(ws.id)
     wake_app.config["ENGINE_HANDOFF"] = "sweep"
     ids = _fire(ws.id, 3)

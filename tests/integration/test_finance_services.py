@@ -13,7 +13,7 @@ from tests.integration.test_crm_services import assert_catalog_shape
 def test_invoice_paid_fires_once_when_fully_paid(workspace):
     ws = workspace()
     invoice = f.invoice(ws, sent=True, amount="1000")
-    workflow = f.active_workflow(ws, "invoice_paid")
+    workflow = f.make_workflow(ws.id, "invoice_paid")
     f.pay(ws, invoice, "400")
     assert f.executions_of(workflow) == []  # a partial payment is not "paid"
     f.pay(ws, invoice, "600")
@@ -35,7 +35,7 @@ def test_refunds_fire_invoice_refunded(workspace):
     admin = owner_of(ws)
     invoice = f.invoice(ws, sent=True, amount="500")
     f.pay(ws, invoice, "500")
-    workflow = f.active_workflow(ws, "invoice_refunded")
+    workflow = f.make_workflow(ws.id, "invoice_refunded")
     payment_service.refund_invoice(ws.id, invoice.id, {"amount": "100", "reason": "Duplicate charge"}, admin)
     f.db.session.commit()
     assert invoice_service.get_invoice(ws.id, invoice.id).status == "paid"  # partly refunded

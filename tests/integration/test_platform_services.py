@@ -17,7 +17,7 @@ from webapp.config import ConfigError
 
 def test_outbox_backend_records_the_email_and_fires_email_sent(app, workspace):
     ws = workspace()
-    workflow = f.active_workflow(ws, "email_sent")
+    workflow = f.make_workflow(ws.id, "email_sent")
     email = email_service.send_email(ws.id, "jordan@acme.example", "Hello", "Body text", template="welcome")
     db.session.commit()
     assert (email.status, email.backend) == ("sent", "outbox") and email.sent_at is not None

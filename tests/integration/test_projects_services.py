@@ -13,8 +13,8 @@ def test_task_status_change_and_completion(workspace, user):
     assignee = user(ws)
     project = f.project(ws, name="Acme onboarding")
     task = f.task(ws, project, title="Checklist", assignee_id=assignee.id)
-    changed = f.active_workflow(ws, "task_status_change")
-    completed = f.active_workflow(ws, "task_completed")
+    changed = f.make_workflow(ws.id, "task_status_change")
+    completed = f.make_workflow(ws.id, "task_completed")
     task_service.update_issue_status(ws.id, task.id, "in_progress", owner_of(ws))
     f.db.session.commit()
     assert f.executions_of(completed) == []

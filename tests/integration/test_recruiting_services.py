@@ -9,7 +9,7 @@ from tests.integration.test_crm_services import assert_catalog_shape
 
 def test_application_fires_candidate_applied(workspace):
     ws = workspace()
-    workflow = f.active_workflow(ws, "candidate_applied")
+    workflow = f.make_workflow(ws.id, "candidate_applied")
     application = f.application(ws, name="Priya Patel", email="priya@example.test", position="Backend Engineer")
     payload = f.only_payload(workflow)
     assert payload["candidate"] == {"id": application.candidate_id, "name": "Priya Patel", "email": "priya@example.test"}
@@ -20,7 +20,7 @@ def test_application_fires_candidate_applied(workspace):
 def test_stage_change_fires_candidate_stage_change(workspace):
     ws = workspace()
     application = f.application(ws)
-    workflow = f.active_workflow(ws, "candidate_stage_change")
+    workflow = f.make_workflow(ws.id, "candidate_stage_change")
     application_service.update_application_status(ws.id, application.id, "screening", None)
     f.db.session.commit()
     payload = f.only_payload(workflow)

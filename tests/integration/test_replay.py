@@ -10,8 +10,8 @@ from services import replay_service, workflow_service
 from services.errors import NotFound, ValidationFailed
 from services.replay_service import ReplayOptions
 from services.run_history_service import RunFilter
-from tests.conftest import make_workspace
-from tests.support.engine import load_execution, log_step, make_workflow
+from tests.factories import make_workflow, make_workspace
+from tests.support.engine import load_execution, log_step
 
 MISSING_DEAL = 987654321
 

@@ -21,8 +21,8 @@ from models.base import utcnow
 from services import execution_service, replay_service, run_history_service, workflow_service
 from services.replay_service import ReplayOptions
 from services.run_history_service import RunFilter
-from tests.conftest import make_workspace
-from tests.support.engine import load_execution, log_step, make_workflow
+from tests.factories import make_workflow, make_workspace
+from tests.support.engine import load_execution, log_step
 
 TERMINAL = ("completed", "failed", "cancelled")
 MIGRATION = next(pathlib.Path(__file__).parents[2].glob("migrations/versions/*-f4a1c0de0001_*.py"))

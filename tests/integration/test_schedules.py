@@ -11,7 +11,8 @@ from engine.runtime.schedules import fire_due_schedules
 from models import Deal, WorkflowExecution, db
 from models.triggers import WorkflowSchedule
 from services import schedule_service, workflow_service
-from tests.support.engine import load_execution, make_workflow
+from tests.factories import make_workflow
+from tests.support.engine import load_execution
 
 UTC = timezone.utc
 

@@ -5,11 +5,11 @@ import email
 import pytest
 from sqlalchemy import select
 
-from engine.runner import sweep_pending_executions
+from engine.runtime.sweep import sweep_pending_executions
 from models import OutboxEmail, db
 from services import workspace_service
 from tests import factories
-from tests.support.engine import make_workflow
+from tests.factories import make_workflow
 from webapp import create_app
 from webapp.config import SETTINGS, ConfigError
 

@@ -11,7 +11,7 @@ from tests.integration.test_crm_services import assert_catalog_shape
 def test_create_ticket_fires_ticket_created(workspace):
     ws = workspace()
     owner = owner_of(ws)
-    workflow = f.active_workflow(ws, "ticket_created")
+    workflow = f.make_workflow(ws.id, "ticket_created")
     ticket = f.ticket(ws, owner, subject="Export broken", description="Spins forever", priority="high",
                       owner_id=owner.id)
     payload = f.only_payload(workflow)
@@ -24,7 +24,7 @@ def test_create_ticket_fires_ticket_created(workspace):
 def test_escalate_raises_priority_one_level_until_urgent(workspace):
     ws = workspace()
     ticket = f.ticket(ws, priority="normal")
-    workflow = f.active_workflow(ws, "ticket_escalated")
+    workflow = f.make_workflow(ws.id, "ticket_escalated")
     assert ticket_service.escalate_ticket(ws.id, ticket.id, None).priority == "high"
     assert ticket_service.escalate_ticket(ws.id, ticket.id, None).priority == "urgent"
     f.db.session.commit()
@@ -39,7 +39,7 @@ def test_escalate_raises_priority_one_level_until_urgent(workspace):
 def test_resolve_fires_once(workspace):
     ws = workspace()
     ticket = f.ticket(ws)
-    workflow = f.active_workflow(ws, "ticket_resolved")
+    workflow = f.make_workflow(ws.id, "ticket_resolved")
     ticket_service.resolve_ticket(ws.id, ticket.id, None)
     f.db.session.commit()
     with pytest.raises(ValidationFailed, match="already resolved"):

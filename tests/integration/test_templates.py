@@ -8,8 +8,9 @@ from engine.core.schemas import flatten_errors, validate_definition
 from models import Workflow, db
 from models.templates import WorkflowTemplate
 from seeds.templates_loader import load_system_templates, read_system_templates
-from services import template_service, workspace_service
+from services import template_service
 from services.template_service import SYSTEM_TEMPLATE_SLUGS
+from tests.factories import make_workspace
 
 # Values a person must supply after Use Template (the editor asks before activation).
 ASKED_IN_THE_EDITOR = {"url"}
@@ -89,8 +90,7 @@ def test_fifty_parallel_uses_count_fifty(app, workspace):
 def test_new_workspaces_get_the_onboarding_workflow_once(make_app):
     app = make_app(SEED_ONBOARDING_WORKFLOW=True)
     with app.app_context():
-        ws, _ = workspace_service.create_workspace("Fresh Co", "fresh@example.test", "password123")
-        db.session.commit()
+        ws = make_workspace("Fresh Co")
         workflows = db.session.scalars(select(Workflow).where(Workflow.workspace_id == ws.id)).all()
         assert [(w.name, w.status, w.created_from_template) for w in workflows] == [
             ("Customer Onboarding Kickoff", "draft", "customer-onboarding-kickoff")]

@@ -8,9 +8,9 @@ from sqlalchemy import func, select
 
 from models import Contact, Workspace, WorkflowExecution, db
 from services import contact_service
+from tests.factories import make_workflow
 from tests.reliability.conftest import record, wait_until, worker_env
 from tests.reliability.scale import size
-from tests.support.engine import make_workflow
 
 DRAIN_LIMIT_SECONDS = 60
 

@@ -14,19 +14,12 @@ from sqlalchemy import func, select, update
 
 from engine.runtime.handoff import enqueue_executions
 from engine.runtime.schedules import fire_due_schedules
-from models import AuditEvent, Workspace, WorkflowExecution, db
+from models import AuditEvent, WorkflowExecution, db
 from models.base import utcnow
 from models.triggers import WorkflowSchedule
+from tests.factories import make_workflow, make_workspace
 from tests.reliability.conftest import PROJECT_ROOT, record, wait_until, worker_env
 from tests.reliability.scale import size
-from tests.support.engine import make_workflow
-
-
-def _workspace(name):
-    ws = Workspace(name=name)
-    db.session.add(ws)
-    db.session.commit()
-    return ws
 
 
 @pytest.mark.slow
@@ -35,7 +28,7 @@ def test_four_workers_and_two_sweepers_never_claim_an_execution_twice(make_app, 
     # Lease long enough that no lease expires during the test: then claim_count must be exactly 1 for every run.
     app = make_app(REDIS_URL=pg_and_redis, ENGINE_HANDOFF="sweep", EXECUTION_LEASE_SECONDS=300)
     with app.app_context():
-        ws = _workspace("Race Co")
+        ws = make_workspace("Race Co")
         workflow = make_workflow(ws.id, actions=[{"type": "log_event", "config": {"event": "raced", "message": "x"}}])
         definition = workflow.definition()
         rows = [{"workspace_id": ws.id, "workflow_id": workflow.id, "workflow_name": workflow.name,
@@ -85,7 +78,7 @@ def test_two_sweepers_never_fire_a_scheduled_slot_twice(make_app):
     count = size("race_schedules")
     app = make_app(ENGINE_HANDOFF="sweep")
     with app.app_context():
-        ws = _workspace("Schedule Race Co")
+        ws = make_workspace("Schedule Race Co")
         for n in range(count):
             make_workflow(ws.id, trigger="scheduled", trigger_config={"cron": "*/5 * * * *", "timezone": "UTC"},
                           name=f"Every five minutes {n}")

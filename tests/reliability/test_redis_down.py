@@ -10,9 +10,10 @@ from engine.runtime.sweep import sweep_pending_executions
 from models import Deal, WorkflowExecution, db
 from models.base import utcnow
 from services import deal_service, workspace_service
+from tests.factories import make_workflow
 from tests.reliability.conftest import record
 from tests.reliability.scale import size
-from tests.support.engine import log_step, make_workflow
+from tests.support.engine import log_step
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 

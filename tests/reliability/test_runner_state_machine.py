@@ -18,11 +18,11 @@ from engine.core.runs import fire_workflow_event
 from engine.executors import EXECUTORS, StepError, load_executors
 from engine.runtime.runner import claim_execution, run_execution
 from engine.runtime.sweep import sweep_pending_executions
-from models import AuditEvent, Workspace, WorkflowExecution, db
+from models import AuditEvent, WorkflowExecution, db
 from models.base import utcnow
 from services import execution_service
+from tests.factories import make_workflow, make_workspace
 from tests.reliability.scale import size
-from tests.support.engine import make_workflow
 
 TERMINAL = ("completed", "failed", "cancelled")
 SEEN: dict[str, int] = {}
@@ -109,9 +109,7 @@ class RunnerMachine(RuleBasedStateMachine):
 
     @initialize()
     def workspace(self):
-        ws = Workspace(name="Machine")
-        db.session.add(ws)
-        db.session.commit()
+        ws = make_workspace("Machine")
         self.ws_id = ws.id
         for trigger, (strategy, steps) in WORKFLOWS.items():
             make_workflow(ws.id, trigger=trigger, actions=steps, error_strategy=strategy, name=trigger)

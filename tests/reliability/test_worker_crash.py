@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from engine.core.catalog import sample_payload
 from engine.core.runs import fire_workflow_event
 from models import Workspace, WorkflowExecution, db
+from tests.factories import make_workflow
 from tests.reliability.conftest import TRIGGER, five_step_workflow, record, verify_five_step_runs, worker_env
 from tests.reliability.scale import size
-from tests.support.engine import make_workflow
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from models import Workflow, db
 from services import api_token_service, document_service, incoming_webhook_service, notification_service, template_service
 from tests import factories
 from tests.conftest import owner_of
-from tests.support.engine import log_step, make_workflow
+from tests.support.engine import log_step
 
 # Columns that legitimately move on a read: the API stamps a token's last use.
 VOLATILE_COLUMNS = {("api_tokens", "last_used_at")}
@@ -49,8 +49,8 @@ class Tenant:
 def populate(ws) -> Tenant:
     owner = owner_of(ws)
     tenant = Tenant(ws, owner)
-    workflow = make_workflow(ws.id, actions=[log_step()], name=f"Flow of {ws.name}")
-    hook_workflow = make_workflow(ws.id, trigger="webhook_received", name=f"Hook of {ws.name}")
+    workflow = factories.make_workflow(ws.id, actions=[log_step()], name=f"Flow of {ws.name}")
+    hook_workflow = factories.make_workflow(ws.id, trigger="webhook_received", name=f"Hook of {ws.name}")
     incoming_webhook_service.sync_endpoint(hook_workflow)
     execution = new_execution(workflow, sample_payload("deal_created"))
     execution.status = "failed"

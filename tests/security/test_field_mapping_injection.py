@@ -7,8 +7,8 @@ from engine.core.catalog import sample_payload
 from engine.core.runs import fire_workflow_event
 from engine.runtime.runner import run_execution
 from models import AuditEvent, OutboxEmail, db
-from services import workspace_service
-from tests.support.engine import load_execution, make_workflow
+from tests.factories import make_workflow, make_workspace
+from tests.support.engine import load_execution
 
 LITERAL = [  # not a trigger/steps path: stays exactly as written
     "{{ ''.__class__ }}",
@@ -53,15 +53,9 @@ def _run(ws, message, payload=None):
     return execution, audit, email
 
 
-def _workspace(n=0):
-    ws, _ = workspace_service.create_workspace("Inject Co", f"inject{n}@example.test", "password123")
-    db.session.commit()
-    return ws
-
-
 @pytest.mark.parametrize("payload", LITERAL + OTHER_NAMES)
 def test_payloads_that_are_not_paths_stay_literal(sweep_app, payload):
-    execution, audit, email = _run(_workspace(), f"before {payload} after")
+    execution, audit, email = _run(make_workspace("Inject Co"), f"before {payload} after")
     assert audit.message == f"before {payload} after"
     assert email.subject == f"before {payload} after" and f"before {payload} after" in email.body
     assert execution.completed_actions[0]["input"]["message"] == f"before {payload} after"
@@ -69,7 +63,7 @@ def test_payloads_that_are_not_paths_stay_literal(sweep_app, payload):
 
 @pytest.mark.parametrize("payload", EMPTY)
 def test_dunder_paths_into_the_trigger_are_missing_fields_never_attributes(sweep_app, payload):
-    execution, audit, _email = _run(_workspace(), f"[{payload}]")
+    execution, audit, _email = _run(make_workspace("Inject Co"), f"[{payload}]")
     assert audit.message == "[]"
     assert payload in execution.completed_actions[0].get("missing_fields", [])
 
@@ -78,14 +72,14 @@ def test_injection_text_inside_trigger_data_is_substituted_once_and_never_evalua
     payload = sample_payload("contact_created")
     nasty = "{{ config }} {% raw %} {{ trigger.contact.email }} {{ steps.0.output.audit_event_id }} {{ 7*7 }}"
     payload["contact"]["name"] = nasty
-    execution, audit, email = _run(_workspace(), "Hello {{ trigger.contact.name }}!", payload)
+    execution, audit, email = _run(make_workspace("Inject Co"), "Hello {{ trigger.contact.name }}!", payload)
     assert audit.message == f"Hello {nasty}!"
     assert email.subject == f"Hello {nasty}!"
 
 
 def test_no_probe_output_leaks_anything(sweep_app):
     for n, payload in enumerate(LITERAL + OTHER_NAMES + EMPTY):
-        _execution, audit, _email = _run(_workspace(n), payload)
+        _execution, audit, _email = _run(make_workspace("Inject Co"), payload)
         rendered = audit.message.replace(payload, "")
         for marker in LEAK_MARKERS:
             assert marker not in rendered, (payload, audit.message)

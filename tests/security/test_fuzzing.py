@@ -19,9 +19,9 @@ from models.triggers import WebhookDelivery
 from services import incoming_webhook_service
 from tests.api.conftest import ApiClient, issue_token
 from tests.conftest import Auth, owner_of
+from tests.factories import make_workflow
 from tests.reliability.scale import size
 from tests.security.conftest import table_counts
-from tests.support.engine import make_workflow
 
 EXAMPLES = size("fuzz_examples")
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=False,

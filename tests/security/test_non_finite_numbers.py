@@ -10,9 +10,9 @@ from models import Workflow, WorkflowExecution, db
 from services import incoming_webhook_service
 from tests.api.conftest import ApiClient, issue_token
 from tests.conftest import owner_of
+from tests.factories import make_workflow
 from tests.http.test_workflows import editor_form
 from tests.security.conftest import table_counts
-from tests.support.engine import make_workflow
 
 NON_FINITE = ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"]
 

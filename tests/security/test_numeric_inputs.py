@@ -9,8 +9,8 @@ import pytest
 from services import incoming_webhook_service
 from tests.api.conftest import ApiClient, issue_token
 from tests.conftest import owner_of
+from tests.factories import make_workflow
 from tests.http.test_workflows import editor_form
-from tests.support.engine import make_workflow
 
 ODD_NUMBERS = ["²", "¹²", "٣", "𝟗", "9" * 5000, "0" * 4400 + "1"]
 

@@ -9,8 +9,9 @@ from engine.core.catalog import sample_payload
 from engine.core.runs import fire_workflow_event
 from engine.runtime.runner import run_execution
 from models import db
-from services import webhook_service, workspace_service
-from tests.support.engine import load_execution, make_workflow
+from services import webhook_service
+from tests.factories import make_workflow, make_workspace
+from tests.support.engine import load_execution
 
 FORBIDDEN_URLS = [
     # loopback in every spelling
@@ -148,8 +149,7 @@ def test_the_call_webhook_step_fails_on_a_forbidden_target_through_the_engine(ma
     recorder = SocketRecorder(monkeypatch)
     app = make_app(ENGINE_HANDOFF="sweep")
     with app.app_context():
-        ws, _ = workspace_service.create_workspace("Ssrf Co", "ssrf@example.test", "password123")
-        db.session.commit()
+        ws = make_workspace("Ssrf Co")
         make_workflow(ws.id, actions=[{"type": "call_webhook", "config": {"url": url}}
                                       for url in ("http://169.254.169.254/latest/meta-data/", "http://127.1/",
                                                   "http://loopback.attacker.test/", "http://[::ffff:10.0.0.1]/")],

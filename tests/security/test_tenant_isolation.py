@@ -14,8 +14,8 @@ from engine.runtime.runner import run_execution
 from models import Deal, WorkflowExecution, db
 from tests.api.conftest import ApiClient, issue_token
 from tests.conftest import Auth
+from tests.factories import make_workflow
 from tests.security.conftest import db_checksum, populate
-from tests.support.engine import make_workflow
 
 ANY = object()
 

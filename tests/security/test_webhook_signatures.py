@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 
 from models import WorkflowExecution, db
 from models.triggers import WebhookDelivery
-from services import incoming_webhook_service, webhook_service, workspace_service
+from services import incoming_webhook_service, webhook_service
 from services.incoming_webhook_service import WebhookRejected, check_signature
+from tests.factories import make_workflow, make_workspace
 from tests.security.conftest import table_counts
-from tests.support.engine import make_workflow
 
 T = 1700000000
 BODY = b'{"event":"test","n":1}'
@@ -110,8 +110,7 @@ def test_no_equality_operator_compares_digests_in_the_signature_code():
 
 
 def test_over_http_every_bad_signature_is_401_and_only_the_log_row_is_written(app, client):
-    ws, _ = workspace_service.create_workspace("Hook Co", "hook@example.test", "password123")
-    db.session.commit()
+    ws = make_workspace("Hook Co")
     workflow = make_workflow(ws.id, trigger="webhook_received")
     endpoint = incoming_webhook_service.sync_endpoint(workflow)
     db.session.commit()

@@ -1,28 +1,10 @@
-"""Helpers for engine tests: build workflows, wait for runs."""
+"""Helpers for engine tests: log_event steps, wait for runs (workflows come from tests.factories.make_workflow)."""
 import time
 
 from models import WorkflowExecution, db
-from services import workflow_service
-
-LOG = {"type": "log_event", "config": {"event": "step_ran", "message": "{{ trigger.deal.title }}"}}
-
 
 def log_step(event="step_ran", **extra):
     return {"type": "log_event", "config": {"event": event, "message": "{{ trigger.deal.title }}"}, **extra}
-
-
-def make_workflow(workspace_id, trigger="deal_created", actions=None, conditions=None, status="active",
-                  error_strategy="continue", name="Test workflow", trigger_config=None):
-    workflow = workflow_service.create_workflow(workspace_id, {
-        "name": name,
-        "trigger": {"type": trigger, "config": trigger_config or {}},
-        "conditions": conditions or [],
-        "actions": actions or [log_step()],
-        "error_strategy": error_strategy,
-        "status": status,
-    })
-    db.session.commit()
-    return workflow
 
 
 def load_execution(execution_id) -> WorkflowExecution:

@@ -18,6 +18,7 @@ from flask import Blueprint, abort, current_app, jsonify, make_response, request
 from marshmallow import Schema, ValidationError
 from sqlalchemy.exc import DataError, IntegrityError
 
+from engine.core.schemas import flatten_errors
 from models import Role
 from services.errors import NotFound, PermissionDenied, ValidationFailed
 from webapp.errors import TITLES
@@ -88,14 +89,8 @@ def fail(status: int, message: str, errors: dict | None = None):
     abort(api_error(status, message, errors))
 
 
-def field_errors(errors: dict) -> dict[str, list[str]]:
-    from engine.core.schemas import flatten_errors
-
-    return flatten_errors(errors)
-
-
 def invalid(errors: dict):
-    fail(422, "Some fields are invalid.", field_errors(errors))
+    fail(422, "Some fields are invalid.", flatten_errors(errors))
 
 
 def json_body(schema: Schema) -> dict:

@@ -1,28 +1,10 @@
-"""Blueprint registration: one blueprint per area."""
+"""The blueprints, one per area, in the order create_app registers them."""
+from webapp.api import bp as api_bp
+from webapp.blueprints import (api_tokens, auth, automations, crm, cron, finance, hooks, main, platform, projects,
+                               quick_rules, recruiting, runs, settings, support)
 
-
-def register_blueprints(app) -> None:
-    from webapp.blueprints import auth, automations, cron, main, settings
-
-    for module in (auth, main, settings, automations, cron):
-        app.register_blueprint(module.bp)
-
-    from webapp.blueprints import crm, finance, platform, projects, recruiting, support
-
-    for module in (crm, projects, support, finance, recruiting, platform):
-        app.register_blueprint(module.bp)
-
-    from webapp.blueprints import runs
-
-    app.register_blueprint(runs.bp)
-
-    from webapp import api
-    from webapp.blueprints import api_tokens
-
-    app.register_blueprint(api.bp)
-    app.register_blueprint(api_tokens.bp)
-
-    from webapp.blueprints import hooks, quick_rules
-
-    for blueprint in (hooks.bp, hooks.panels_bp, quick_rules.bp):
-        app.register_blueprint(blueprint)
+BLUEPRINTS = (
+    auth.bp, main.bp, settings.bp, automations.bp, cron.bp,
+    crm.bp, projects.bp, support.bp, finance.bp, recruiting.bp, platform.bp,
+    runs.bp, api_bp, api_tokens.bp, hooks.bp, hooks.panels_bp, quick_rules.bp,
+)

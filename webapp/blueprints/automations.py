@@ -1,17 +1,17 @@
 """The Automations module's workflow pages: the list and the visual editor. Behind the feature flag."""
 import json
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from engine.core.catalog import ACTIONS, TRIGGERS, actions_by_module, sample_payload, triggers_by_module
 from models import ExecutionStatus, Role, db
 from models.templates import TEMPLATE_CATEGORIES
-from services import (execution_service, quick_rules_service, schedule_service, template_service, workflow_listing,
-                      workflow_service, workspace_service)
+from services import (execution_service, quick_rules_service, run_history_service, schedule_service, template_service,
+                      workflow_listing, workflow_service, workspace_service)
 from services.common import is_plain_int
 from services.errors import NotFound, ValidationFailed
-from webapp.blueprints import hooks
+from webapp.blueprints.hooks import schedule_panel_context, webhook_panel_context
 from webapp.editor_form import apply_edit, blank_definition, definition_from_form, editor_context, first_error_card
 from webapp.security import gate_behind_automations_flag, has_role, require_role
 
@@ -56,11 +56,7 @@ def workflows():
 
 
 def _stats_strip(workflow_id=None):
-    """The 4-column stats strip, when the runs module provides it."""
-    try:
-        from services import run_history_service
-    except ImportError:
-        return None
+    """The 4-column stats strip: the workspace's runs of the last 30 days, or one workflow's."""
     return run_history_service.stats(g.workspace.id, period_days=30, workflow_id=workflow_id)
 
 
@@ -72,11 +68,11 @@ def _trigger_extras(definition, workflow) -> dict:
               "cron_presets": schedule_service.CRON_PRESETS}
     if trigger_type == "scheduled":
         if saved_as == "scheduled":
-            extras["schedule_panel"] = hooks.schedule_panel_context(workflow)
+            extras["schedule_panel"] = schedule_panel_context(workflow)
         config = definition["trigger"].get("config") or {}
         extras["schedule_preview"] = schedule_service.preview(config.get("cron", ""), config.get("timezone") or g.workspace.timezone)
     elif trigger_type == "webhook_received" and saved_as == "webhook_received":
-        extras["webhook_panel"] = hooks.webhook_panel_context(workflow)
+        extras["webhook_panel"] = webhook_panel_context(workflow)
     return extras
 
 
@@ -85,7 +81,7 @@ def _render_editor(definition, workflow=None, errors=None, selected=None, status
         selected = first_error_card(errors)
     context = editor_context(definition, errors, selected, _member_choices())
     context.update(_trigger_extras(definition, workflow))
-    template = "automations/_editor_body.html" if request.headers.get("HX-Request") and request.endpoint == "automations.render_editor" else "automations/editor.html"
+    template = "automations/_editor_body.html" if request.htmx and request.endpoint == "automations.render_editor" else "automations/editor.html"
     return render_template(
         template, workflow=workflow, triggers_by_module=triggers_by_module(), actions_by_module=actions_by_module(),
         sample_payload=json.dumps(sample_payload(definition["trigger"]["type"]), indent=2) if definition["trigger"]["type"] in TRIGGERS else "{}",
@@ -208,7 +204,7 @@ def run_now(workflow_id):
                                error="The payload must be a JSON object, e.g. {\"deal\": {\"title\": \"…\"}}."), 422
     execution = execution_service.run_now(workflow, payload, current_user)
     db.session.commit()
-    return render_template("automations/_run_live.html", execution=execution, workflow=workflow, run_url=_run_url(execution))
+    return render_template("automations/_run_live.html", execution=execution, workflow=workflow)
 
 
 @bp.get("/<int:workflow_id>/runs/<int:execution_id>/live")
@@ -220,13 +216,7 @@ def run_live(workflow_id, execution_id):
         abort(404)
     if execution.workflow_id != workflow.id:
         abort(404)
-    return render_template("automations/_run_live.html", execution=execution, workflow=workflow, run_url=_run_url(execution))
-
-
-def _run_url(execution):
-    if "runs.detail" in current_app.view_functions:
-        return url_for("runs.detail", execution_id=execution.id)
-    return None
+    return render_template("automations/_run_live.html", execution=execution, workflow=workflow)
 
 
 def _local(target):

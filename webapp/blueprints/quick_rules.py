@@ -42,17 +42,7 @@ def index():
         rule_count=len(rows),
         can_edit=has_role(Role.ADMIN),
         engine_on=bool(current_app.config["AUTOMATIONS_ENABLED"]),
-        builder_url=_url_of("automations.workflows"),
-        runs_url=_url_of("runs.index", "automations.runs"),
     )
-
-
-def _url_of(*endpoints: str) -> str | None:
-    """The first of these endpoints that is installed (areas are built in parallel)."""
-    for endpoint in endpoints:
-        if endpoint in current_app.view_functions:
-            return url_for(endpoint)
-    return None
 
 
 @bp.post("/<int:rule_id>")
@@ -74,7 +64,7 @@ def toggle(rule_id):
     except ValidationFailed as failure:  # a system rule the catalog no longer accepts
         db.session.rollback()
         abort(422, description=f"This rule cannot run as defined: {failure}")
-    if request.headers.get("HX-Request"):
+    if request.htmx:
         return render_template("quick_rules/_rule_row.html", row=_row_view(row), can_edit=True, just_changed=True,
                                enabled_count=quick_rules_service.enabled_count(g.workspace.id), count_oob=True)
     flash(f"Quick Rule {'switched on' if row['enabled'] else 'switched off'}: {row['rule'].name}", "success")

@@ -2,7 +2,7 @@
 
 Behind the AUTOMATIONS_ENABLED flag. Members view; owners and admins replay and cancel.
 """
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
 from models import Role, WorkflowExecution
 from services import execution_service, quick_rules_service, replay_service, run_history_service
@@ -16,7 +16,6 @@ from webapp.security import gate_behind_automations_flag, has_role, require_role
 bp = Blueprint("runs", __name__, url_prefix="/automations/runs")
 gate_behind_automations_flag(bp)
 
-EDITOR_ENDPOINT = "automations.edit_workflow"
 TABS = (("", "All"), ("pending", "Pending"), ("running", "Running"), ("completed", "Completed"),
         ("failed", "Failed"), ("cancelled", "Cancelled"), ("paused", "Paused"))
 RUNS_TABLE_TARGET = "runs-table"
@@ -29,14 +28,12 @@ WORKFLOW_SEARCH_LIMIT = 20
 
 # -- helpers --------------------------------------------------------------------------------------
 def editor_urls(workflow_ids, rules: dict | None = None) -> dict[int, str]:
-    """Links to the workflow editor, when that page exists; a Quick Rule's runs link to the Quick Rules page.
+    """Links to the workflow editor; a Quick Rule's runs link to the Quick Rules page.
     `rules`: the Quick Rule names of these workflows, when already looked up."""
-    if EDITOR_ENDPOINT not in current_app.view_functions:
-        return {}
     ids = {wf_id for wf_id in workflow_ids if wf_id}
     if rules is None:
         rules = quick_rules_service.quick_rule_names(workspace_id(), ids)
-    return {wf_id: url_for("quick_rules.index") if wf_id in rules else url_for(EDITOR_ENDPOINT, workflow_id=wf_id)
+    return {wf_id: url_for("quick_rules.index") if wf_id in rules else url_for("automations.edit_workflow", workflow_id=wf_id)
             for wf_id in ids}
 
 
@@ -48,10 +45,6 @@ def row_links(page) -> dict:
     ids = {run.workflow_id for run in page.runs if run.workflow_id}
     rules = quick_rules_service.quick_rule_names(workspace_id(), ids)
     return {"editor_urls": editor_urls(ids, rules), "quick_rules": rules}
-
-
-def htmx_target() -> str | None:
-    return request.headers.get("HX-Target") if request.headers.get("HX-Request") else None
 
 
 def period_days() -> int:
@@ -86,7 +79,7 @@ def index():
     except ValidationFailed as failure:
         return _index_page(RunFilter(), None, failure.errors, 422)
     page = run_history_service.list_runs(ws_id, run_filter, before=before, after=after)
-    if htmx_target() == RUNS_TABLE_TARGET:
+    if request.htmx and request.htmx.target == RUNS_TABLE_TARGET:
         return render_template("runs/_partials/_runs_table.html", page=page, run_filter=run_filter, **row_links(page))
     return _index_page(run_filter, page)
 
@@ -119,7 +112,7 @@ def workflow_options():
 @bp.get("/<int:execution_id>")
 def detail(execution_id):
     execution = workspace_get_or_404(WorkflowExecution, execution_id)
-    if htmx_target() == RUN_BODY_TARGET:
+    if request.htmx and request.htmx.target == RUN_BODY_TARGET:
         return render_template("runs/_partials/_run_body.html", **_detail_context(execution))
     return _detail_page(execution)
 
