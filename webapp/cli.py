@@ -7,7 +7,7 @@ from engine.runtime.cli import automations_cli
 from engine.runtime.sweep import sweep_pending_executions
 from services import demo_service, email_service, workspace_service
 from services.errors import NotFound, ValidationFailed
-from webapp import config
+from webapp.config import README, markdown_table, with_table
 from webapp.api.cli import tokens_cli
 from webapp.extensions import db
 
@@ -84,10 +84,10 @@ config_cli = AppGroup("config", help="The settings table (webapp/config.py).")
 def config_table_command(write_readme):
     """Print README's Configuration table, generated from the settings table."""
     if write_readme:
-        config.README.write_text(config.with_table(config.README.read_text(encoding="utf-8")), encoding="utf-8")
-        click.echo(f"Rewrote the Configuration table of {config.README}.")
+        README.write_text(with_table(README.read_text(encoding="utf-8")), encoding="utf-8")
+        click.echo(f"Rewrote the Configuration table of {README}.")
     else:
-        click.echo(config.markdown_table(), nl=False)
+        click.echo(markdown_table(), nl=False)
 
 
 def register_cli(app: Flask) -> None:
