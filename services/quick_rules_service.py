@@ -2,8 +2,9 @@
 
 A rule that is on runs as a hidden system workflow of the workspace (status active; off =
 paused), so the dispatcher fires it like any workflow. workspace_rule_settings links the rule and
-the workflow: that link is how the workflow list hides these workflows
-(`hidden_workflow_ids()`) and how the Runs tab labels their runs (`quick_rule_names()`).
+the workflow: that link is how workflow_service keeps these workflows hidden and read-only on the
+pages and the API (`editable_conditions()`, `get_editable_workflow()`) and how the Runs tab labels
+their runs (`quick_rule_names()`). Only this service changes them.
 """
 from sqlalchemy import func, select
 
@@ -119,19 +120,7 @@ def rule_definition(rule: AutomationRule) -> dict:
     }
 
 
-# --- For the workflow list and the Runs tab ----------------------------------------------------
-
-def hidden_workflow_ids():
-    """A subquery of the workflow ids that run Quick Rules: the workflow list excludes them with
-    `.where(Workflow.id.not_in(quick_rules_service.hidden_workflow_ids()))`."""
-    return select(WorkspaceRuleSetting.workflow_id).where(WorkspaceRuleSetting.workflow_id.is_not(None))
-
-
-def is_quick_rule_workflow(workflow_id: int | None) -> bool:
-    if workflow_id is None:
-        return False
-    return db.session.scalar(select(WorkspaceRuleSetting.id).where(WorkspaceRuleSetting.workflow_id == workflow_id)) is not None
-
+# --- For the Runs tab ---------------------------------------------------------------------------
 
 def quick_rule_names(workspace_id: int, workflow_ids=None) -> dict[int, str]:
     """{workflow_id: rule name} for this workspace's Quick Rule workflows (optionally only these ids):

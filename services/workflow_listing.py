@@ -1,4 +1,5 @@
 """The workflow list: filters, search, sort, pages, and each row's last run and 7-day run count.
+Quick Rule workflows are left out (workflow_service.editable_conditions).
 
 A row's numbers never scan its runs: the last run is one backward step on the (workspace_id,
 workflow_id, id) index, the runs of the last 7 UTC days (today included, like the stats strip's
@@ -9,8 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, union_all
 
 from models import Workflow, WorkflowExecution, WorkflowRunDaily, db
-from services.quick_rules_service import hidden_workflow_ids
 from services.run_history_service import UNFINISHED_STATUSES, day_start, period_start
+from services.workflow_service import editable_conditions
 
 PAGE_SIZE = 25
 SORTS = {"updated": "Last updated", "name": "Name", "last_run": "Last run"}
@@ -36,7 +37,7 @@ class WorkflowPage:
 
 
 def _filtered(workspace_id: int, status: str, search: str):
-    query = select(Workflow).where(Workflow.workspace_id == workspace_id, Workflow.id.not_in(hidden_workflow_ids()))
+    query = select(Workflow).where(*editable_conditions(workspace_id))
     if status in ("active", "draft", "paused", "archived"):
         query = query.where(Workflow.status == status)
     else:
@@ -49,7 +50,7 @@ def _filtered(workspace_id: int, status: str, search: str):
 def status_counts(workspace_id: int) -> dict:
     rows = db.session.execute(
         select(Workflow.status, func.count())
-        .where(Workflow.workspace_id == workspace_id, Workflow.id.not_in(hidden_workflow_ids()))
+        .where(*editable_conditions(workspace_id))
         .group_by(Workflow.status)
     ).all()
     counts = {status: 0 for status in STATUS_TABS}

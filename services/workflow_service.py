@@ -1,15 +1,61 @@
-"""Workflows: create, update, change status, duplicate, delete. Every write is validated and audited."""
+"""Workflows: create, update, change status, duplicate, delete. Every write is validated and audited.
+
+Quick Rule workflows (the hidden workflows that Settings → Quick Rules creates, linked by
+workspace_rule_settings) are hidden and read-only for every front door: the pages and /api/v1 list
+workflows with `editable_conditions()` and load one with `get_editable_workflow()`, which answers
+NotFound for them. Only quick_rules_service changes them, through the writes below.
+"""
+from sqlalchemy import select
+
 from engine.core.schemas import flatten_errors, validate_definition
 from models import User, Workflow, db
+from models.triggers import WorkspaceRuleSetting
 from services import audit_service, schedule_service
 from services.common import get_in_workspace
-from services.errors import ValidationFailed
+from services.errors import NotFound, ValidationFailed
 
 STATUS_VERBS = {"active": "activated", "paused": "paused", "archived": "archived", "draft": "moved to draft"}
+QUICK_RULE_NOT_EDITABLE = "This automation is a Quick Rule: switch it on or off in Settings → Quick Rules."
 
 
 def get_workflow(workspace_id: int, workflow_id) -> Workflow:
+    """Any workflow of the workspace, Quick Rule workflows included (for the services that manage them)."""
     return get_in_workspace(Workflow, workspace_id, workflow_id, "Workflow")
+
+
+def quick_rule_workflow_ids():
+    """A subquery of the ids of the workflows that run Quick Rules."""
+    return select(WorkspaceRuleSetting.workflow_id).where(WorkspaceRuleSetting.workflow_id.is_not(None))
+
+
+def is_quick_rule_workflow(workflow_id: int | None) -> bool:
+    if workflow_id is None:
+        return False
+    return db.session.scalar(
+        select(WorkspaceRuleSetting.id).where(WorkspaceRuleSetting.workflow_id == workflow_id)) is not None
+
+
+def editable_conditions(workspace_id: int) -> list:
+    """The WHERE conditions of every list of workflows a person sees: this workspace's, without the
+    Quick Rule workflows."""
+    return [Workflow.workspace_id == workspace_id, Workflow.id.not_in(quick_rule_workflow_ids())]
+
+
+def editable_workflows(workspace_id: int, status: str | None = None) -> list[Workflow]:
+    """The workspace's workflows (Quick Rule workflows left out), most recently changed first."""
+    query = select(Workflow).where(*editable_conditions(workspace_id))
+    if status:
+        query = query.where(Workflow.status == status)
+    return list(db.session.scalars(query.order_by(Workflow.updated_at.desc(), Workflow.id.desc())))
+
+
+def get_editable_workflow(workspace_id: int, workflow_id) -> Workflow:
+    """A workflow of the workspace that people may read and change; NotFound for a Quick Rule workflow,
+    as for a workflow of another workspace."""
+    workflow = get_workflow(workspace_id, workflow_id)
+    if is_quick_rule_workflow(workflow.id):
+        raise NotFound(QUICK_RULE_NOT_EDITABLE)
+    return workflow
 
 
 def clean_definition(data) -> dict:

@@ -5,7 +5,9 @@ from flask import abort, current_app, g, redirect, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from models import Membership, Role, User, db
+from models import Membership, Role, User, Workflow, db
+from services import workflow_service
+from services.errors import NotFound
 from webapp.extensions import login_manager
 
 WORKSPACE_SESSION_KEY = "workspace_id"
@@ -110,6 +112,15 @@ def workspace_get_or_404(model, object_id):
     if row is None:
         abort(404)
     return row
+
+
+def editable_workflow_or_404(workflow_id) -> Workflow:
+    """A workflow of the current workspace that people edit: Quick Rule workflows are 404, like another
+    workspace's (workflow_service.get_editable_workflow)."""
+    try:
+        return workflow_service.get_editable_workflow(g.workspace.id, workflow_id)
+    except NotFound as missing:
+        abort(404, description=str(missing))
 
 
 def gate_behind_automations_flag(blueprint) -> None:

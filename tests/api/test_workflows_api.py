@@ -1,8 +1,9 @@
 """/api/v1/workflows: the definition shape of DESIGN.md in and out, through the workflow service."""
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from engine.runtime.runner import run_execution
-from models import Workflow, WorkflowExecution, db
+from models import AuditEvent, Workflow, WorkflowExecution, db
+from services import quick_rules_service
 from tests.api.conftest import ApiClient, errors_of, issue_token
 from tests.conftest import owner_of
 
@@ -36,6 +37,15 @@ def test_create_returns_the_definition_shape(api):
     assert body["created_by_id"] == client.user.id
     workflow = db.session.get(Workflow, body["id"])
     assert workflow.workspace_id == client.workspace.id
+
+
+def switch_on_a_quick_rule(client) -> Workflow:
+    """Settings → Quick Rules switches a rule on: its hidden, active workflow."""
+    quick_rules_service.ensure_system_rules()
+    rule = quick_rules_service.list_rules(client.workspace.id)[0]["rule"]
+    row = quick_rules_service.set_rule_enabled(client.workspace.id, rule.id, True, owner_of(client.workspace))
+    db.session.commit()
+    return db.session.get(Workflow, row["setting"].workflow_id)
 
 
 def test_list_get_and_filter_by_status(api):
@@ -125,6 +135,46 @@ def test_other_workspaces_workflows_are_404(api):
         assert response.is_json
     assert mine.get("/workflows").get_json()["data"] == []
     assert mine.get("/workflows/99999999999999999999999").status_code == 404
+
+
+def test_quick_rule_workflows_are_not_listed(api):
+    client = api()
+    mine = create(client, name="Mine", status="active")
+    hidden = switch_on_a_quick_rule(client)
+    assert hidden.status == "active"
+    assert [w["id"] for w in client.get("/workflows").get_json()["data"]] == [mine["id"]]
+    assert [w["id"] for w in client.get("/workflows?status=active").get_json()["data"]] == [mine["id"]]
+
+
+def test_quick_rule_workflows_are_404_and_stay_unchanged(api):
+    client = api()  # the owner: DELETE is allowed to owners, so a 404 is the rule, not the role
+    hidden = switch_on_a_quick_rule(client)
+    wid = hidden.id
+    before = (hidden.name, hidden.status, hidden.version, hidden.actions, hidden.trigger, hidden.updated_at)
+    audited = db.session.scalar(select(func.count()).select_from(AuditEvent))
+    for method, path, body in (("GET", f"/workflows/{wid}", None),
+                               ("PATCH", f"/workflows/{wid}", {"name": "Hijacked", "actions": []}),
+                               ("PATCH", f"/workflows/{wid}", {"name": "Hijacked"}),
+                               ("DELETE", f"/workflows/{wid}", None),
+                               ("POST", f"/workflows/{wid}/activate", {}),
+                               ("POST", f"/workflows/{wid}/pause", {}),
+                               ("POST", f"/workflows/{wid}/archive", {}),
+                               ("POST", f"/workflows/{wid}/run", {"payload": {"deal": {"title": "x"}}})):
+        response = client.request(method, path, json=body)
+        assert response.status_code == 404, (method, path, response.get_data(as_text=True))
+        assert "Quick Rules" in response.get_json()["message"], (method, path)
+    db.session.expire_all()
+    workflow = db.session.get(Workflow, wid)
+    assert workflow is not None
+    assert (workflow.name, workflow.status, workflow.version, workflow.actions, workflow.trigger,
+            workflow.updated_at) == before
+    assert db.session.scalar(select(func.count()).select_from(WorkflowExecution)) == 0
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == audited
+    # Settings → Quick Rules still switches it (through its own service).
+    rule_id = quick_rules_service.list_rules(client.workspace.id)[0]["rule"].id
+    quick_rules_service.set_rule_enabled(client.workspace.id, rule_id, False, owner_of(client.workspace))
+    db.session.commit()
+    assert db.session.get(Workflow, wid).status == "paused"
 
 
 def test_run_now_with_a_payload_completes(sweep_api):

@@ -7,7 +7,7 @@ from engine.runtime.runner import run_execution
 from models import AuditEvent, Notification, Workflow, WorkflowExecution, db
 from models.triggers import AutomationRule, WorkspaceRuleSetting
 from seeds.quick_rules import load_rules
-from services import deal_service, quick_rules_service
+from services import deal_service, quick_rules_service, workflow_service
 from tests.conftest import owner_of
 
 
@@ -91,9 +91,9 @@ def test_switching_on_is_instant_audited_and_creates_a_hidden_active_workflow(ap
     audit = db.session.scalar(select(AuditEvent).where(AuditEvent.event == "quick_rule.enabled"))
     assert audit.workspace_id == ws.id and audit.actor_id == admin.id and target.name in audit.message
     # Hidden from the workflow list, labelled for the Runs tab.
-    visible = db.session.scalars(select(Workflow.id).where(Workflow.workspace_id == ws.id, Workflow.id.not_in(quick_rules_service.hidden_workflow_ids()))).all()
+    visible = db.session.scalars(select(Workflow.id).where(*workflow_service.editable_conditions(ws.id))).all()
     assert workflow.id not in visible
-    assert quick_rules_service.is_quick_rule_workflow(workflow.id)
+    assert workflow_service.is_quick_rule_workflow(workflow.id)
     assert quick_rules_service.quick_rule_names(ws.id) == {workflow.id: target.name}
 
 

@@ -274,16 +274,20 @@ def test_a_webhook_workflow_shows_its_url_and_secret_once_saved(logged_in):
 
 
 def test_quick_rule_workflows_stay_out_of_the_builder_and_are_labelled_in_runs(logged_in):
-    from services import quick_rules_service
+    from services import quick_rules_service, workflow_service
 
     client, ws, owner = logged_in()
     quick_rules_service.ensure_system_rules()
     rule = quick_rules_service.list_rules(ws.id)[0]
     client.post(f"/settings/automations/{rule['rule'].id}", data={"enabled": "true"})
-    [workflow_id] = db.session.scalars(quick_rules_service.hidden_workflow_ids()).all()
+    [workflow_id] = db.session.scalars(workflow_service.quick_rule_workflow_ids()).all()
     assert "No workflows yet." in client.get("/automations").get_data(as_text=True)
     assert client.get(f"/automations/{workflow_id}").status_code == 404
+    for path in ("", "/status", "/delete", "/duplicate", "/run", "/triggers/webhook/rotate"):
+        assert client.post(f"/automations/{workflow_id}{path}", data={"status": "archived"}).status_code == 404, path
+    assert client.get(f"/automations/{workflow_id}/triggers/schedule").status_code == 404
     workflow = db.session.get(Workflow, workflow_id)
+    assert workflow.status == "active" and workflow.version == 1
     from services import execution_service
 
     execution = execution_service.run_now(workflow)

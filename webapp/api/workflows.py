@@ -1,8 +1,11 @@
-"""/api/v1/workflows: the workflow definitions of DESIGN.md, through services/workflow_service.py."""
-from flask import g
-from sqlalchemy import select
+"""/api/v1/workflows: the workflow definitions of DESIGN.md, through services/workflow_service.py.
 
-from models import Role, Workflow, db
+Like the pages, the API neither lists nor changes Quick Rule workflows: they are 404 here
+(workflow_service.get_editable_workflow); Settings → Quick Rules switches them on and off.
+"""
+from flask import g
+
+from models import Role, Workflow
 from services import execution_service, workflow_service
 from webapp.api.blueprint import ID, operation
 from webapp.api.schemas import (EmptySchema, ExecutionOut, RunSchema, WorkflowDefinitionSchema, WorkflowOut,
@@ -14,17 +17,14 @@ STATUS_ACTIONS = {"activate": "active", "pause": "paused", "archive": "archived"
 
 
 def _workflow(workflow_id) -> Workflow:
-    return workflow_service.get_workflow(g.workspace.id, workflow_id)
+    return workflow_service.get_editable_workflow(g.workspace.id, workflow_id)
 
 
 @operation("/workflows", "GET", summary="List workflows", tag=TAG, query=WorkflowQuerySchema(),
            response=list_of(WorkflowOut), flagged=True)
 def list_workflows(query):
     """The workspace's workflows, most recently changed first; filter with ?status=."""
-    statement = select(Workflow).where(Workflow.workspace_id == g.workspace.id)
-    if query.get("status"):
-        statement = statement.where(Workflow.status == query["status"])
-    return {"data": list(db.session.scalars(statement.order_by(Workflow.updated_at.desc(), Workflow.id.desc())))}
+    return {"data": workflow_service.editable_workflows(g.workspace.id, query.get("status"))}
 
 
 @operation("/workflows", "POST", summary="Create a workflow", tag=TAG, body=WorkflowDefinitionSchema(),

@@ -7,13 +7,13 @@ from flask_login import current_user
 from engine.core.catalog import ACTIONS, TRIGGERS, actions_by_module, sample_payload, triggers_by_module
 from models import ExecutionStatus, Role, db
 from models.templates import TEMPLATE_CATEGORIES
-from services import (execution_service, quick_rules_service, run_history_service, schedule_service, template_service,
-                      workflow_listing, workflow_service, workspace_service)
+from services import (execution_service, run_history_service, schedule_service, template_service, workflow_listing,
+                      workflow_service, workspace_service)
 from services.common import is_plain_int
 from services.errors import NotFound, ValidationFailed
 from webapp.blueprints.hooks import schedule_panel_context, webhook_panel_context
 from webapp.editor_form import apply_edit, blank_definition, definition_from_form, editor_context, first_error_card
-from webapp.security import gate_behind_automations_flag, has_role, require_role
+from webapp.security import editable_workflow_or_404, gate_behind_automations_flag, has_role, require_role
 
 bp = Blueprint("automations", __name__, url_prefix="/automations")
 gate_behind_automations_flag(bp)
@@ -21,17 +21,6 @@ gate_behind_automations_flag(bp)
 MODULE_ICONS = {"CRM": "people", "Projects": "kanban", "Support": "life-preserver", "Finance": "receipt",
                 "Recruiting": "person-badge", "Platform": "lightning-charge"}
 STATUS_INTENTS = {"activate": "active", "pause": "paused", "archive": "archived", "draft": "draft"}
-
-
-def _workflow_or_404(workflow_id):
-    """A workflow of this workspace that the builder manages (Quick Rules run as hidden workflows)."""
-    try:
-        workflow = workflow_service.get_workflow(g.workspace.id, workflow_id)
-    except NotFound:
-        abort(404)
-    if quick_rules_service.is_quick_rule_workflow(workflow.id):
-        abort(404, description="This automation is a Quick Rule: switch it on or off in Settings → Quick Rules.")
-    return workflow
 
 
 def _member_choices():
@@ -98,7 +87,7 @@ def new_workflow():
 
 @bp.get("/<int:workflow_id>")
 def edit_workflow(workflow_id):
-    workflow = _workflow_or_404(workflow_id)
+    workflow = editable_workflow_or_404(workflow_id)
     problems = workflow_service.definition_problems(workflow)
     return _render_editor(workflow.definition(), workflow, errors=problems, needs_input=bool(problems))
 
@@ -110,7 +99,7 @@ def render_editor():
     definition, selected = apply_edit(definition, request.form.get("edit", ""), request.form.get("arg", ""))
     workflow = None
     if is_plain_int(request.form.get("workflow_id", "")):
-        workflow = _workflow_or_404(request.form["workflow_id"])
+        workflow = editable_workflow_or_404(request.form["workflow_id"])
     kept = request.form.get("selected", "")
     if selected is None and request.form.get("edit") != "remove_action":
         selected = int(kept) if is_plain_int(kept) else kept if kept in ("trigger", "conditions") else None
@@ -134,7 +123,7 @@ def create_workflow():
 
 @bp.post("/<int:workflow_id>")
 def save_workflow(workflow_id):
-    workflow = _workflow_or_404(workflow_id)
+    workflow = editable_workflow_or_404(workflow_id)
     definition = definition_from_form(request.form)
     intent = request.form.get("intent", "save")
     try:
@@ -144,7 +133,7 @@ def save_workflow(workflow_id):
         db.session.commit()
     except ValidationFailed as failure:
         db.session.rollback()
-        workflow = _workflow_or_404(workflow_id)
+        workflow = editable_workflow_or_404(workflow_id)
         return _render_editor(definition, workflow, errors=failure.errors, status=422)
     flash(_saved_message(workflow, intent), "success")
     return redirect(url_for("automations.edit_workflow", workflow_id=workflow.id))
@@ -157,7 +146,7 @@ def _saved_message(workflow, intent) -> str:
 
 @bp.post("/<int:workflow_id>/status")
 def change_status(workflow_id):
-    workflow = _workflow_or_404(workflow_id)
+    workflow = editable_workflow_or_404(workflow_id)
     status = request.form.get("status", "")
     try:
         workflow_service.set_status(workflow, status, current_user)
@@ -173,7 +162,7 @@ def change_status(workflow_id):
 
 @bp.post("/<int:workflow_id>/duplicate")
 def duplicate(workflow_id):
-    workflow = _workflow_or_404(workflow_id)
+    workflow = editable_workflow_or_404(workflow_id)
     copy = workflow_service.duplicate_workflow(workflow, current_user)
     db.session.commit()
     flash(f"Duplicated as {copy.name!r} (draft).", "success")
@@ -183,7 +172,7 @@ def duplicate(workflow_id):
 @bp.post("/<int:workflow_id>/delete")
 @require_role(Role.ADMIN)
 def delete(workflow_id):
-    workflow = _workflow_or_404(workflow_id)
+    workflow = editable_workflow_or_404(workflow_id)
     name = workflow.name
     workflow_service.delete_workflow(workflow, current_user)
     db.session.commit()
@@ -193,7 +182,7 @@ def delete(workflow_id):
 
 @bp.post("/<int:workflow_id>/run")
 def run_now(workflow_id):
-    workflow = _workflow_or_404(workflow_id)
+    workflow = editable_workflow_or_404(workflow_id)
     raw = request.form.get("payload", "").strip() or "{}"
     try:
         payload = json.loads(raw)
@@ -209,7 +198,7 @@ def run_now(workflow_id):
 
 @bp.get("/<int:workflow_id>/runs/<int:execution_id>/live")
 def run_live(workflow_id, execution_id):
-    workflow = _workflow_or_404(workflow_id)
+    workflow = editable_workflow_or_404(workflow_id)
     try:
         execution = execution_service.get_execution(g.workspace.id, execution_id)
     except NotFound:
@@ -281,7 +270,7 @@ def delete_template(template_id):
 @bp.post("/<int:workflow_id>/publish")
 @require_role(Role.ADMIN)
 def publish(workflow_id):
-    workflow = _workflow_or_404(workflow_id)
+    workflow = editable_workflow_or_404(workflow_id)
     try:
         template = template_service.publish_workflow(workflow, request.form, current_user)
         db.session.commit()

@@ -14,7 +14,7 @@ from services import incoming_webhook_service, schedule_service
 from services.incoming_webhook_service import MAX_BODY_BYTES, WebhookRejected
 from webapp.errors import TITLES
 from webapp.extensions import csrf, db
-from webapp.security import gate_behind_automations_flag, public, workspace_get_or_404
+from webapp.security import editable_workflow_or_404, gate_behind_automations_flag, public
 
 bp = Blueprint("hooks", __name__, url_prefix="/hooks")
 gate_behind_automations_flag(bp)
@@ -80,19 +80,19 @@ def schedule_panel_context(workflow: Workflow) -> dict:
 
 @panels_bp.get("/<int:workflow_id>/triggers/webhook")
 def webhook_panel(workflow_id):
-    workflow = workspace_get_or_404(Workflow, workflow_id)
+    workflow = editable_workflow_or_404(workflow_id)
     return render_template("triggers/_webhook_panel.html", panel=webhook_panel_context(workflow))
 
 
 @panels_bp.get("/<int:workflow_id>/triggers/schedule")
 def schedule_panel(workflow_id):
-    workflow = workspace_get_or_404(Workflow, workflow_id)
+    workflow = editable_workflow_or_404(workflow_id)
     return render_template("triggers/_schedule_panel.html", panel=schedule_panel_context(workflow))
 
 
 @panels_bp.post("/<int:workflow_id>/triggers/webhook/rotate")
 def rotate_webhook_secret(workflow_id):
-    workflow = workspace_get_or_404(Workflow, workflow_id)
+    workflow = editable_workflow_or_404(workflow_id)
     if workflow.trigger_type != incoming_webhook_service.TRIGGER_KEY:
         abort(409, description="This workflow does not use the Webhook Received trigger.")
     incoming_webhook_service.rotate_secret(workflow, current_user)
