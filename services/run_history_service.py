@@ -1,6 +1,9 @@
 """Run history: the filtered, keyset-paginated list of executions, counts per status, the stats strip
 and the daily chart.
 
+`list_runs` is the one run listing: the Runs tab and GET /api/v1/executions both page through it, and
+both read and write its cursors with `parse_cursor` / `encode_cursor`.
+
 Every query takes the workspace id first and filters on it. Lists page on the execution id (newest
 first) with `before`/`after` cursors, never OFFSET, so page 1,000 costs what page 1 costs on the
 (workspace_id, status, id) and (workspace_id, workflow_id, id) indexes. The status tabs, the stats
@@ -8,7 +11,7 @@ strip and the chart never scan the history: finished runs come from the daily ro
 triggers keep (models/run_rollups.py), unfinished runs (few at any time) are counted live with the
 list's own conditions. Date filters work on UTC days.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import Date, func, select, union_all
@@ -36,11 +39,13 @@ MAX_SEARCH_LENGTH = 200
 
 @dataclass(frozen=True)
 class RunFilter:
-    """What the Runs tab shows: a status tab, a workflow, an inclusive range of UTC days."""
+    """Which runs a list shows: a status, a workflow, an inclusive range of UTC days (the Runs tab), runs
+    created at or after a moment (`since`, the API's filter)."""
     status: str | None = None
     workflow_id: int | None = None
     date_from: date | None = None
     date_to: date | None = None
+    since: datetime | None = None
 
     def query_args(self) -> dict:
         """The filter as URL query arguments (for links that keep it)."""
@@ -50,14 +55,14 @@ class RunFilter:
         return {key: value for key, value in args.items() if value is not None}
 
     def without_status(self) -> "RunFilter":
-        return RunFilter(None, self.workflow_id, self.date_from, self.date_to)
+        return replace(self, status=None)
 
 
 @dataclass
 class RunPage:
     runs: list
-    newer_cursor: int | None = None  # pass as `after` for the newer page
-    older_cursor: int | None = None  # pass as `before` for the older page
+    newer_cursor: str | None = None  # pass as `after` for the newer page (encode_cursor)
+    older_cursor: str | None = None  # pass as `before` for the older page (the API's next_cursor)
     has_active: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -102,18 +107,40 @@ def _parse_day(raw, name: str, errors: dict) -> date | None:
         return None
 
 
+# -- the cursor: one encoding for the Runs tab's Newer/Older links and the API's next_cursor ------------
+def encode_cursor(execution_id: int) -> str:
+    """The cursor of a page boundary: the execution id, in decimal."""
+    return str(execution_id)
+
+
 def parse_cursor(raw) -> int | None:
-    """A page cursor (an execution id); ValidationFailed when it is not a positive whole number."""
+    """The execution id of a cursor that encode_cursor wrote (None when blank); ValidationFailed when it is
+    not one (not a positive whole number that fits an execution id)."""
     raw = (raw or "").strip()
     if not raw:
         return None
     if not is_plain_int(raw) or int(raw) <= 0 or int(raw) > 2**63 - 1:
-        raise ValidationFailed({"cursor": ["This page link is broken; go back to the first page."]})
+        raise ValidationFailed({"cursor": ["This page link is broken; start again from the first page."]})
     return int(raw)
 
 
 def day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.utc)
+
+
+def _earliest(run_filter: RunFilter) -> datetime | None:
+    """The filter's lower bound on created_at (inclusive): the later of the first day's start and `since`."""
+    bounds = [bound for bound in (day_start(run_filter.date_from) if run_filter.date_from else None,
+                                  run_filter.since) if bound is not None]
+    return max(bounds) if bounds else None
+
+
+def _latest(run_filter: RunFilter) -> datetime | None:
+    """The filter's upper bound on created_at (exclusive): the start of the day after the last day;
+    None without a last day, or when it is the last day a date holds."""
+    if run_filter.date_to is None or run_filter.date_to == date.max:
+        return None
+    return day_start(run_filter.date_to + timedelta(days=1))
 
 
 def list_conditions(workspace_id: int, run_filter: RunFilter) -> list:
@@ -123,10 +150,12 @@ def list_conditions(workspace_id: int, run_filter: RunFilter) -> list:
         conditions.append(WorkflowExecution.status == run_filter.status)
     if run_filter.workflow_id:
         conditions.append(WorkflowExecution.workflow_id == run_filter.workflow_id)
-    if run_filter.date_from:
-        conditions.append(WorkflowExecution.created_at >= day_start(run_filter.date_from))
-    if run_filter.date_to:
-        conditions.append(WorkflowExecution.created_at < day_start(run_filter.date_to + timedelta(days=1)))
+    earliest = _earliest(run_filter)
+    if earliest is not None:
+        conditions.append(WorkflowExecution.created_at >= earliest)
+    latest = _latest(run_filter)
+    if latest is not None:
+        conditions.append(WorkflowExecution.created_at < latest)
     return conditions
 
 
@@ -136,20 +165,20 @@ ID_RANGE_MARGIN = timedelta(minutes=10)
 
 
 def id_range(workspace_id: int, run_filter: RunFilter) -> list:
-    """Conditions on the id that keep every run of the filter's dates: the list pages on ids, so
-    without them it walks down from the newest run to the range (290 ms at a million runs).
+    """Conditions on the id that keep every run of the filter's dates (and `since`): the list pages on
+    ids, so without them it walks down from the newest run to the range (290 ms at a million runs).
     Below the range: the id of the last run created a margin before it; above: the id of the first
     run created a margin after it. Two probes on (workspace_id, created_at); no bound when none."""
     conditions = []
     in_workspace = WorkflowExecution.workspace_id == workspace_id
-    if run_filter.date_from:
-        before = day_start(run_filter.date_from) - ID_RANGE_MARGIN
+    before = _shifted(_earliest(run_filter), -ID_RANGE_MARGIN)
+    if before is not None:
         floor = db.session.scalar(select(WorkflowExecution.id).where(in_workspace, WorkflowExecution.created_at < before)
                                   .order_by(WorkflowExecution.created_at.desc()).limit(1))
         if floor is not None:
             conditions.append(WorkflowExecution.id > floor)
-    if run_filter.date_to:
-        after = day_start(run_filter.date_to + timedelta(days=1)) + ID_RANGE_MARGIN
+    after = _shifted(_latest(run_filter), ID_RANGE_MARGIN)
+    if after is not None:
         ceiling = db.session.scalar(select(WorkflowExecution.id).where(in_workspace, WorkflowExecution.created_at >= after)
                                     .order_by(WorkflowExecution.created_at).limit(1))
         if ceiling is not None:
@@ -157,9 +186,18 @@ def id_range(workspace_id: int, run_filter: RunFilter) -> list:
     return conditions
 
 
+def _shifted(moment: datetime | None, delta: timedelta) -> datetime | None:
+    """moment + delta; None when there is no moment or the result is past what a datetime holds."""
+    try:
+        return moment + delta if moment is not None else None
+    except OverflowError:
+        return None
+
+
 def list_runs(workspace_id: int, run_filter: RunFilter = RunFilter(), *, before: int | None = None,
               after: int | None = None, page_size: int = PAGE_SIZE) -> RunPage:
-    """One page of runs, newest first. `before`: the page older than that id; `after`: the page newer than it."""
+    """One page of runs, newest first. `before`: the page older than that id; `after`: the page newer than it
+    (ids from parse_cursor). The page's cursors are encoded with encode_cursor."""
     page_size = max(1, min(page_size, MAX_PAGE_SIZE))
     conditions = list_conditions(workspace_id, run_filter) + id_range(workspace_id, run_filter)
     query = select(WorkflowExecution).where(*conditions)
@@ -171,7 +209,7 @@ def list_runs(workspace_id: int, run_filter: RunFilter = RunFilter(), *, before:
             # Back at the newest runs: show a full first page rather than a short one.
             return list_runs(workspace_id, run_filter, page_size=page_size)
         runs = list(reversed(rows[:page_size]))
-        page = RunPage(runs, newer_cursor=runs[0].id, older_cursor=runs[-1].id)
+        page = RunPage(runs, newer_cursor=encode_cursor(runs[0].id), older_cursor=encode_cursor(runs[-1].id))
     else:
         if before is not None:
             query = query.where(WorkflowExecution.id < before)
@@ -179,9 +217,9 @@ def list_runs(workspace_id: int, run_filter: RunFilter = RunFilter(), *, before:
         runs = rows[:page_size]
         page = RunPage(runs)
         if runs and len(rows) > page_size:
-            page.older_cursor = runs[-1].id
+            page.older_cursor = encode_cursor(runs[-1].id)
         if runs and before is not None and _exists(conditions, WorkflowExecution.id > runs[0].id):
-            page.newer_cursor = runs[0].id
+            page.newer_cursor = encode_cursor(runs[0].id)
     page.has_active = any(run.status in ACTIVE_STATUSES for run in page.runs)
     return page
 

@@ -1,12 +1,16 @@
 """/api/v1/executions: keyset pages with filters, one run, cancel and replay (owners and admins)."""
+import re
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
 from engine.runtime.runner import run_execution
 from models import WorkflowExecution, db
+from models.base import utcnow
 from tests.api.conftest import ApiClient, errors_of, issue_token
 from tests.api.test_workflows_api import create
+from tests.http.test_runs import add_run
+from tests.support.engine import make_workflow
 
 FAILING = [{"type": "log_event", "config": {"event": "first", "message": "ok"}},
            {"type": "call_webhook", "config": {"url": "http://127.0.0.1:9/nowhere"}},
@@ -43,6 +47,78 @@ def test_filters_by_status_workflow_and_since(sweep_api):
     assert client.get("/executions", query_string={"since": later}).get_json()["data"] == []
     earlier = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
     assert len(client.get("/executions", query_string={"since": earlier}).get_json()["data"]) == 2
+
+
+def walk(client, query: str, limit: int) -> list[int]:
+    """Every run the list gives for `query`, following next_cursor page by page."""
+    seen, cursor = [], None
+    for _ in range(100):
+        response = client.get(f"/executions?limit={limit}&{query}" + (f"&cursor={cursor}" if cursor else ""))
+        assert response.status_code == 200, response.get_data(as_text=True)
+        body = response.get_json()
+        assert len(body["data"]) <= limit
+        seen += [run["id"] for run in body["data"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return seen
+    raise AssertionError("the cursor never ran out")
+
+
+def test_cursor_pages_walk_every_run_once_with_filters(sweep_api):
+    client = sweep_api()
+    one, two = make_workflow(client.workspace.id, name="One"), make_workflow(client.workspace.id, name="Two")
+    now = utcnow()
+    kinds = [(one, "completed"), (two, "failed"), (one, "failed")] * 5  # an hour apart, ids growing with time
+    runs = [add_run(workflow, status=status, created_at=now - timedelta(hours=len(kinds) - n))
+            for n, (workflow, status) in enumerate(kinds)]
+    db.session.commit()
+    newest_first = sorted(runs, key=lambda run: run.id, reverse=True)
+
+    def expected(keep):
+        return [run.id for run in newest_first if keep(run)]
+
+    since = (now - timedelta(hours=8, minutes=30)).isoformat()
+    for query, keep in (("", lambda run: True),
+                        (f"workflow_id={one.id}", lambda run: run.workflow_id == one.id),
+                        ("status=failed", lambda run: run.status == "failed"),
+                        (f"status=failed&workflow_id={one.id}", lambda run: run.status == "failed" and run.workflow_id == one.id),
+                        (f"since={since}", lambda run: run.created_at >= now - timedelta(hours=8, minutes=30)),
+                        (f"status=completed&since={since}", lambda run: run.status == "completed"
+                         and run.created_at >= now - timedelta(hours=8, minutes=30))):
+        for limit in (1, 2, 4, 100):
+            seen = walk(client, query.replace("+", "%2B"), limit)
+            assert seen == expected(keep), (query, limit)
+            assert len(seen) == len(set(seen))
+
+
+def test_the_api_cursor_is_the_runs_pages_cursor(sweep_api):
+    client = sweep_api()
+    workflow = make_workflow(client.workspace.id)
+    ids = [add_run(workflow).id for _ in range(4)]
+    db.session.commit()
+    cursor = client.get("/executions?limit=2").get_json()["next_cursor"]
+    client.client.post("/login", data={"email": client.user.email, "password": "password123"})
+    page = client.client.get(f"/automations/runs?before={cursor}").get_data(as_text=True)
+    assert [int(found) for found in re.findall(r'data-run-id="(\d+)"', page)] == ids[1::-1]
+    assert f"after={ids[1]}" in page  # the page's own cursor back, in the same encoding
+
+
+def test_a_bad_cursor_is_422_never_500(sweep_api):
+    client = sweep_api()
+    for cursor in ("bm9wZQ", "YmVmb3JlOjU", "abc", "-5", "0", "1.5", "9" * 30, "²", "%%%"):
+        response = client.get("/executions", query_string={"cursor": cursor})
+        assert response.status_code == 422, cursor
+        assert list(errors_of(response)) == ["cursor"], (cursor, errors_of(response))
+
+
+def test_since_at_the_ends_of_time_is_answered(sweep_api):
+    client = sweep_api()
+    add_run(make_workflow(client.workspace.id))
+    db.session.commit()
+    assert len(client.get("/executions", query_string={"since": "0001-01-01T00:00:00+00:00"}).get_json()["data"]) == 1
+    assert client.get("/executions", query_string={"since": "9999-12-31T23:59:59+00:00"}).get_json()["data"] == []
+    response = client.get("/executions", query_string={"since": "0001-01-01T00:00:00+05:00"})  # before year 1 in UTC
+    assert response.status_code == 422 and "since" in errors_of(response)
 
 
 def test_bad_filters_are_422(sweep_api):

@@ -147,6 +147,15 @@ def test_filter_by_workflow_and_dates(logged_in, workspace):
     assert foreign_filter.status_code == 422 and "Not yours" not in page_text(foreign_filter)
 
 
+def test_dates_at_the_ends_of_the_calendar_are_answered(logged_in):
+    client, ws, _ = logged_in("member")
+    run = add_run(make_workflow(ws.id))
+    db.session.commit()
+    for query in ("from=0001-01-01", "to=9999-12-31", "from=0001-01-01&to=9999-12-31"):
+        response = client.get(f"/automations/runs?{query}")
+        assert response.status_code == 200 and run_ids(response) == [run.id], query
+
+
 def workflow_filter(response) -> str:
     return re.search(r'<select[^>]*id="filter-workflow".*?</select>', page_text(response), re.S).group(0)
 

@@ -1,35 +1,18 @@
-"""/api/v1/executions: run history (keyset pages), one run, cancel and replay (owners and admins)."""
-import base64
-import binascii
+"""/api/v1/executions: run history (keyset pages), one run, cancel and replay (owners and admins).
 
+The run history is the Runs tab's listing (run_history_service.list_runs), with its cursors.
+"""
 from flask import g
-from sqlalchemy import select
 
-from models import Role, WorkflowExecution, db
-from services import execution_service, replay_service
-from services.common import is_plain_int
+from models import Role, WorkflowExecution
+from services import execution_service, replay_service, run_history_service
 from services.errors import ValidationFailed
+from services.run_history_service import RunFilter
 from webapp.api.blueprint import ID, fail, invalid, operation
 from webapp.api.schemas import EmptySchema, ExecutionOut, ExecutionPageOut, ExecutionQuerySchema, ReplaySchema
 from webapp.forms import actor
 
 TAG = "Executions"
-CURSOR_PREFIX = "before:"
-
-
-def encode_cursor(execution_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{execution_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        text = ""
-    number = text.removeprefix(CURSOR_PREFIX)
-    if not text.startswith(CURSOR_PREFIX) or not is_plain_int(number) or not 0 < int(number) < 2**63:
-        invalid({"cursor": ["Not a cursor this API returned; start again without one."]})
-    return int(number)
 
 
 def _execution(execution_id) -> WorkflowExecution:
@@ -41,19 +24,10 @@ def _execution(execution_id) -> WorkflowExecution:
 def list_executions(query):
     """Newest first, `limit` per page. Pass the returned `next_cursor` as `cursor` for the next page;
     it is null on the last page. Filters: status, workflow_id, since."""
-    statement = select(WorkflowExecution).where(WorkflowExecution.workspace_id == g.workspace.id)
-    if query.get("status"):
-        statement = statement.where(WorkflowExecution.status == query["status"])
-    if query.get("workflow_id"):
-        statement = statement.where(WorkflowExecution.workflow_id == query["workflow_id"])
-    if query.get("since"):
-        statement = statement.where(WorkflowExecution.created_at >= query["since"])
-    if query.get("cursor"):
-        statement = statement.where(WorkflowExecution.id < decode_cursor(query["cursor"]))
-    limit = query["limit"]
-    rows = list(db.session.scalars(statement.order_by(WorkflowExecution.id.desc()).limit(limit + 1)))
-    page = rows[:limit]
-    return {"data": page, "next_cursor": encode_cursor(page[-1].id) if len(rows) > limit else None}
+    run_filter = RunFilter(status=query.get("status"), workflow_id=query.get("workflow_id"), since=query.get("since"))
+    page = run_history_service.list_runs(g.workspace.id, run_filter, page_size=query["limit"],
+                                         before=run_history_service.parse_cursor(query.get("cursor")))
+    return {"data": page.runs, "next_cursor": page.older_cursor}
 
 
 @operation(f"/executions/<{ID}:execution_id>", "GET", summary="Get a run", tag=TAG, response=ExecutionOut,

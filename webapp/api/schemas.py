@@ -4,6 +4,8 @@ Request bodies reuse the schemas the services validate with (one set of rules fo
 the few schemas defined here only describe the API's own shapes: action bodies, query strings,
 list envelopes and the objects it returns.
 """
+from datetime import timezone
+
 from marshmallow import Schema, fields, validate
 
 from engine.core.catalog import EXECUTION_STATUSES, WORKFLOW_STATUSES
@@ -78,10 +80,22 @@ class EmptySchema(Schema):
 
 # --- Query strings ---------------------------------------------------------------------------
 
+class UtcDateTime(fields.AwareDateTime):
+    """An ISO 8601 time with a time zone, read as UTC; one that UTC cannot hold (0001-01-01T00:00+05:00)
+    is invalid rather than an error deeper down."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(timezone.utc)
+        except OverflowError:
+            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE) from None
+
+
 class ExecutionQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf(EXECUTION_STATUSES))
     workflow_id = fields.Integer(strict=False, validate=validate.Range(min=1, max=2**31 - 1))
-    since = fields.AwareDateTime(default_timezone=None, metadata={
+    since = UtcDateTime(default_timezone=None, metadata={
         "description": "Only runs created at or after this time (ISO 8601 with a time zone)."})
     limit = fields.Integer(load_default=DEFAULT_PAGE, validate=validate.Range(min=1, max=MAX_PAGE))
     cursor = fields.String(validate=validate.Length(max=200), metadata={
