@@ -9,8 +9,8 @@ from models import WorkflowExecution, db
 from models.base import utcnow
 from tests.api.conftest import ApiClient, errors_of, issue_token
 from tests.api.test_workflows_api import create
+from tests.factories import make_workflow
 from tests.http.test_runs import add_run
-from tests.support.engine import make_workflow
 
 FAILING = [{"type": "log_event", "config": {"event": "first", "message": "ok"}},
            {"type": "call_webhook", "config": {"url": "http://127.0.0.1:9/nowhere"}},
