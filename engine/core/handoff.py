@@ -36,6 +36,9 @@ _SWEEP_ONLY = SweepOnly()
 
 
 def hand_off_of(app: Flask) -> HandOff:
+    """The app's hand-off; none while ENGINE_HANDOFF is `sweep` (read each time: a CLI command may switch it)."""
+    if app.config["ENGINE_HANDOFF"] == "sweep":
+        return _SWEEP_ONLY
     return app.extensions.get(EXTENSION_KEY, _SWEEP_ONLY)
 
 

@@ -67,9 +67,7 @@ class EmbeddedHandOff:
 
 
 def install(app: Flask) -> None:
-    """Put the app's hand-off in place: none with ENGINE_HANDOFF=sweep, RQ with REDIS_URL, else embedded."""
-    if app.config["ENGINE_HANDOFF"] == "sweep":
-        return
+    """Put the app's hand-off in place: RQ with REDIS_URL, else embedded (unused while ENGINE_HANDOFF=sweep)."""
     hand_off = RQHandOff(app) if app.config["REDIS_URL"] else EmbeddedHandOff(app)
     app.extensions[handoff_port.EXTENSION_KEY] = hand_off
 
