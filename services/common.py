@@ -9,7 +9,7 @@ from marshmallow import Schema, ValidationError, fields
 from sqlalchemy import select
 
 from engine.dispatcher import fire_workflow_event
-from models import Membership, User, Workspace, db
+from models import Membership, Role, User, Workspace, db
 from services.errors import NotFound, ValidationFailed
 
 Origin = tuple[int, int] | None  # (execution id, step index) of the workflow step that acts, if any
@@ -96,7 +96,7 @@ def members_with_roles(workspace_id: int, roles: tuple[str, ...]) -> list[User]:
 
 
 def workspace_owner(workspace_id: int) -> User | None:
-    owners = members_with_roles(workspace_id, ("owner",))
+    owners = members_with_roles(workspace_id, (Role.OWNER,))
     return owners[0] if owners else None
 
 

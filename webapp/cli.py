@@ -3,6 +3,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from models.vocabulary import Role, values
 from services import demo_service, workspace_service
 from services.errors import NotFound, ValidationFailed
 from engine.runner import sweep_pending_executions
@@ -34,7 +35,7 @@ def create_workspace_command(name, owner_email, password):
 @click.option("--workspace", "workspace_ref", required=True, help="Workspace id or name.")
 @click.option("--email", required=True)
 @click.option("--password", required=True)
-@click.option("--role", type=click.Choice(workspace_service.ROLE_VALUES), default="member", show_default=True)
+@click.option("--role", type=click.Choice(values(Role)), default=Role.MEMBER.value, show_default=True)
 @click.option("--name", default="")
 def add_user_command(workspace_ref, email, password, role, name):
     try:
