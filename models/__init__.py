@@ -1,6 +1,6 @@
 """SQLAlchemy models, one module per area. Importing this package registers every table."""
 from models.api_tokens import ApiToken
-from models.automations import ExecutionStatus, Workflow, WorkflowExecution
+from models.automations import Workflow, WorkflowExecution
 from models.base import Base, db
 from models.crm import Contact, Deal
 from models.finance import Invoice, Payment, Quotation, Refund
@@ -11,12 +11,13 @@ from models.run_rollups import WorkflowRunDaily, WorkspaceRunDaily
 from models.support import Ticket
 from models.templates import WorkflowTemplate
 from models.triggers import AutomationRule, WebhookDelivery, WebhookEndpoint, WorkflowSchedule, WorkspaceRuleSetting
+from models.vocabulary import RunStatus, WorkflowStatus
 from models.workspace import Invitation, Membership, Role, User, Workspace
 
 __all__ = [
     "ApiToken",
-    "Base", "db", "AuditEvent", "ExecutionStatus", "Invitation", "Membership", "Role", "User",
-    "Workflow", "WorkflowExecution", "Workspace",
+    "Base", "db", "AuditEvent", "Invitation", "Membership", "Role", "User",
+    "RunStatus", "Workflow", "WorkflowExecution", "WorkflowStatus", "Workspace",
     "Contact", "Deal", "Project", "Task", "SprintCycle", "Ticket", "Invoice", "Quotation", "Payment",
     "Refund", "Candidate", "Application", "OutboxEmail", "Notification", "Document",
     "WorkflowTemplate", "AutomationRule", "WebhookDelivery", "WebhookEndpoint", "WorkflowSchedule", "WorkspaceRuleSetting",

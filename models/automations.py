@@ -1,6 +1,5 @@
 """Workflows and their executions: the engine's tables."""
 import copy
-import enum
 from datetime import datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
@@ -8,25 +7,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import db, utcnow
 from models.types import JSONDocument, UTCDateTime
+from models.vocabulary import ErrorStrategy, RunSource, RunStatus, WorkflowStatus, check_in
 
 # Integer keys autoincrement on SQLite only as INTEGER; PostgreSQL gets BIGINT for a million-row history.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
-
-
-class ExecutionStatus(str, enum.Enum):
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    PAUSED = "paused"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in TERMINAL_STATUSES
-
-
-TERMINAL_STATUSES = frozenset({ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED})
 
 
 def json_shape_checks(table: str, shapes: dict[str, str]) -> list[CheckConstraint]:
@@ -52,8 +36,8 @@ class Workflow(db.Model):
         # Dispatch looks up a workspace's active workflows for one trigger key.
         Index("ix_workflows_dispatch", "workspace_id", "trigger_type", "status"),
         Index("ix_workflows_workspace_updated", "workspace_id", "updated_at"),
-        CheckConstraint("status IN ('draft', 'active', 'paused', 'archived')", name="status_known"),
-        CheckConstraint("error_strategy IN ('continue', 'retry', 'stop')", name="error_strategy_known"),
+        check_in("status", WorkflowStatus, name="status_known"),
+        check_in("error_strategy", ErrorStrategy, name="error_strategy_known"),
         *json_shape_checks("workflows", WORKFLOW_JSON_SHAPES),
     )
 
@@ -65,8 +49,8 @@ class Workflow(db.Model):
     trigger_type: Mapped[str] = mapped_column(String(64))
     conditions: Mapped[list] = mapped_column(JSONDocument, default=list)
     actions: Mapped[list] = mapped_column(JSONDocument, default=list)
-    error_strategy: Mapped[str] = mapped_column(String(16), default="continue")
-    status: Mapped[str] = mapped_column(String(16), default="draft")
+    error_strategy: Mapped[str] = mapped_column(String(16), default=ErrorStrategy.CONTINUE.value)
+    status: Mapped[str] = mapped_column(String(16), default=WorkflowStatus.DRAFT.value)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_from_template: Mapped[str | None] = mapped_column(String(120))  # the template's slug
@@ -99,9 +83,7 @@ class WorkflowExecution(db.Model):
         Index("ix_workflow_executions_lease", "status", "lease_expires_at"),
         Index("ix_workflow_executions_replay_of", "replay_of_id"),  # the replays of a run (run detail)
         Index("ix_workflow_executions_workspace_created", "workspace_id", "created_at"),  # Runs filtered by dates
-        CheckConstraint(
-            "status IN ('pending', 'running', 'completed', 'failed', 'cancelled', 'paused')", name="status_known"
-        ),
+        check_in("status", RunStatus, name="status_known"),
         *json_shape_checks("workflow_executions", EXECUTION_JSON_SHAPES),
     )
 
@@ -110,10 +92,10 @@ class WorkflowExecution(db.Model):
     workflow_id: Mapped[int | None] = mapped_column(ForeignKey("workflows.id", ondelete="SET NULL"))
     workflow_name: Mapped[str] = mapped_column(String(200))
     trigger_type: Mapped[str] = mapped_column(String(64))
-    source: Mapped[str] = mapped_column(String(16), default="event")  # event, manual, schedule, webhook, replay
+    source: Mapped[str] = mapped_column(String(16), default=RunSource.EVENT.value)
     definition: Mapped[dict] = mapped_column(JSONDocument)
     trigger_payload: Mapped[dict] = mapped_column(JSONDocument)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.PENDING.value)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -8,10 +8,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from models.base import db, utcnow
 from models.mixins import CreatedByStep
 from models.types import UTCDateTime
+from models.vocabulary import DealStage, DealStatus, check_in
 from models.workspace import User
-
-PIPELINE = ("lead", "qualified", "proposal", "negotiation", "closed_won", "closed_lost")
-DEAL_STATUSES = ("open", "won", "lost")
 
 
 class Contact(CreatedByStep, db.Model):
@@ -34,10 +32,8 @@ class Deal(CreatedByStep, db.Model):
     __table_args__ = (
         Index("ix_deals_workspace_stage", "workspace_id", "stage"),
         CheckConstraint("probability >= 0 AND probability <= 100", name="probability_range"),
-        CheckConstraint(
-            "stage IN ('lead', 'qualified', 'proposal', 'negotiation', 'closed_won', 'closed_lost')",
-            name="stage_known",
-        ),
+        check_in("stage", DealStage, name="stage_known"),
+        check_in("status", DealStatus, name="status_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -46,8 +42,8 @@ class Deal(CreatedByStep, db.Model):
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
     value: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0"))
     currency: Mapped[str] = mapped_column(String(3), default="USD")
-    stage: Mapped[str] = mapped_column(String(20), default="lead")
-    status: Mapped[str] = mapped_column(String(20), default="open")
+    stage: Mapped[str] = mapped_column(String(20), default=DealStage.LEAD.value)
+    status: Mapped[str] = mapped_column(String(20), default=DealStatus.OPEN.value)
     probability: Mapped[int] = mapped_column(Integer, default=10)
     notes: Mapped[str] = mapped_column(Text, default="")
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -9,10 +9,9 @@ from models.base import db, utcnow
 from models.crm import Deal
 from models.mixins import CreatedByStep
 from models.types import UTCDateTime
+from models.vocabulary import InvoiceStatus, QuotationStatus, check_in
 from models.workspace import User
 
-INVOICE_STATUSES = ("draft", "sent", "paid", "refunded")
-QUOTATION_STATUSES = ("draft", "sent", "accepted")
 Money = Numeric(14, 2)
 
 
@@ -21,7 +20,7 @@ class Invoice(CreatedByStep, db.Model):
     __table_args__ = (
         UniqueConstraint("workspace_id", "number"),
         Index("ix_invoices_workspace_status", "workspace_id", "status"),
-        CheckConstraint("status IN ('draft', 'sent', 'paid', 'refunded')", name="status_known"),
+        check_in("status", InvoiceStatus, name="status_known"),
         CheckConstraint("amount >= 0", name="amount_not_negative"),
     )
 
@@ -32,7 +31,7 @@ class Invoice(CreatedByStep, db.Model):
     customer_email: Mapped[str] = mapped_column(String(254), default="")
     amount: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
-    status: Mapped[str] = mapped_column(String(10), default="draft")
+    status: Mapped[str] = mapped_column(String(10), default=InvoiceStatus.DRAFT.value)
     paid_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     refunded_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id", ondelete="SET NULL"))
@@ -55,7 +54,7 @@ class Quotation(CreatedByStep, db.Model):
     __tablename__ = "quotations"
     __table_args__ = (
         UniqueConstraint("workspace_id", "number"),
-        CheckConstraint("status IN ('draft', 'sent', 'accepted')", name="status_known"),
+        check_in("status", QuotationStatus, name="status_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -65,7 +64,7 @@ class Quotation(CreatedByStep, db.Model):
     customer_email: Mapped[str] = mapped_column(String(254), default="")
     amount: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
-    status: Mapped[str] = mapped_column(String(10), default="draft")
+    status: Mapped[str] = mapped_column(String(10), default=QuotationStatus.DRAFT.value)
     deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,13 +1,14 @@
 """Platform records shared by every module: the audit log, the email outbox, notifications, documents."""
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.automations import BigId
 from models.base import db, utcnow
 from models.mixins import CreatedByStep
 from models.types import JSONDocument, UTCDateTime
+from models.vocabulary import EmailStatus, check_in
 
 
 class AuditEvent(db.Model):
@@ -35,7 +36,7 @@ class OutboxEmail(CreatedByStep, db.Model):
     __table_args__ = (
         Index("ix_outbox_emails_workspace_created", "workspace_id", "id"),
         Index("ix_outbox_emails_status", "status"),
-        CheckConstraint("status IN ('queued', 'sent', 'failed')", name="status_known"),
+        check_in("status", EmailStatus, name="status_known"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -45,7 +46,7 @@ class OutboxEmail(CreatedByStep, db.Model):
     body: Mapped[str] = mapped_column(Text)
     template: Mapped[str] = mapped_column(String(50), default="")
     backend: Mapped[str] = mapped_column(String(20), default="outbox")
-    status: Mapped[str] = mapped_column(String(10), default="queued")
+    status: Mapped[str] = mapped_column(String(10), default=EmailStatus.QUEUED.value)
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     provider_id: Mapped[str | None] = mapped_column(String(200))

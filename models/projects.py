@@ -8,23 +8,20 @@ from models.automations import BigId
 from models.base import db, utcnow
 from models.mixins import CreatedByStep
 from models.types import UTCDateTime
+from models.vocabulary import ProjectStatus, SprintStatus, TaskStatus, check_in
 from models.workspace import User
-
-PROJECT_STATUSES = ("active", "completed", "archived")
-TASK_STATUSES = ("todo", "in_progress", "done")
-SPRINT_STATUSES = ("active", "closed")
 
 
 class Project(CreatedByStep, db.Model):
     __tablename__ = "projects"
-    __table_args__ = (Index("ix_projects_workspace", "workspace_id", "id"),)
+    __table_args__ = (Index("ix_projects_workspace", "workspace_id", "id"), check_in("status", ProjectStatus, name="status_known"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    status: Mapped[str] = mapped_column(String(20), default=ProjectStatus.ACTIVE.value)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     lead: Mapped[User | None] = relationship()
@@ -32,7 +29,7 @@ class Project(CreatedByStep, db.Model):
 
 class Task(CreatedByStep, db.Model):
     __tablename__ = "tasks"
-    __table_args__ = (Index("ix_tasks_workspace_project", "workspace_id", "project_id"),)
+    __table_args__ = (Index("ix_tasks_workspace_project", "workspace_id", "project_id"), check_in("status", TaskStatus, name="status_known"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -40,7 +37,7 @@ class Task(CreatedByStep, db.Model):
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    status: Mapped[str] = mapped_column(String(20), default="todo")
+    status: Mapped[str] = mapped_column(String(20), default=TaskStatus.TODO.value)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -51,7 +48,10 @@ class Task(CreatedByStep, db.Model):
 
 class SprintCycle(db.Model):
     __tablename__ = "sprint_cycles"
-    __table_args__ = (Index("ix_sprint_cycles_workspace_project", "workspace_id", "project_id", "status"),)
+    __table_args__ = (
+        Index("ix_sprint_cycles_workspace_project", "workspace_id", "project_id", "status"),
+        check_in("status", SprintStatus, name="status_known"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -59,7 +59,7 @@ class SprintCycle(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    status: Mapped[str] = mapped_column(String(20), default=SprintStatus.ACTIVE.value)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_by_execution_id: Mapped[int | None] = mapped_column(BigId)

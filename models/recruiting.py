@@ -1,14 +1,13 @@
 """Recruiting: candidates and their applications."""
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import db, utcnow
 from models.types import UTCDateTime
+from models.vocabulary import ApplicationStage, check_in
 from models.workspace import User
-
-APPLICATION_STAGES = ("applied", "screening", "interview", "offer", "hired", "rejected")
 
 
 class Candidate(db.Model):
@@ -29,16 +28,14 @@ class Application(db.Model):
     __tablename__ = "applications"
     __table_args__ = (
         Index("ix_applications_workspace_stage", "workspace_id", "stage"),
-        CheckConstraint(
-            "stage IN ('applied', 'screening', 'interview', 'offer', 'hired', 'rejected')", name="stage_known"
-        ),
+        check_in("stage", ApplicationStage, name="stage_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
     position: Mapped[str] = mapped_column(String(200))
-    stage: Mapped[str] = mapped_column(String(20), default="applied")
+    stage: Mapped[str] = mapped_column(String(20), default=ApplicationStage.APPLIED.value)
     recruiter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

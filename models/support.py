@@ -1,24 +1,22 @@
 """Support: tickets."""
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import db, utcnow
 from models.mixins import CreatedByStep
 from models.types import UTCDateTime
+from models.vocabulary import TicketPriority, TicketStatus, check_in
 from models.workspace import User
-
-TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
-TICKET_STATUSES = ("open", "pending", "resolved")
 
 
 class Ticket(CreatedByStep, db.Model):
     __tablename__ = "tickets"
     __table_args__ = (
         Index("ix_tickets_workspace_status", "workspace_id", "status"),
-        CheckConstraint("priority IN ('low', 'normal', 'high', 'urgent')", name="priority_known"),
-        CheckConstraint("status IN ('open', 'pending', 'resolved')", name="status_known"),
+        check_in("priority", TicketPriority, name="priority_known"),
+        check_in("status", TicketStatus, name="status_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -26,8 +24,8 @@ class Ticket(CreatedByStep, db.Model):
     subject: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     requester_email: Mapped[str] = mapped_column(String(254), default="")
-    priority: Mapped[str] = mapped_column(String(10), default="normal")
-    status: Mapped[str] = mapped_column(String(10), default="open")
+    priority: Mapped[str] = mapped_column(String(10), default=TicketPriority.NORMAL.value)
+    status: Mapped[str] = mapped_column(String(10), default=TicketStatus.OPEN.value)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -1,5 +1,4 @@
 """Workspaces, users and their memberships (one role per user per workspace)."""
-import enum
 from datetime import datetime
 
 from flask_login import UserMixin
@@ -8,16 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import db, utcnow
 from models.types import UTCDateTime
-
-
-class Role(str, enum.Enum):
-    OWNER = "owner"
-    ADMIN = "admin"
-    MEMBER = "member"
-
-    @property
-    def rank(self) -> int:
-        return {"member": 1, "admin": 2, "owner": 3}[self.value]
+from models.vocabulary import Role, check_in
 
 
 class Workspace(db.Model):
@@ -54,7 +44,7 @@ class User(UserMixin, db.Model):
 
 class Membership(db.Model):
     __tablename__ = "memberships"
-    __table_args__ = (UniqueConstraint("workspace_id", "user_id"),)
+    __table_args__ = (UniqueConstraint("workspace_id", "user_id"), check_in("role", Role, name="role_known"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
@@ -72,6 +62,7 @@ class Membership(db.Model):
 
 class Invitation(db.Model):
     __tablename__ = "invitations"
+    __table_args__ = (check_in("role", Role, name="role_known"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)

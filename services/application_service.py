@@ -1,15 +1,11 @@
-"""Recruiting: candidates and their applications (ApplicationService).
-Stages: applied → screening → interview → offer → hired / rejected."""
+"""Recruiting: candidates and their applications through the ApplicationStage (ApplicationService)."""
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from models import Application, Candidate, User, db
-from models.recruiting import APPLICATION_STAGES
+from models.vocabulary import ApplicationStage, values
 from services.common import Stripped, fire, get_in_workspace, load, optional_member_id
 from services.errors import ValidationFailed
-
-STAGE_LABELS = {"applied": "Applied", "screening": "Screening", "interview": "Interview", "offer": "Offer",
-                "hired": "Hired", "rejected": "Rejected"}
 
 
 class CandidateSchema(Schema):
@@ -61,7 +57,7 @@ def create_application(workspace_id: int, candidate_id, data: dict, actor: User 
     candidate = get_candidate(workspace_id, candidate_id)
     clean = load(ApplicationSchema(), data)
     clean["recruiter_id"] = optional_member_id(workspace_id, clean.get("recruiter_id"), "recruiter_id")
-    application = Application(workspace_id=workspace_id, candidate_id=candidate.id, stage="applied", **clean)
+    application = Application(workspace_id=workspace_id, candidate_id=candidate.id, stage=ApplicationStage.APPLIED, **clean)
     db.session.add(application)
     db.session.flush()
     fire(workspace_id, "candidate_applied", actor, candidate=build_candidate_payload(candidate),
@@ -85,8 +81,8 @@ def create_candidate_with_application(workspace_id: int, data: dict, actor: User
 
 def update_application_status(workspace_id: int, application_id, stage: str, actor: User | None) -> Application:
     """Move an application to another stage; fires candidate_stage_change."""
-    if stage not in APPLICATION_STAGES:
-        raise ValidationFailed({"stage": ["Choose " + ", ".join(APPLICATION_STAGES) + "."]})
+    if stage not in values(ApplicationStage):
+        raise ValidationFailed({"stage": ["Choose " + ", ".join(values(ApplicationStage)) + "."]})
     application = get_application(workspace_id, application_id)
     previous = application.stage
     if previous == stage:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from engine.core.payloads import WORKFLOW_ACTOR, actor_payload, workspace_payload  # noqa: F401 (services use them from here)
 from engine.core.runs import fire_workflow_event
-from models import Membership, User, db
+from models import Membership, Role, User, db
 from services.errors import NotFound, ValidationFailed
 
 Origin = tuple[int, int] | None  # (execution id, step index) of the workflow step that acts, if any
@@ -94,7 +94,7 @@ def members_with_roles(workspace_id: int, roles: tuple[str, ...]) -> list[User]:
 
 
 def workspace_owner(workspace_id: int) -> User | None:
-    owners = members_with_roles(workspace_id, ("owner",))
+    owners = members_with_roles(workspace_id, (Role.OWNER,))
     return owners[0] if owners else None
 
 

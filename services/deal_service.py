@@ -1,4 +1,4 @@
-"""CRM deals in the pipeline lead → qualified → proposal → negotiation → closed_won / closed_lost (DealService)."""
+"""CRM deals moving through the pipeline of DealStage (DealService)."""
 from decimal import Decimal
 
 from marshmallow import Schema, fields, validate
@@ -8,20 +8,18 @@ from sqlalchemy.orm.util import identity_key
 from engine.core.catalog import UPDATE_DEAL_FIELDS
 from models import Deal, User, db
 from models.base import utcnow
-from models.crm import PIPELINE
+from models.vocabulary import DealStage, DealStatus, one_of, values
 from services import contact_service
 from services.common import (Origin, Stripped, fire, get_in_workspace, is_plain_int, load, money,
                              optional_member_id, origin_columns, user_email, workspace_member)
 from services.errors import NotFound, ValidationFailed
 
-STAGE_LABELS = {
-    "lead": "Lead", "qualified": "Qualified", "proposal": "Proposal", "negotiation": "Negotiation",
-    "closed_won": "Closed Won", "closed_lost": "Closed Lost",
-}
-DEFAULT_PROBABILITY = {"lead": 10, "qualified": 25, "proposal": 40, "negotiation": 60, "closed_won": 100, "closed_lost": 0}
-STATUS_FOR_STAGE = {"closed_won": "won", "closed_lost": "lost"}
+DEFAULT_PROBABILITY = {DealStage.LEAD: 10, DealStage.QUALIFIED: 25, DealStage.PROPOSAL: 40, DealStage.NEGOTIATION: 60,
+                       DealStage.CLOSED_WON: 100, DealStage.CLOSED_LOST: 0}
+STATUS_FOR_STAGE = {DealStage.CLOSED_WON: DealStatus.WON, DealStage.CLOSED_LOST: DealStatus.LOST}
 CURRENCY = validate.Regexp(r"^[A-Z]{3}$", error="Use a three-letter currency code, like USD.")
-STAGE = validate.OneOf(PIPELINE, error="Choose a pipeline stage: " + ", ".join(PIPELINE) + ".")
+STAGE_ERROR = "Choose a pipeline stage: " + ", ".join(values(DealStage)) + "."
+STAGE = validate.OneOf(values(DealStage), error=STAGE_ERROR)
 
 
 class _Upper(Stripped):
@@ -35,7 +33,7 @@ class DealSchema(Schema):
     value = fields.Decimal(load_default=Decimal("0"), places=2, validate=validate.Range(min=0, error="Must be 0 or more."),
                            error_messages={"invalid": "Enter an amount, like 1200.50."})
     currency = _Upper(load_default="USD", validate=CURRENCY)
-    stage = fields.String(load_default="lead", validate=STAGE)
+    stage = fields.String(load_default=DealStage.LEAD.value, validate=STAGE)
     probability = fields.Integer(load_default=None, validate=validate.Range(0, 100, error="Must be between 0 and 100."),
                                  error_messages={"invalid": "Must be a whole number between 0 and 100."})
     notes = Stripped(load_default="", validate=validate.Length(max=20000))
@@ -47,7 +45,7 @@ class DealChangesSchema(Schema):
     """The Update Deal whitelist: any other key is an error, never silently written."""
     title = Stripped(validate=validate.Length(min=1, max=200, error="Title must be 1 to 200 characters."))
     stage = fields.String(validate=STAGE)
-    status = fields.String(validate=validate.OneOf(("open", "won", "lost"), error="Choose open, won or lost."))
+    status = fields.String(validate=validate.OneOf(values(DealStatus), error=f"Choose {one_of(DealStatus)}."))
     value = fields.Decimal(places=2, validate=validate.Range(min=0, error="Must be 0 or more."))
     currency = _Upper(validate=CURRENCY)
     probability = fields.Integer(validate=validate.Range(0, 100, error="Must be between 0 and 100."))
@@ -103,7 +101,7 @@ def list_deals(workspace_id: int, stage: str | None = None) -> list[Deal]:
 
 def deals_by_stage(workspace_id: int) -> list[tuple[str, str, list[Deal]]]:
     deals = list_deals(workspace_id)
-    return [(stage, STAGE_LABELS[stage], [d for d in deals if d.stage == stage]) for stage in PIPELINE]
+    return [(stage.value, stage.label, [d for d in deals if d.stage == stage]) for stage in DealStage]
 
 
 def _refresh(deal: Deal) -> None:
@@ -124,7 +122,7 @@ def create_deal(workspace_id: int, data: dict, actor: User | None, *, origin: Or
         clean["owner_id"] = actor.id
     if clean.get("probability") is None:
         clean["probability"] = DEFAULT_PROBABILITY[clean["stage"]]
-    deal = Deal(workspace_id=workspace_id, status=STATUS_FOR_STAGE.get(clean["stage"], "open"),
+    deal = Deal(workspace_id=workspace_id, status=STATUS_FOR_STAGE.get(clean["stage"], DealStatus.OPEN),
                 **clean, **origin_columns(origin))
     db.session.add(deal)
     _refresh(deal)
@@ -135,21 +133,21 @@ def create_deal(workspace_id: int, data: dict, actor: User | None, *, origin: Or
 def move_deal_to_stage(workspace_id: int, deal_id, stage: str, actor: User | None) -> Deal:
     """Move a deal; fires deal_stage_change, and deal_closed_won when the new stage is closed_won.
     Moving to the stage it is already in changes nothing and fires nothing."""
-    if stage not in PIPELINE:
-        raise ValidationFailed({"stage": ["Choose a pipeline stage: " + ", ".join(PIPELINE) + "."]})
+    if stage not in values(DealStage):
+        raise ValidationFailed({"stage": [STAGE_ERROR]})
     deal = get_deal(workspace_id, deal_id)
     previous = deal.stage
     if previous == stage:
         return deal
     deal.stage = stage
     deal.stage_changed_at = utcnow()
-    deal.status = STATUS_FOR_STAGE.get(stage, "open")
-    if stage in ("closed_won", "closed_lost"):
+    deal.status = STATUS_FOR_STAGE.get(stage, DealStatus.OPEN)
+    if stage in STATUS_FOR_STAGE:
         deal.probability = DEFAULT_PROBABILITY[stage]
     _refresh(deal)
     change = {"from_stage": previous, "to_stage": stage}
     fire(workspace_id, "deal_stage_change", actor, **_deal_objects(deal), **change)
-    if stage == "closed_won":
+    if stage == DealStage.CLOSED_WON:
         fire(workspace_id, "deal_closed_won", actor, **_deal_objects(deal), **change)
     return deal
 

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from models import Contact, Workspace, db
+from models.vocabulary import DealStage, Role, TaskStatus, TicketPriority, WorkflowStatus
 from services import (application_service, common, contact_service, deal_service, invoice_service, payment_service,
                       project_service, task_service, template_service, ticket_service, workflow_service,
                       workspace_service)
@@ -11,9 +12,9 @@ from services import (application_service, common, contact_service, deal_service
 DEMO_WORKSPACE = "Acme Demo"
 DEMO_PASSWORD = "demo-password"
 DEMO_USERS = (
-    ("owner", "owner@demo.workestra.test", "Olivia Owner"),
-    ("admin", "admin@demo.workestra.test", "Adam Admin"),
-    ("member", "member@demo.workestra.test", "Mia Member"),
+    (Role.OWNER, "owner@demo.workestra.test", "Olivia Owner"),
+    (Role.ADMIN, "admin@demo.workestra.test", "Adam Admin"),
+    (Role.MEMBER, "member@demo.workestra.test", "Mia Member"),
 )
 
 
@@ -47,10 +48,10 @@ DEMO_TEMPLATES = ("lead-welcome-email", "deal-won-thank-you-email", "ticket-crea
 
 def activate_demo_workflows(workspace: Workspace) -> None:
     """A few live workflows from the gallery, so the demo's business data leaves runs behind."""
-    owner = next(m.user for m in workspace.memberships if m.role == "owner")
+    owner = next(m.user for m in workspace.memberships if m.role == Role.OWNER)
     for slug in DEMO_TEMPLATES:
         workflow = template_service.use_template(template_service.get_template(workspace.id, slug), workspace.id, owner)
-        workflow_service.set_status(workflow, "active", owner)
+        workflow_service.set_status(workflow, WorkflowStatus.ACTIVE, owner)
 
 
 def seed_business_data(workspace: Workspace) -> bool:
@@ -68,31 +69,31 @@ def seed_business_data(workspace: Workspace) -> bool:
     initech = contact_service.create_contact(ws, {"name": "Priya Shah", "email": "priya@initech.example",
                                                   "company": "Initech"}, member or owner)
     deals = [
-        ("Acme Corp — 50 seats", acme, 12500, "proposal"),
-        ("Globex renewal", globex, 30000, "negotiation"),
-        ("Initech pilot", initech, 4800, "lead"),
-        ("Acme Corp — support add-on", acme, 2400, "qualified"),
-        ("Globex data migration", globex, 9000, "negotiation"),
+        ("Acme Corp — 50 seats", acme, 12500, DealStage.PROPOSAL),
+        ("Globex renewal", globex, 30000, DealStage.NEGOTIATION),
+        ("Initech pilot", initech, 4800, DealStage.LEAD),
+        ("Acme Corp — support add-on", acme, 2400, DealStage.QUALIFIED),
+        ("Globex data migration", globex, 9000, DealStage.NEGOTIATION),
     ]
     created = {}
     for title, contact, value, stage in deals:
         created[title] = deal_service.create_deal(ws, {"title": title, "contact_id": contact.id, "value": value,
                                                        "stage": stage}, owner)
-    deal_service.move_deal_to_stage(ws, created["Globex data migration"].id, "closed_won", owner)
+    deal_service.move_deal_to_stage(ws, created["Globex data migration"].id, DealStage.CLOSED_WON, owner)
     project = project_service.create_project(ws, {"name": "Globex onboarding",
                                                   "description": "Kick-off after the migration deal was won.",
                                                   "lead_id": admin.id if admin else None}, owner)
-    for title, status in (("Kick-off call", "done"), ("Import historical data", "in_progress"),
-                          ("Train the support team", "todo"), ("Go-live checklist", "todo")):
+    for title, status in (("Kick-off call", TaskStatus.DONE), ("Import historical data", TaskStatus.IN_PROGRESS),
+                          ("Train the support team", TaskStatus.TODO), ("Go-live checklist", TaskStatus.TODO)):
         task = task_service.create_task(ws, project.id, {"title": title,
                                                          "assignee_id": member.id if member else None}, owner)
-        if status != "todo":
+        if status != TaskStatus.TODO:
             task_service.update_issue_status(ws, task.id, status, owner)
     project_service.start_sprint(ws, project.id, {"name": "Sprint 1"}, owner)
-    ticket_service.create_ticket(ws, {"subject": "Cannot export invoices to CSV", "priority": "high",
+    ticket_service.create_ticket(ws, {"subject": "Cannot export invoices to CSV", "priority": TicketPriority.HIGH,
                                       "requester_email": "jordan.lee@acme.example",
                                       "description": "The export button spins forever since this morning."}, owner)
-    ticket_service.create_ticket(ws, {"subject": "How do I add a teammate?", "priority": "low",
+    ticket_service.create_ticket(ws, {"subject": "How do I add a teammate?", "priority": TicketPriority.LOW,
                                       "requester_email": "sam@globex.example"}, owner)
     invoice = invoice_service.create_invoice(ws, {"deal_id": created["Globex data migration"].id}, owner)
     invoice_service.send_invoice(ws, invoice.id, owner)

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from engine.core.transactions import after_commit
 from models import OutboxEmail, User, Workspace, db
 from models.base import utcnow
+from models.vocabulary import EmailStatus, parse_bool
 from services.common import Origin, fire, origin_columns
 from services.errors import ValidationFailed
 
@@ -79,7 +80,7 @@ def send_email(workspace_id: int, to: str, subject: str, body: str, *, template:
         workspace_id=workspace_id, to=to, subject=subject.strip()[:500],
         body=render_body(template, body or "", workspace.name if workspace else ""),
         template=template or "", backend=backend, idempotency_key=idempotency_key,
-        status="sent" if backend == "outbox" else "queued",
+        status=EmailStatus.SENT if backend == "outbox" else EmailStatus.QUEUED,
         sent_at=utcnow() if backend == "outbox" else None,
         **origin_columns(origin),
     )
@@ -111,20 +112,20 @@ def _deliver_committed(app, ids: list[int]) -> None:
 
 def deliver(ids: list[int] | None = None, limit: int = 100) -> dict[str, int]:
     """Send queued emails (these ids, or any queued ones) in a session of their own. Returns counts."""
-    counts = {"sent": 0, "failed": 0}
+    counts = {EmailStatus.SENT.value: 0, EmailStatus.FAILED.value: 0}
     with Session(db.engine) as session:
-        query = select(OutboxEmail).where(OutboxEmail.status == "queued")
+        query = select(OutboxEmail).where(OutboxEmail.status == EmailStatus.QUEUED)
         if ids is not None:
             query = query.where(OutboxEmail.id.in_(ids))
         for email in session.scalars(query.order_by(OutboxEmail.id).limit(limit)).all():
             email.attempts = (email.attempts or 0) + 1
             try:
                 email.provider_id = _send(email)
-                email.status, email.sent_at, email.error = "sent", utcnow(), None
-                counts["sent"] += 1
+                email.status, email.sent_at, email.error = EmailStatus.SENT, utcnow(), None
+                counts[EmailStatus.SENT] += 1
             except Exception as error:  # recorded on the row, shown on the Outbox page
-                email.status, email.error = "failed", f"{type(error).__name__}: {error}"[:2000]
-                counts["failed"] += 1
+                email.status, email.error = EmailStatus.FAILED, f"{type(error).__name__}: {error}"[:2000]
+                counts[EmailStatus.FAILED] += 1
                 log.warning("Email %s to %s failed: %s", email.id, email.to, error)
             session.commit()
     return counts
@@ -162,7 +163,7 @@ def send_smtp(email: OutboxEmail) -> str:
     client_class = smtplib.SMTP_SSL if url.scheme == "smtps" else smtplib.SMTP
     port = url.port or (465 if url.scheme == "smtps" else 25)
     with client_class(url.hostname, port, timeout=TIMEOUT[1]) as client:
-        if options.get("starttls") in ("1", "true", "yes"):
+        if parse_bool(options.get("starttls", "")):
             client.starttls()
         if url.username:
             client.login(unquote(url.username), unquote(url.password or ""))

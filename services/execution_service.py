@@ -5,11 +5,10 @@ from engine.core.catalog import sample_payload
 from engine.core.runs import NewRun, start_runs
 from models import User, Workflow, WorkflowExecution, db
 from models.base import utcnow
+from models.vocabulary import CANCELLABLE_RUN_STATUSES, RunSource, RunStatus
 from services import audit_service
 from services.common import get_in_workspace
 from services.errors import ValidationFailed
-
-CANCELLABLE = ("pending", "running", "paused")
 
 
 def get_execution(workspace_id: int, execution_id) -> WorkflowExecution:
@@ -23,7 +22,7 @@ def run_now(workflow: Workflow, payload: dict | None = None, actor: User | None 
         payload = sample_payload(workflow.trigger_type)
     if not isinstance(payload, dict):
         raise ValidationFailed({"payload": ["The payload must be a JSON object."]})
-    [execution_id] = start_runs([NewRun.of(workflow, payload, source="manual")])
+    [execution_id] = start_runs([NewRun.of(workflow, payload, source=RunSource.MANUAL)])
     execution = db.session.get(WorkflowExecution, execution_id)
     audit_service.record_event(
         workflow.workspace_id, "workflow.run_now", f"Ran workflow {workflow.name!r} by hand",
@@ -38,8 +37,8 @@ def cancel_execution(execution: WorkflowExecution, actor: User | None = None) ->
     now = utcnow()
     result = db.session.execute(
         update(WorkflowExecution)
-        .where(WorkflowExecution.id == execution.id, WorkflowExecution.status.in_(CANCELLABLE))
-        .values(status="cancelled", finished_at=now, lease_owner=None, lease_expires_at=None, resume_at=None,
+        .where(WorkflowExecution.id == execution.id, WorkflowExecution.status.in_(CANCELLABLE_RUN_STATUSES))
+        .values(status=RunStatus.CANCELLED, finished_at=now, lease_owner=None, lease_expires_at=None, resume_at=None,
                 error="Cancelled" + (f" by {actor.display_name}" if actor else ""))
         .execution_options(synchronize_session=False)
     )

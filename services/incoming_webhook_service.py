@@ -33,6 +33,7 @@ from engine.core.runs import NewRun, start_runs
 from models import User, Workflow, db
 from models.base import begin_savepoint, utcnow
 from models.triggers import WebhookDelivery, WebhookEndpoint
+from models.vocabulary import RunSource, WorkflowStatus
 from services import audit_service
 from services.common import is_plain_int, workspace_payload
 
@@ -255,7 +256,7 @@ def _accept(endpoint, body, body_size, headers, sender_id, now) -> DeliveryResul
         return DeliveryResult(200, None, delivery_id, message=message)
     try:
         with begin_savepoint(db.session):
-            [execution_id] = start_runs([NewRun.of(workflow, payload, "webhook")])
+            [execution_id] = start_runs([NewRun.of(workflow, payload, RunSource.WEBHOOK)])
             _log(endpoint, sender_id, 202, None, body_size, now, dedupe=sender_id, execution_id=execution_id)
     except IntegrityError:  # the same delivery id was accepted concurrently
         earlier = _accepted_delivery(endpoint, sender_id)
@@ -280,8 +281,8 @@ def _accepted_delivery(endpoint: WebhookEndpoint, delivery_id: str | None) -> We
 def _check_workflow(workflow: Workflow) -> None:
     if workflow.trigger_type != TRIGGER_KEY:
         raise WebhookRejected(409, f"Workflow {workflow.name!r} no longer uses the Webhook Received trigger.")
-    if workflow.status != "active":
-        state = {"draft": "a draft", "paused": "paused", "archived": "archived"}.get(workflow.status, workflow.status)
+    if workflow.status != WorkflowStatus.ACTIVE:
+        state = "a draft" if workflow.status == WorkflowStatus.DRAFT else workflow.status
         raise WebhookRejected(409, f"Workflow {workflow.name!r} is {state}: activate it to accept deliveries.")
 
 
@@ -341,7 +342,7 @@ def webhook_panel_data(workflow: Workflow) -> dict:
     """The data of the editor's webhook panel (the view adds the absolute URL)."""
     endpoint = endpoint_for(workflow.id) if workflow.id else None
     return {"workflow": workflow, "endpoint": endpoint, "deliveries": recent_deliveries(endpoint),
-            "active": workflow.status == "active", "max_body_bytes": MAX_BODY_BYTES}
+            "active": workflow.status == WorkflowStatus.ACTIVE, "max_body_bytes": MAX_BODY_BYTES}
 
 
 def curl_example(url: str, secret: str) -> str:

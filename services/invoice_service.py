@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from models import Invoice, Quotation, User, db
 from models.base import utcnow
+from models.vocabulary import InvoiceStatus, QuotationStatus
 from services import deal_service
 from services.common import Origin, Stripped, get_in_workspace, load, money, origin_columns
 from services.deal_service import CURRENCY
@@ -126,7 +127,7 @@ def create_invoice(workspace_id: int, data: dict, actor: User | None, *, origin:
     _prefill_from_deal(workspace_id, clean)
     clean = _finish(clean)
     due_days = clean.pop("due_days")
-    invoice = Invoice(workspace_id=workspace_id, number=_next_number(Invoice, workspace_id, "INV"), status="draft",
+    invoice = Invoice(workspace_id=workspace_id, number=_next_number(Invoice, workspace_id, "INV"), status=InvoiceStatus.DRAFT,
                       paid_amount=Decimal("0"), refunded_amount=Decimal("0"),
                       due_on=date.today() + timedelta(days=due_days), **clean, **origin_columns(origin))
     db.session.add(invoice)
@@ -136,9 +137,9 @@ def create_invoice(workspace_id: int, data: dict, actor: User | None, *, origin:
 
 def send_invoice(workspace_id: int, invoice_id, actor: User | None) -> Invoice:
     invoice = get_invoice(workspace_id, invoice_id)
-    if invoice.status != "draft":
+    if invoice.status != InvoiceStatus.DRAFT:
         raise ValidationFailed({"status": [f"Only a draft invoice can be sent (this one is {invoice.status})."]})
-    invoice.status = "sent"
+    invoice.status = InvoiceStatus.SENT
     invoice.sent_at = utcnow()
     db.session.flush()
     return invoice
@@ -150,7 +151,7 @@ def create_quotation(workspace_id: int, data: dict, actor: User | None, *, origi
     _prefill_from_deal(workspace_id, clean)
     clean = _finish(clean)
     quotation = Quotation(workspace_id=workspace_id, number=_next_number(Quotation, workspace_id, "QUO"),
-                          status="draft", **clean, **origin_columns(origin))
+                          status=QuotationStatus.DRAFT, **clean, **origin_columns(origin))
     db.session.add(quotation)
     db.session.flush()
     return quotation
@@ -158,9 +159,9 @@ def create_quotation(workspace_id: int, data: dict, actor: User | None, *, origi
 
 def send_quotation(workspace_id: int, quotation_id, actor: User | None) -> Quotation:
     quotation = get_quotation(workspace_id, quotation_id)
-    if quotation.status != "draft":
+    if quotation.status != QuotationStatus.DRAFT:
         raise ValidationFailed({"status": [f"Only a draft quotation can be sent (this one is {quotation.status})."]})
-    quotation.status = "sent"
+    quotation.status = QuotationStatus.SENT
     quotation.sent_at = utcnow()
     db.session.flush()
     return quotation
@@ -168,9 +169,9 @@ def send_quotation(workspace_id: int, quotation_id, actor: User | None) -> Quota
 
 def accept_quotation(workspace_id: int, quotation_id, actor: User | None) -> Quotation:
     quotation = get_quotation(workspace_id, quotation_id)
-    if quotation.status != "sent":
+    if quotation.status != QuotationStatus.SENT:
         raise ValidationFailed({"status": ["Only a sent quotation can be accepted."]})
-    quotation.status = "accepted"
+    quotation.status = QuotationStatus.ACCEPTED
     quotation.accepted_at = utcnow()
     db.session.flush()
     return quotation

@@ -11,11 +11,14 @@ from sqlalchemy import func, select
 
 from models import Invoice, Payment, Refund, User, db
 from models.base import utcnow
+from models.vocabulary import InvoiceStatus
 from services.common import Stripped, fire, load, money
 from services.errors import ValidationFailed
 from services.invoice_service import build_invoice_payload, get_invoice
 
 POSITIVE = validate.Range(min=Decimal("0.01"), error="Must be more than 0.")
+
+PAYABLE_STATUSES = (InvoiceStatus.DRAFT, InvoiceStatus.SENT)  # an invoice takes payments until it is paid
 
 
 class PaymentSchema(Schema):
@@ -41,7 +44,7 @@ def _sum(model, invoice_id: int) -> Decimal:
 def record_payment(workspace_id: int, invoice_id, data: dict, actor: User | None) -> Payment:
     invoice = get_invoice(workspace_id, invoice_id)
     clean = load(PaymentSchema(), data)
-    if invoice.status in ("paid", "refunded"):
+    if invoice.status not in PAYABLE_STATUSES:
         raise ValidationFailed({"amount": [f"This invoice is already {invoice.status}."]})
     if clean["amount"] > invoice.balance:
         raise ValidationFailed({"amount": [f"At most the open balance, {invoice.balance:.2f} {invoice.currency}."]})
@@ -58,12 +61,12 @@ def refresh_invoice_paid_amount(workspace_id: int, invoice_id, actor: User | Non
     invoice = get_invoice(workspace_id, invoice_id)
     invoice.paid_amount = _sum(Payment, invoice.id)
     invoice.refunded_amount = _sum(Refund, invoice.id)
-    became_paid = invoice.status in ("draft", "sent") and invoice.amount > 0 and invoice.paid_amount >= invoice.amount
+    became_paid = invoice.status in PAYABLE_STATUSES and invoice.amount > 0 and invoice.paid_amount >= invoice.amount
     if became_paid:
-        invoice.status = "paid"
+        invoice.status = InvoiceStatus.PAID
         invoice.paid_at = utcnow()
     if invoice.refunded_amount > 0 and invoice.refunded_amount >= invoice.paid_amount:
-        invoice.status = "refunded"
+        invoice.status = InvoiceStatus.REFUNDED
     db.session.flush()
     if became_paid:
         fire(workspace_id, "invoice_paid", actor, invoice=build_invoice_payload(invoice))

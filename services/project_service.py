@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from models import Project, SprintCycle, User, db
 from models.base import utcnow
+from models.vocabulary import SprintStatus
 from services.common import (Origin, Stripped, get_in_workspace, load, optional_member_id, origin_columns,
                              workspace_member)
 from services.errors import NotFound, ValidationFailed
@@ -68,7 +69,7 @@ def sprints(workspace_id: int, project_id: int) -> list[SprintCycle]:
 
 def active_sprint(workspace_id: int, project_id: int) -> SprintCycle | None:
     return db.session.scalar(select(SprintCycle).where(
-        SprintCycle.workspace_id == workspace_id, SprintCycle.project_id == project_id, SprintCycle.status == "active"))
+        SprintCycle.workspace_id == workspace_id, SprintCycle.project_id == project_id, SprintCycle.status == SprintStatus.ACTIVE))
 
 
 def start_sprint(workspace_id: int, project_id, data: dict, actor: User | None) -> SprintCycle:
@@ -82,7 +83,7 @@ def start_sprint(workspace_id: int, project_id, data: dict, actor: User | None) 
     if ends_on < starts_on:
         raise ValidationFailed({"ends_on": ["The end must not be before the start."]})
     sprint = SprintCycle(workspace_id=workspace_id, project_id=project.id, name=clean["name"],
-                         starts_on=starts_on, ends_on=ends_on, status="active")
+                         starts_on=starts_on, ends_on=ends_on, status=SprintStatus.ACTIVE)
     db.session.add(sprint)
     db.session.flush()
     return sprint
@@ -94,7 +95,7 @@ def close_sprint(workspace_id: int, project_id, actor: User | None, *, execution
     sprint = active_sprint(workspace_id, project.id)
     if sprint is None:
         raise NotFound(f"Project {project.id} has no active sprint cycle to close")
-    sprint.status = "closed"
+    sprint.status = SprintStatus.CLOSED
     sprint.closed_at = utcnow()
     sprint.closed_by_execution_id = execution_id
     db.session.flush()

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from models import Role, User, Workflow, db
 from models.triggers import AutomationRule, WorkspaceRuleSetting
+from models.vocabulary import ErrorStrategy, WorkflowStatus
 from seeds.quick_rules import load_rules
 from services import audit_service, workflow_service
 from services.errors import NotFound, PermissionDenied
@@ -91,8 +92,8 @@ def set_rule_enabled(workspace_id: int, rule_id, enabled: bool, actor: User | No
         else:
             workflow_service.update_workflow(workflow, definition, actor)
         setting.workflow_id = workflow.id
-    elif workflow is not None and workflow.status != "paused":
-        workflow_service.set_status(workflow, "paused", actor)
+    elif workflow is not None and workflow.status != WorkflowStatus.PAUSED:
+        workflow_service.set_status(workflow, WorkflowStatus.PAUSED, actor)
     changed = setting.enabled != enabled
     setting.enabled = enabled
     setting.updated_by_id = actor.id if actor else None
@@ -115,8 +116,8 @@ def rule_definition(rule: AutomationRule) -> dict:
         "trigger": {"type": rule.trigger_type, "config": {}},
         "conditions": list(rule.conditions or []),
         "actions": [dict(rule.action, delay_seconds=0)],
-        "error_strategy": "continue",
-        "status": "active",
+        "error_strategy": ErrorStrategy.CONTINUE.value,
+        "status": WorkflowStatus.ACTIVE.value,
     }
 
 

@@ -14,18 +14,19 @@ from sqlalchemy.orm import aliased
 
 from engine.core.runs import NewRun, start_runs
 from models import User, Workflow, WorkflowExecution, db
+from models.vocabulary import TERMINAL_RUN_STATUSES, ReplayFrom, ReplayOn, RunSource, RunStatus, StepStatus, values
 from services import audit_service
 from services.errors import NotFound, ValidationFailed
 from services.run_history_service import RunFilter
 from services.run_history_service import list_conditions
 
-FROM_FAILED_STEP = "failed_step"
-FROM_START = "start"
-MODES = (FROM_FAILED_STEP, FROM_START)
-ON_SNAPSHOT = "snapshot"
-ON_CURRENT = "current"
-DEFINITIONS = (ON_SNAPSHOT, ON_CURRENT)
-REPLAYABLE = ("completed", "failed", "cancelled")
+FROM_FAILED_STEP = ReplayFrom.FAILED_STEP.value
+FROM_START = ReplayFrom.START.value
+MODES = values(ReplayFrom)
+ON_SNAPSHOT = ReplayOn.SNAPSHOT.value
+ON_CURRENT = ReplayOn.CURRENT.value
+DEFINITIONS = values(ReplayOn)
+REPLAYABLE = TERMINAL_RUN_STATUSES  # a run is replayed once it is over
 BULK_REPLAY_LIMIT = 1000
 
 
@@ -51,7 +52,7 @@ def parse_options(form) -> ReplayOptions:
 
 def first_failed_index(execution: WorkflowExecution) -> int | None:
     """The index of the run's first failed step, or None."""
-    failed = [record["index"] for record in execution.completed_actions or [] if record.get("status") == "failed"]
+    failed = [record["index"] for record in execution.completed_actions or [] if record.get("status") == StepStatus.FAILED]
     return min(failed) if failed else None
 
 
@@ -106,7 +107,7 @@ def _new_linked_run(original: WorkflowExecution, definition: dict) -> NewRun:
         workspace_id=original.workspace_id, workflow_id=workflow.id if workflow is not None else None,
         workflow_name=(definition.get("name") or original.workflow_name)[:200],
         trigger_type=workflow.trigger_type if workflow is not None else original.trigger_type,
-        source="replay", definition=definition, trigger_payload=copy.deepcopy(original.trigger_payload or {}),
+        source=RunSource.REPLAY, definition=definition, trigger_payload=copy.deepcopy(original.trigger_payload or {}),
         event_depth=original.event_depth, progress={"replay_of_id": original.id},
     )
 
@@ -132,7 +133,7 @@ def _resume_at_failed_step(original: WorkflowExecution, run: NewRun, definition:
 def _unreplayed_failed(workspace_id: int, run_filter: RunFilter, up_to_id: int | None):
     """Failed runs matching the filter (whatever its status tab), up to `up_to_id`, not replayed yet."""
     replays = aliased(WorkflowExecution)
-    conditions = list_conditions(workspace_id, RunFilter("failed", run_filter.workflow_id, run_filter.date_from,
+    conditions = list_conditions(workspace_id, RunFilter(RunStatus.FAILED, run_filter.workflow_id, run_filter.date_from,
                                                          run_filter.date_to))
     if up_to_id is not None:
         conditions.append(WorkflowExecution.id <= up_to_id)

@@ -19,16 +19,16 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from engine.core.catalog import ACTIONS
-from models import ExecutionStatus, Workflow, WorkflowExecution, WorkflowRunDaily, WorkspaceRunDaily, db
-from models.automations import TERMINAL_STATUSES
+from models import Workflow, WorkflowExecution, WorkflowRunDaily, WorkspaceRunDaily, db
+from models.vocabulary import ACTIVE_RUN_STATUSES, TERMINAL_RUN_STATUSES, RunStatus
 from models.base import utcnow
 from services.common import is_plain_int
 from services.errors import ValidationFailed
 
-STATUSES = tuple(status.value for status in ExecutionStatus)
-FINISHED_STATUSES = tuple(status.value for status in ExecutionStatus if status in TERMINAL_STATUSES)
+STATUSES = tuple(status.value for status in RunStatus)
+FINISHED_STATUSES = tuple(status.value for status in RunStatus if status in TERMINAL_RUN_STATUSES)
 UNFINISHED_STATUSES = tuple(status for status in STATUSES if status not in FINISHED_STATUSES)
-ACTIVE_STATUSES = ("pending", "running")
+ACTIVE_STATUSES = tuple(status.value for status in ACTIVE_RUN_STATUSES)
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 PERIOD_CHOICES = (1, 7, 30, 90)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from engine.core.cron import ScheduleError, next_fire_after, next_fire_times, zone
 from models import Workflow, Workspace, db
 from models.triggers import WorkflowSchedule
+from models.vocabulary import WorkflowStatus
 from services import incoming_webhook_service
 
 PREVIEW_COUNT = 5
@@ -67,7 +68,7 @@ def sync_schedule(workflow: Workflow, now: datetime | None = None) -> WorkflowSc
         db.session.add(schedule)
     changed = schedule.cron != cron or schedule.timezone != tz_name
     schedule.cron, schedule.timezone = cron, tz_name
-    if workflow.status != "active":
+    if workflow.status != WorkflowStatus.ACTIVE:
         schedule.next_run_at = None
     elif schedule.next_run_at is None or changed:
         schedule.next_run_at = _next_or_none(cron, tz_name, now)
@@ -117,7 +118,7 @@ def schedule_panel_context(workflow: Workflow, now: datetime | None = None) -> d
         workflow=workflow,
         next_run_local=local(schedule.next_run_at) if schedule else None,
         last_fired_local=local(schedule.last_fired_at) if schedule else None,
-        active=workflow.status == "active",
+        active=workflow.status == WorkflowStatus.ACTIVE,
         next_run_at=schedule.next_run_at if schedule else None,
         last_fired_at=schedule.last_fired_at if schedule else None,
         last_fired_slot=schedule.last_fired_slot if schedule else None,

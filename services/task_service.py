@@ -1,15 +1,13 @@
-"""Project tasks (TaskService): todo → in_progress → done."""
+"""Project tasks (TaskService): a TaskStatus from todo to done."""
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from models import Task, User, db
 from models.base import utcnow
-from models.projects import TASK_STATUSES
+from models.vocabulary import TaskStatus, values
 from services import project_service
 from services.common import Origin, Stripped, fire, get_in_workspace, load, optional_member_id, origin_columns, user_email, workspace_member
 from services.errors import ValidationFailed
-
-STATUS_LABELS = {"todo": "To do", "in_progress": "In progress", "done": "Done"}
 
 
 class TaskSchema(Schema):
@@ -43,7 +41,7 @@ def create_task(workspace_id: int, project_id, data: dict, actor: User | None, *
     project = project_service.get_project(workspace_id, project_id)
     clean = load(TaskSchema(), data)
     clean["assignee_id"] = optional_member_id(workspace_id, clean.get("assignee_id"), "assignee_id")
-    task = Task(workspace_id=workspace_id, project_id=project.id, status="todo", **clean, **origin_columns(origin))
+    task = Task(workspace_id=workspace_id, project_id=project.id, status=TaskStatus.TODO, **clean, **origin_columns(origin))
     db.session.add(task)
     db.session.flush()
     return task
@@ -51,20 +49,20 @@ def create_task(workspace_id: int, project_id, data: dict, actor: User | None, *
 
 def update_issue_status(workspace_id: int, task_id, status: str, actor: User | None) -> Task:
     """Change a task's status; fires task_status_change, and task_completed when it becomes done."""
-    if status not in TASK_STATUSES:
-        raise ValidationFailed({"status": ["Choose " + ", ".join(TASK_STATUSES) + "."]})
+    if status not in values(TaskStatus):
+        raise ValidationFailed({"status": ["Choose " + ", ".join(values(TaskStatus)) + "."]})
     task = get_task(workspace_id, task_id)
     previous = task.status
     if previous == status:
         return task
     task.status = status
-    task.completed_at = utcnow() if status == "done" else None
+    task.completed_at = utcnow() if status == TaskStatus.DONE else None
     db.session.flush()
     db.session.refresh(task, ["assignee", "project"])
     objects = {"task": build_task_payload(task), "project": project_service.build_project_payload(task.project),
                "from_status": previous, "to_status": status}
     fire(workspace_id, "task_status_change", actor, **objects)
-    if status == "done":
+    if status == TaskStatus.DONE:
         fire(workspace_id, "task_completed", actor, **objects)
     return task
 

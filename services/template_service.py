@@ -8,6 +8,7 @@ from sqlalchemy import or_, select, update
 from engine.core.catalog import ACTIONS, TRIGGERS
 from models import User, Workflow, db
 from models.templates import TEMPLATE_CATEGORIES, WorkflowTemplate
+from models.vocabulary import WorkflowStatus
 from services import audit_service, workflow_service
 from services.common import is_plain_int
 from services.errors import NotFound, ValidationFailed
@@ -83,7 +84,7 @@ def summary(template: WorkflowTemplate) -> list[str]:
 
 def use_template(template: WorkflowTemplate, workspace_id: int, actor: User | None = None) -> Workflow:
     """Copy the template into the workspace as a draft and count the use (atomically). The template stays as it is."""
-    definition = dict(template.definition, status="draft")
+    definition = dict(template.definition, status=WorkflowStatus.DRAFT.value)
     workflow = workflow_service.create_workflow(workspace_id, definition, actor, allow_incomplete=True)
     workflow.created_from_template = template.slug
     db.session.execute(
@@ -136,7 +137,8 @@ def seed_workspace_workflows(workspace_id: int) -> Workflow | None:
     template = db.session.scalar(select(WorkflowTemplate).where(WorkflowTemplate.slug == ONBOARDING_TEMPLATE_SLUG))
     if template is None:
         return None
-    workflow = workflow_service.create_workflow(workspace_id, dict(template.definition, status="draft"), None, allow_incomplete=True)
+    workflow = workflow_service.create_workflow(workspace_id, dict(template.definition, status=WorkflowStatus.DRAFT.value), None,
+                                               allow_incomplete=True)
     workflow.created_from_template = template.slug
     db.session.flush()
     return workflow

@@ -1,10 +1,10 @@
-"""Support tickets (TicketService): priority low → normal → high → urgent; status open / pending / resolved."""
+"""Support tickets (TicketService): a TicketPriority that escalation raises one level, a TicketStatus."""
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from models import Ticket, User, db
 from models.base import utcnow
-from models.support import TICKET_PRIORITIES, TICKET_STATUSES
+from models.vocabulary import TicketPriority, TicketStatus, one_of, values
 from services.common import Origin, Stripped, fire, get_in_workspace, load, optional_member_id, origin_columns, user_email, workspace_member
 from services.errors import ValidationFailed
 
@@ -14,8 +14,8 @@ class TicketSchema(Schema):
                        error_messages={"required": "Subject is required."})
     description = Stripped(load_default="", validate=validate.Length(max=50000))
     requester_email = fields.Email(load_default="", error_messages={"invalid": "Enter a valid email address."})
-    priority = fields.String(load_default="normal", validate=validate.OneOf(
-        TICKET_PRIORITIES, error="Choose low, normal, high or urgent."))
+    priority = fields.String(load_default=TicketPriority.NORMAL.value, validate=validate.OneOf(
+        values(TicketPriority), error=f"Choose {one_of(TicketPriority)}."))
     owner_id = fields.Integer(load_default=None, error_messages={"invalid": "Choose a member of this workspace."})
 
 
@@ -38,7 +38,7 @@ def get_ticket(workspace_id: int, ticket_id) -> Ticket:
 
 def list_tickets(workspace_id: int, status: str | None = None) -> list[Ticket]:
     query = select(Ticket).where(Ticket.workspace_id == workspace_id)
-    if status in TICKET_STATUSES:
+    if status in values(TicketStatus):
         query = query.where(Ticket.status == status)
     return list(db.session.scalars(query.order_by(Ticket.id.desc())))
 
@@ -52,7 +52,7 @@ def create_ticket(workspace_id: int, data: dict, actor: User | None, *, origin: 
     """Open a ticket; fires ticket_created."""
     clean = load(TicketSchema(), data)
     clean["owner_id"] = optional_member_id(workspace_id, clean.get("owner_id"), "owner_id")
-    ticket = Ticket(workspace_id=workspace_id, status="open", **clean, **origin_columns(origin))
+    ticket = Ticket(workspace_id=workspace_id, status=TicketStatus.OPEN, **clean, **origin_columns(origin))
     db.session.add(ticket)
     _refresh(ticket)
     fire(workspace_id, "ticket_created", actor, ticket=build_ticket_payload(ticket))
@@ -62,12 +62,13 @@ def create_ticket(workspace_id: int, data: dict, actor: User | None, *, origin: 
 def escalate_ticket(workspace_id: int, ticket_id, actor: User | None) -> Ticket:
     """Raise the priority one level; fires ticket_escalated. An urgent ticket cannot be escalated."""
     ticket = get_ticket(workspace_id, ticket_id)
-    if ticket.status == "resolved":
+    if ticket.status == TicketStatus.RESOLVED:
         raise ValidationFailed({"priority": ["A resolved ticket cannot be escalated; reopen it first."]})
-    level = TICKET_PRIORITIES.index(ticket.priority)
-    if level == len(TICKET_PRIORITIES) - 1:
-        raise ValidationFailed({"priority": ["This ticket is already urgent; it cannot be escalated further."]})
-    previous, ticket.priority = ticket.priority, TICKET_PRIORITIES[level + 1]
+    levels = list(TicketPriority)
+    level = levels.index(TicketPriority(ticket.priority))
+    if level == len(levels) - 1:
+        raise ValidationFailed({"priority": [f"This ticket is already {levels[-1]}; it cannot be escalated further."]})
+    previous, ticket.priority = ticket.priority, levels[level + 1]
     _refresh(ticket)
     fire(workspace_id, "ticket_escalated", actor, ticket=build_ticket_payload(ticket),
          from_priority=previous, to_priority=ticket.priority)
@@ -77,9 +78,9 @@ def escalate_ticket(workspace_id: int, ticket_id, actor: User | None) -> Ticket:
 def resolve_ticket(workspace_id: int, ticket_id, actor: User | None) -> Ticket:
     """Mark resolved; fires ticket_resolved (once: an already resolved ticket is an error)."""
     ticket = get_ticket(workspace_id, ticket_id)
-    if ticket.status == "resolved":
+    if ticket.status == TicketStatus.RESOLVED:
         raise ValidationFailed({"status": ["This ticket is already resolved."]})
-    ticket.status = "resolved"
+    ticket.status = TicketStatus.RESOLVED
     ticket.resolved_at = utcnow()
     _refresh(ticket)
     fire(workspace_id, "ticket_resolved", actor, ticket=build_ticket_payload(ticket))
@@ -88,10 +89,10 @@ def resolve_ticket(workspace_id: int, ticket_id, actor: User | None) -> Ticket:
 
 def set_status(workspace_id: int, ticket_id, status: str, actor: User | None) -> Ticket:
     """Open / pending (resolving goes through resolve_ticket so its trigger fires)."""
-    if status == "resolved":
+    if status == TicketStatus.RESOLVED:
         return resolve_ticket(workspace_id, ticket_id, actor)
-    if status not in TICKET_STATUSES:
-        raise ValidationFailed({"status": ["Choose open, pending or resolved."]})
+    if status not in values(TicketStatus):
+        raise ValidationFailed({"status": [f"Choose {one_of(TicketStatus)}."]})
     ticket = get_ticket(workspace_id, ticket_id)
     ticket.status = status
     ticket.resolved_at = None

@@ -10,12 +10,15 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, union_all
 
 from models import Workflow, WorkflowExecution, WorkflowRunDaily, db
+from models.vocabulary import WorkflowStatus, values
 from services.run_history_service import UNFINISHED_STATUSES, day_start, period_start
 from services.workflow_service import editable_conditions
 
 PAGE_SIZE = 25
 SORTS = {"updated": "Last updated", "name": "Name", "last_run": "Last run"}
-STATUS_TABS = ("all", "active", "draft", "paused", "archived")
+# The list's tabs: "all" (what is not archived), then each status, archived last.
+STATUS_TABS = ("all", WorkflowStatus.ACTIVE.value, WorkflowStatus.DRAFT.value, WorkflowStatus.PAUSED.value,
+               WorkflowStatus.ARCHIVED.value)
 RECENT_DAYS = 7
 
 
@@ -38,10 +41,10 @@ class WorkflowPage:
 
 def _filtered(workspace_id: int, status: str, search: str):
     query = select(Workflow).where(*editable_conditions(workspace_id))
-    if status in ("active", "draft", "paused", "archived"):
+    if status in values(WorkflowStatus):
         query = query.where(Workflow.status == status)
     else:
-        query = query.where(Workflow.status != "archived")  # archived only when asked for
+        query = query.where(Workflow.status != WorkflowStatus.ARCHIVED)  # archived only when asked for
     if search:
         query = query.where(func.lower(Workflow.name).contains(search.lower(), autoescape=True))
     return query
@@ -56,7 +59,7 @@ def status_counts(workspace_id: int) -> dict:
     counts = {status: 0 for status in STATUS_TABS}
     for status, count in rows:
         counts[status] = count
-    counts["all"] = sum(count for status, count in rows if status != "archived")
+    counts["all"] = sum(count for status, count in rows if status != WorkflowStatus.ARCHIVED)
     return counts
 
 

@@ -8,11 +8,13 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import Invitation, Membership, Role, User, Workspace, db
 from models.base import utcnow
+from models.vocabulary import one_of, values
 from services import email_service, template_service
 from services.common import is_plain_int
 from services.errors import NotFound, ValidationFailed
 
-ROLE_VALUES = [role.value for role in Role]
+ROLE_VALUES = values(Role)
+ROLE_ERROR = f"Choose {one_of(Role)}."
 MIN_PASSWORD_LENGTH = 8
 
 
@@ -42,7 +44,7 @@ class NewWorkspaceSchema(NewUserSchema):
 class InvitationSchema(Schema):
     email = fields.Email(required=True, error_messages={"required": "Email is required.", "invalid": "Enter a valid email address."})
     role = fields.String(
-        required=True, validate=validate.OneOf(ROLE_VALUES, error="Choose owner, admin or member.")
+        required=True, validate=validate.OneOf(ROLE_VALUES, error=ROLE_ERROR)
     )
 
 
@@ -76,7 +78,7 @@ def create_workspace(workspace_name: str, email: str, password: str, name: str =
     user = _new_user(data["email"], data["password"], data["name"])
     workspace = Workspace(name=data["workspace_name"])
     db.session.add(workspace)
-    db.session.add(Membership(workspace=workspace, user=user, role=Role.OWNER.value))
+    db.session.add(Membership(workspace=workspace, user=user, role=Role.OWNER))
     db.session.flush()
     if current_app.config["SEED_ONBOARDING_WORKFLOW"]:
         template_service.seed_workspace_workflows(workspace.id)
@@ -86,7 +88,7 @@ def create_workspace(workspace_name: str, email: str, password: str, name: str =
 def add_user(workspace: Workspace, email: str, password: str, role: str, name: str = "") -> User:
     """Add a user to a workspace, creating the account when it does not exist yet."""
     if role not in ROLE_VALUES:
-        raise ValidationFailed({"role": ["Choose owner, admin or member."]})
+        raise ValidationFailed({"role": [ROLE_ERROR]})
     user = find_user_by_email(email)
     if user is None:
         data = _load(NewUserSchema(), {"email": email, "password": password, "name": name})

@@ -5,6 +5,7 @@ from flask.cli import AppGroup
 
 from engine.runtime.cli import automations_cli
 from engine.runtime.sweep import sweep_pending_executions
+from models.vocabulary import Role, values
 from services import demo_service, email_service, workspace_service
 from services.errors import NotFound, ValidationFailed
 from webapp.config import README, markdown_table, with_table
@@ -37,7 +38,7 @@ def create_workspace_command(name, owner_email, password):
 @click.option("--workspace", "workspace_ref", required=True, help="Workspace id or name.")
 @click.option("--email", required=True)
 @click.option("--password", required=True)
-@click.option("--role", type=click.Choice(workspace_service.ROLE_VALUES), default="member", show_default=True)
+@click.option("--role", type=click.Choice(values(Role)), default=Role.MEMBER.value, show_default=True)
 @click.option("--name", default="")
 def add_user_command(workspace_ref, email, password, role, name):
     try:

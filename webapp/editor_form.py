@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 
 from engine.core.catalog import ACTIONS, CONDITION_OPERATORS, ERROR_STRATEGIES, TRIGGERS, UNARY_OPERATORS
+from models.vocabulary import ErrorStrategy, Role
 from services.common import is_plain_int
 
 DEFAULT_TRIGGER = "deal_created"
@@ -22,7 +23,7 @@ def blank_definition(trigger_type: str = DEFAULT_TRIGGER) -> dict:
     return {
         "name": "", "description": "",
         "trigger": {"type": trigger_type, "config": trigger.defaults()},
-        "conditions": [], "actions": [], "error_strategy": "continue",
+        "conditions": [], "actions": [], "error_strategy": ErrorStrategy.CONTINUE.value,
     }
 
 
@@ -51,7 +52,7 @@ def definition_from_form(form) -> dict:
         "trigger": {"type": trigger_type, "config": trigger_config},
         "conditions": [_clean_condition(conditions[i]) for i in sorted(conditions)],
         "actions": [_clean_action(actions[i]) for i in order],
-        "error_strategy": form.get("error_strategy", "continue"),
+        "error_strategy": form.get("error_strategy", ErrorStrategy.CONTINUE.value),
     }
 
 
@@ -155,7 +156,7 @@ def _field_view(catalog_field, prefix: str, value, errors: dict, error_prefix: s
     if catalog_field.type == "user":
         choices = [("record_owner", "The record's owner"), ("owner", "The workspace owner"), *member_choices]
     if catalog_field.type == "role":
-        choices = [("owner", "Owners"), ("admin", "Admins"), ("member", "Members")]
+        choices = [(role.value, role.plural) for role in Role]
     return FieldView(
         name=f"{prefix}{catalog_field.name}",
         label=catalog_field.label,

@@ -1,7 +1,9 @@
-"""Jinja filters and globals for showing runs: durations, relative times, JSON, chart bars, links to records.
+"""Jinja filters and globals: durations, relative times, JSON, chart bars, links to records, and the
+product's vocabulary (each enum of models/vocabulary.py by its name, so a template compares
+`ticket.status == TicketStatus.RESOLVED` instead of spelling the value, and badge colours).
 
-Registered app-wide by create_app, so any page including partials/_stats_strip.html
-or runs/_partials/_chart.html has them.
+Registered app-wide by create_app, so any page including partials/_stats_strip.html or
+runs/_partials/_chart.html has them.
 """
 import json
 from datetime import datetime, timezone
@@ -10,7 +12,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import g, has_app_context, request, url_for
 from markupsafe import Markup
 
+from models import vocabulary
 from models.base import utcnow
+from models.vocabulary import (ApplicationStage, DealStage, DealStatus, EmailStatus, InvoiceStatus, ProjectStatus,
+                               QuotationStatus, RunStatus, SprintStatus, TaskStatus, TicketPriority, TicketStatus)
 
 SECOND = 1000
 MINUTE = 60 * SECOND
@@ -116,10 +121,12 @@ def url_with(**changes) -> str:
 
 
 # -- the runs chart -------------------------------------------------------------------------------
-CHART_ORDER = ("completed", "failed", "cancelled", "paused", "running", "pending")
+# Bottom up: finished runs first.
+CHART_ORDER = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.PAUSED, RunStatus.RUNNING,
+               RunStatus.PENDING)
 # The .status-* colours of app.css, for SVG fills.
-STATUS_COLOURS = {"pending": "#adb5bd", "running": "#1c7ed6", "completed": "#2f9e44", "failed": "#e03131",
-                  "cancelled": "#495057", "paused": "#f59f00"}
+STATUS_COLOURS = {RunStatus.PENDING: "#adb5bd", RunStatus.RUNNING: "#1c7ed6", RunStatus.COMPLETED: "#2f9e44",
+                  RunStatus.FAILED: "#e03131", RunStatus.CANCELLED: "#495057", RunStatus.PAUSED: "#f59f00"}
 
 
 def chart_bars(chart: dict, width: int = 720, height: int = 160, gap: int = 3) -> list[dict]:
@@ -138,7 +145,7 @@ def chart_bars(chart: dict, width: int = 720, height: int = 160, gap: int = 3) -
                 continue
             size = max(1.0, count * scale)
             top -= size
-            segments.append({"status": status, "count": count, "y": round(top, 2), "height": round(size, 2),
+            segments.append({"status": status.value, "count": count, "y": round(top, 2), "height": round(size, 2),
                              "colour": STATUS_COLOURS[status]})
         summary = ", ".join(f"{s['count']} {s['status']}" for s in segments) or "no runs"
         bars.append({"x": round(x, 2), "width": round(slot - gap, 2), "day": day["day"], "total": day["total"],
@@ -189,13 +196,47 @@ def _record_url(endpoint: str, argument, anchor, ids: list[int]) -> str:
     return url_for(endpoint, _anchor=anchor.format(ids[0]) if anchor else None)
 
 
+# -- badges ----------------------------------------------------------------------------------------
+# The Bootstrap tone of a business record's badge (partials/_forms.html `badge`), by stored value. A word
+# several enums share (open, pending, active, draft, sent, failed, completed) has one tone.
+BADGE_TONES = {
+    **{stage: tone for stage, tone in zip(DealStage, ("secondary", "info", "primary", "warning", "success", "danger"))},
+    DealStatus.OPEN: "primary", DealStatus.WON: "success", DealStatus.LOST: "danger",
+    TicketStatus.PENDING: "warning", TicketStatus.RESOLVED: "success",
+    TicketPriority.LOW: "light", TicketPriority.NORMAL: "secondary", TicketPriority.HIGH: "warning",
+    TicketPriority.URGENT: "danger",
+    TaskStatus.TODO: "secondary", TaskStatus.IN_PROGRESS: "primary", TaskStatus.DONE: "success",
+    ProjectStatus.ACTIVE: "success", ProjectStatus.COMPLETED: "success", ProjectStatus.ARCHIVED: "light",
+    SprintStatus.CLOSED: "dark",
+    InvoiceStatus.DRAFT: "secondary", InvoiceStatus.SENT: "primary", InvoiceStatus.PAID: "success",
+    InvoiceStatus.REFUNDED: "dark", QuotationStatus.ACCEPTED: "success",
+    EmailStatus.QUEUED: "warning", EmailStatus.FAILED: "danger",
+    **{stage: tone for stage, tone in zip(ApplicationStage, ("secondary", "info", "primary", "warning", "success", "danger"))},
+}
+
+
+def label(value, vocabulary_enum) -> str:
+    """The label of a stored value (`{{ run.status|label(RunStatus) }}`); an unknown value as it is."""
+    try:
+        return vocabulary_enum(value).label
+    except ValueError:
+        return str(value)
+
+
 def register(app) -> None:
     app.add_template_filter(format_duration, "duration")
     app.add_template_filter(relative_time, "reltime")
     app.add_template_filter(exact_time, "exacttime")
     app.add_template_filter(time_tag, "timetag")
     app.add_template_filter(pretty_json, "prettyjson")
+    app.add_template_filter(label, "label")
     app.add_template_global(url_with, "url_with")
     app.add_template_global(chart_bars, "chart_bars")
     app.add_template_global(output_links, "output_links")
     app.add_template_global(STATUS_COLOURS, "status_colours")
+    app.add_template_global(CHART_ORDER, "chart_order")
+    app.add_template_global(BADGE_TONES, "badge_tones")
+    for name in dir(vocabulary):
+        value = getattr(vocabulary, name)
+        if isinstance(value, type) and issubclass(value, vocabulary.Vocabulary) and value is not vocabulary.Vocabulary:
+            app.add_template_global(value, name)

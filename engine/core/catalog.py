@@ -8,6 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field as dataclass_field
 from typing import Any
 
+from models.vocabulary import (STALE_AFTER_DAYS, DealStage, ErrorStrategy, Role, RunStatus, TicketPriority,
+                               WorkflowStatus, choices, values)
+
 MODULES = ("CRM", "Projects", "Support", "Finance", "Recruiting", "Platform")
 
 FIELD_TYPES = frozenset({
@@ -15,18 +18,17 @@ FIELD_TYPES = frozenset({
     "record_id", "json", "cron", "timezone", "boolean", "role",
 })
 
-WORKFLOW_STATUSES = ("draft", "active", "paused", "archived")
-EXECUTION_STATUSES = ("pending", "running", "completed", "failed", "cancelled", "paused")
+WORKFLOW_STATUSES = values(WorkflowStatus)
+EXECUTION_STATUSES = values(RunStatus)
 MAX_RETRIES = 3
 MAX_DELAY_SECONDS = 30 * 24 * 60 * 60  # 30 days
 
-ERROR_STRATEGIES = {
-    "continue": ("Continue on error",
-                 "Skip the failed action, keep executing subsequent ones."),
-    "retry": ("Retry on error",
-              f"Retry the action up to {MAX_RETRIES}× with backoff, then continue."),
-    "stop": ("Stop on error", "Halt the run, mark execution failed."),
+_ERROR_STRATEGY_HELP = {
+    ErrorStrategy.CONTINUE: "Skip the failed action, keep executing subsequent ones.",
+    ErrorStrategy.RETRY: f"Retry the action up to {MAX_RETRIES}× with backoff, then continue.",
+    ErrorStrategy.STOP: "Halt the run, mark execution failed.",
 }
+ERROR_STRATEGIES = {strategy.value: (strategy.label, _ERROR_STRATEGY_HELP[strategy]) for strategy in ErrorStrategy}
 
 CONDITION_OPERATORS = {
     "eq": "equals",
@@ -44,16 +46,9 @@ CONDITION_OPERATORS = {
 }
 UNARY_OPERATORS = frozenset({"is_empty", "is_not_empty"})
 
-PIPELINE_STAGES = (
-    ("lead", "Lead"),
-    ("qualified", "Qualified"),
-    ("proposal", "Proposal"),
-    ("negotiation", "Negotiation"),
-    ("closed_won", "Closed Won"),
-    ("closed_lost", "Closed Lost"),
-)
-TICKET_PRIORITIES = (("low", "Low"), ("normal", "Normal"), ("high", "High"), ("urgent", "Urgent"))
-ROLES = (("owner", "Owner"), ("admin", "Admin"), ("member", "Member"))
+PIPELINE_STAGES = tuple(choices(DealStage))
+TICKET_PRIORITIES = tuple(choices(TicketPriority))
+ROLES = tuple(choices(Role))
 USER_KEYWORDS = ("owner", "record_owner")  # literal values a "user" field accepts
 
 
@@ -369,7 +364,7 @@ _ACTION_LIST = (
             Field("title", "Title", "string", required=True),
             Field("value", "Value", "number", min=0),
             Field("currency", "Currency", "string", default="USD"),
-            Field("stage", "Stage", "select", choices=PIPELINE_STAGES, default="lead"),
+            Field("stage", "Stage", "select", choices=PIPELINE_STAGES, default=DealStage.LEAD.value),
             Field("contact_id", "Contact", "record_id",
                   placeholder="{{ trigger.contact.id }}"),
             Field("owner_id", "Owner", "user", help=_USER_HELP),
@@ -403,14 +398,14 @@ _ACTION_LIST = (
                   help="Leave empty to flag every open deal with no change for the number of days below "
                        "(for scheduled workflows)."),
             Field("reason", "Reason", "string"),
-            Field("stale_days", "Stale after (days)", "integer", min=1, default=14),
+            Field("stale_days", "Stale after (days)", "integer", min=1, default=STALE_AFTER_DAYS),
             icon="flag", transactional=True),
     _action("create_ticket", "Create Ticket", "Support", "Open a new support ticket",
             Field("subject", "Subject", "string", required=True),
             Field("description", "Description", "text"),
             Field("requester_email", "Requester email", "email"),
             Field("priority", "Priority", "select", choices=TICKET_PRIORITIES,
-                  default="normal"),
+                  default=TicketPriority.NORMAL.value),
             icon="life-preserver", creates_record=True, transactional=True),
     _action("create_project", "Create Project", "Projects", "Open a new project",
             Field("name", "Name", "string", required=True),

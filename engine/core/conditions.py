@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
+from models.vocabulary import FALSE_WORDS, TRUE_WORDS
+
 
 class _Missing:
     __slots__ = ()
@@ -23,8 +25,6 @@ class _Missing:
 
 MISSING: Any = _Missing()
 
-_TRUE_WORDS = {"true", "yes", "on", "1"}
-_FALSE_WORDS = {"false", "no", "off", "0"}
 
 
 def get_path(payload: Any, path: Any) -> Any:
@@ -77,9 +77,9 @@ def _as_bool(value: Any) -> bool | None:
         return value
     if isinstance(value, str):
         word = value.strip().lower()
-        if word in _TRUE_WORDS:
+        if word in TRUE_WORDS:
             return True
-        if word in _FALSE_WORDS:
+        if word in FALSE_WORDS:
             return False
     return None
 

@@ -1,15 +1,9 @@
 """Small policy objects the runner consults: leases and retries."""
-import enum
 from dataclasses import dataclass
 from datetime import timedelta
 
 from engine.core.catalog import MAX_RETRIES
-
-
-class ErrorStrategy(str, enum.Enum):
-    CONTINUE = "continue"
-    RETRY = "retry"
-    STOP = "stop"
+from models.vocabulary import ErrorStrategy
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,12 @@ from sqlalchemy.dialects import postgresql
 from models import Workflow, WorkflowExecution
 from models.automations import SNAPSHOT_EMPTY, SNAPSHOT_FIELDS
 from models.base import utcnow
+from models.vocabulary import RunStatus, WorkflowStatus
 
 # The columns a new run is inserted with (besides PENDING_STATE), in the portable insert and in SQL.
 NEW_RUN_COLUMNS = ("workspace_id", "workflow_id", "workflow_name", "trigger_type", "source", "definition",
                    "trigger_payload", "event_depth", "created_at")
-PENDING_STATE = {"status": "pending", "completed_actions": [], "current_step": 0, "step_attempts": 0,
+PENDING_STATE = {"status": RunStatus.PENDING.value, "completed_actions": [], "current_step": 0, "step_attempts": 0,
                  "claim_count": 0}
 # What dispatch reads of a workflow: enough to match it and to snapshot it.
 CANDIDATE_COLUMNS = ("id", "workspace_id", "trigger_type", *SNAPSHOT_FIELDS)
@@ -81,7 +82,7 @@ BEGIN
     WITH candidates AS (
         SELECT {_CANDIDATES}, conditions = '[]'::jsonb AS unconditional
         FROM workflows
-        WHERE workspace_id = p_workspace_id AND trigger_type = p_trigger_key AND status = 'active'
+        WHERE workspace_id = p_workspace_id AND trigger_type = p_trigger_key AND status = {_literal(WorkflowStatus.ACTIVE.value)}
     ), inserted AS (
         {_INSERT_INTO}
         SELECT {", ".join(_FROM_CANDIDATE.values())}, {_PENDING_VALUES}

@@ -23,6 +23,7 @@ from engine.core.conditions import conditions_hold
 from engine.core.handoff import hand_over_after_commit
 from models import Workflow, WorkflowExecution, db
 from models.base import core_savepoint, utcnow
+from models.vocabulary import RunSource, WorkflowStatus
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class NewRun:
     progress: dict = field(default_factory=dict)
 
     @classmethod
-    def of(cls, workflow, payload: dict, source: str = "event", depth: int = 0) -> "NewRun":
+    def of(cls, workflow, payload: dict, source: str = RunSource.EVENT, depth: int = 0) -> "NewRun":
         return cls(
             workspace_id=workflow.workspace_id, workflow_id=workflow.id, workflow_name=workflow.name,
             trigger_type=workflow.trigger_type, source=source,
@@ -103,7 +104,7 @@ def caused_by_execution(depth: int, refusals: list):
         _refusals.reset(refusal_token)
 
 
-def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, source: str = "event") -> list[int]:
+def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, source: str = RunSource.EVENT) -> list[int]:
     """Start a run of each active workflow of the workspace on this trigger whose conditions hold. Returns their ids."""
     ids: list[int] = []
     try:
@@ -145,7 +146,7 @@ def _runs_whose_conditions_hold(workflows, payload: dict, depth: int, source: st
 _ACTIVE_WORKFLOWS = select(*(Workflow.__table__.c[name] for name in postgresql_runs.CANDIDATE_COLUMNS)).where(
     Workflow.__table__.c.workspace_id == bindparam("workspace_id"),
     Workflow.__table__.c.trigger_type == bindparam("trigger_key"),
-    Workflow.__table__.c.status == "active",
+    Workflow.__table__.c.status == WorkflowStatus.ACTIVE,
 )
 
 

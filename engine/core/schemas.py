@@ -22,6 +22,7 @@ from engine.core.catalog import (ACTIONS, CONDITION_OPERATORS, DEAL_CHANGE_FIELD
                             UNARY_OPERATORS, UPDATE_DEAL_FIELDS, USER_KEYWORDS,
                             WORKFLOW_STATUSES, Field)
 from engine.core.templating import contains_placeholder, is_placeholder
+from models.vocabulary import FALSE_WORDS, TRUE_WORDS, ErrorStrategy, WorkflowStatus
 
 REQUIRED = "This field is required."
 UNKNOWN_FIELD = "Unknown field."
@@ -35,8 +36,6 @@ MAX_NUMBER = 10**15
 _EMAIL_RE = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 _INTEGER_RE = re.compile(r"^[+-]?[0-9]{1,18}$")
 _PATH_RE = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
 
 
 class FieldValueError(ValueError):
@@ -192,8 +191,8 @@ def _check_boolean(field: Field, value: Any) -> bool:
     if isinstance(value, bool):
         return value
     word = str(value).strip().lower()
-    if word in _TRUE or word in _FALSE:
-        return word in _TRUE
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
     raise FieldValueError("Must be true or false.")
 
 
@@ -417,9 +416,9 @@ class WorkflowDefinitionSchema(_StrictSchema):
         error_messages={"required": "Add at least one action."},
         validate=[validate.Length(min=1, error="Add at least one action."),
                   validate.Length(max=MAX_ACTIONS, error=f"At most {MAX_ACTIONS} actions.")])
-    error_strategy = fields.String(load_default="continue",
+    error_strategy = fields.String(load_default=ErrorStrategy.CONTINUE.value,
                                    validate=validate.OneOf(list(ERROR_STRATEGIES)))
-    status = fields.String(load_default="draft",
+    status = fields.String(load_default=WorkflowStatus.DRAFT.value,
                            validate=validate.OneOf(list(WORKFLOW_STATUSES)))
 
 

@@ -4,14 +4,9 @@ A step's *address* says where it sits in the definition: `(1,)` is the second to
 The plan lists the addresses in the order they run; the runner keeps the position of the next one
 (`current_step`). Branches (DESIGN.md "Definition v2") add nested addresses to the plan.
 """
-import enum
 from dataclasses import dataclass, field
 
-
-class StepStatus(str, enum.Enum):
-    COMPLETED = "completed"
-    FAILED = "failed"
-    SKIPPED = "skipped"
+from models.vocabulary import StepStatus
 
 
 @dataclass(frozen=True)

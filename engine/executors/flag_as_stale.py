@@ -7,16 +7,16 @@ from engine.executors import StepContext, register
 from engine.executors._common import config_of, link, service_errors
 from models import AuditEvent, Deal, db
 from models.base import utcnow
+from models.vocabulary import STALE_AFTER_DAYS, DealStatus
 from services import audit_service, deal_service
 
-DEFAULT_STALE_DAYS = 14
 MAX_FLAGGED_PER_RUN = 500
 
 
 @register("flag_as_stale")
 def flag_as_stale(step: StepContext) -> dict:
     config = config_of(step)
-    stale_days = int(config.get("stale_days") or DEFAULT_STALE_DAYS)
+    stale_days = int(config.get("stale_days") or STALE_AFTER_DAYS)
     if config.get("deal_id") not in (None, ""):
         with service_errors():
             deal = deal_service.get_deal(step.workspace_id, config["deal_id"])
@@ -25,7 +25,7 @@ def flag_as_stale(step: StepContext) -> dict:
                 "flagged_count": 1, "link": link("deal", deal.id)}
     cutoff = utcnow() - timedelta(days=stale_days)
     stale = db.session.scalars(
-        select(Deal).where(Deal.workspace_id == step.workspace_id, Deal.status == "open", Deal.updated_at < cutoff)
+        select(Deal).where(Deal.workspace_id == step.workspace_id, Deal.status == DealStatus.OPEN, Deal.updated_at < cutoff)
         .order_by(Deal.updated_at).limit(MAX_FLAGGED_PER_RUN)
     ).all()
     flagged = [_flag(step, deal, config.get("reason"), stale_days)[0] for deal in stale]

@@ -4,11 +4,12 @@ The recruiting team is every owner and admin of the workspace, plus the recruite
 candidate's applications when the config names a candidate."""
 from engine.executors import StepContext, StepError, register
 from engine.executors._common import config_of, link, origin, service_errors
+from models.vocabulary import Role
 from services import application_service, common, notification_service
 
 
 def recruiting_team(workspace_id: int, candidate=None) -> list[int]:
-    user_ids = [user.id for user in common.members_with_roles(workspace_id, ("owner", "admin"))]
+    user_ids = [user.id for user in common.members_with_roles(workspace_id, (Role.OWNER, Role.ADMIN))]
     if candidate is not None:
         user_ids += [a.recruiter_id for a in candidate.applications if a.recruiter_id]
     return list(dict.fromkeys(user_ids))

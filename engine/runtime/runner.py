@@ -29,15 +29,15 @@ from sqlalchemy.exc import DBAPIError
 
 from engine.core.catalog import ACTIONS
 from engine.core.handoff import hand_off_of
-from engine.core.policies import ErrorStrategy, LeasePolicy, RetryPolicy
+from engine.core.policies import LeasePolicy, RetryPolicy
 from engine.core.runs import caused_by_execution
 from engine.core.schemas import clean_action_config, flatten_errors
 from engine.core.steps import StepAddress, StepPlan, StepRecord, StepStatus, first_error
 from engine.core.templating import render
 from engine.executors import StepContext, StepError, as_jsonable, executor_for
-from models import ExecutionStatus as RunStatus
 from models import WorkflowExecution, db
 from models.base import utcnow
+from models.vocabulary import ErrorStrategy, RunStatus
 
 log = logging.getLogger(__name__)
 

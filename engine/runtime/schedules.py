@@ -15,14 +15,15 @@ from engine.core.payloads import workspace_payload
 from engine.core.runs import NewRun, start_runs
 from models import Deal, Workflow, db
 from models.triggers import WorkflowSchedule
+from models.vocabulary import STALE_AFTER_DAYS, DealStatus, RunSource, WorkflowStatus
 
 log = logging.getLogger(__name__)
 
 LATE_AFTER = timedelta(minutes=5)  # fired this long after its slot: the run says it was late
 FIRE_BATCH = 200
-STALE_DAYS = 14  # the Flag as Stale action's default "stale after"
 STALE_LIST_LIMIT = 50
 SCHEDULE_ACTOR = {"id": None, "name": "Schedule", "email": None}
+SCHEDULED_TRIGGER = "scheduled"  # the catalog's Scheduled (Cron) trigger
 
 
 # --- Firing -------------------------------------------------------------------------------
@@ -32,7 +33,7 @@ def due_schedule_ids(now: datetime, limit: int = FIRE_BATCH) -> list[int]:
         select(WorkflowSchedule.id)
         .join(Workflow, Workflow.id == WorkflowSchedule.workflow_id)
         .where(WorkflowSchedule.next_run_at.is_not(None), WorkflowSchedule.next_run_at <= now,
-               Workflow.status == "active", Workflow.trigger_type == "scheduled")
+               Workflow.status == WorkflowStatus.ACTIVE, Workflow.trigger_type == SCHEDULED_TRIGGER)
         .order_by(WorkflowSchedule.next_run_at)
         .limit(limit)
     ))
@@ -84,7 +85,7 @@ def _fire_one(schedule_id: int, now: datetime) -> int:
         return 0
     # created_at is the sweep's clock (injected in tests), so later sweeps see the run as due.
     [execution_id] = start_runs([NewRun.of(workflow, scheduled_payload(workflow, schedule, slot, now, missed),
-                                           "schedule")], created_at=now)
+                                           RunSource.SCHEDULE)], created_at=now)
     db.session.execute(
         update(WorkflowSchedule).where(WorkflowSchedule.id == schedule_id)
         .values(last_execution_id=execution_id).execution_options(synchronize_session=False)
@@ -111,10 +112,10 @@ def scheduled_payload(workflow: Workflow, schedule: WorkflowSchedule, slot: date
     }
 
 
-def stale_deals(workspace_id: int, now: datetime, days: int = STALE_DAYS, limit: int = STALE_LIST_LIMIT) -> dict:
+def stale_deals(workspace_id: int, now: datetime, days: int = STALE_AFTER_DAYS, limit: int = STALE_LIST_LIMIT) -> dict:
     """Open deals with no change for `days` days: {"days", "count", "ids", "items"} (items capped at `limit`)."""
     cutoff = now - timedelta(days=days)
-    stale = (Deal.workspace_id == workspace_id, Deal.status == "open", Deal.updated_at <= cutoff)
+    stale = (Deal.workspace_id == workspace_id, Deal.status == DealStatus.OPEN, Deal.updated_at <= cutoff)
     count = db.session.scalar(select(db.func.count()).select_from(Deal).where(*stale)) or 0
     deals = db.session.scalars(select(Deal).where(*stale).order_by(Deal.updated_at).limit(limit)).all()
     items = [{"id": deal.id, "title": deal.title, "owner_id": deal.owner_id, "stage": deal.stage,

@@ -11,8 +11,8 @@ from sqlalchemy import and_, select
 
 from engine.runtime.runner import claim_states, claimable, default_worker_id, run_claimed, shifted_clock
 from engine.runtime.schedules import fire_due_schedules
-from models import ExecutionStatus as RunStatus
 from models import WorkflowExecution, db
+from models.vocabulary import RunStatus
 
 SWEEP_BATCH = 500
 
@@ -42,7 +42,7 @@ def sweep_pending_executions(now: datetime | None = None, worker_id: str | None 
     clock = shifted_clock(now)
     now = clock()
     owner = worker_id or default_worker_id()
-    counts = {"due": 0, "claimed": 0, "completed": 0, "failed": 0, "paused": 0, "pending": 0, "cancelled": 0}
+    counts = {"due": 0, "claimed": 0} | {status.value: 0 for status in RunStatus if status is not RunStatus.RUNNING}
     ids = due_execution_ids(now)
     db.session.commit()
     counts["due"] = len(ids)

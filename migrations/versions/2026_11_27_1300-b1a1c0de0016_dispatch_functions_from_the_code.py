@@ -1,7 +1,7 @@
 """workestra_dispatch() and workestra_insert_runs() generated from the code's column lists (issue #16)
 
 Revision ID: b1a1c0de0016
-Revises: f6a1c0de0001
+Revises: a16c0de00001
 Create Date: 2026-11-27 13:00:00
 
 f6a1c0de0001 spelled the functions out, so the definition snapshot's shape was written twice (in
@@ -16,7 +16,7 @@ from engine.core import postgresql_runs
 
 # revision identifiers, used by Alembic.
 revision = 'b1a1c0de0016'
-down_revision = 'f6a1c0de0001'
+down_revision = 'a16c0de00001'
 branch_labels = None
 depends_on = None
 

@@ -117,6 +117,7 @@ def test_executions_reach_the_queue_only_after_the_outer_commit(sweep_app, monke
             handed.append(list(ids))
 
     monkeypatch.setitem(sweep_app.extensions, handoff.EXTENSION_KEY, RecordingHandOff())
+    monkeypatch.setitem(sweep_app.config, "ENGINE_HANDOFF", "queue")
     ws = make_workspace()
     make_workflow(ws.id)
     make_workflow(ws.id, trigger="deal_closed_won")

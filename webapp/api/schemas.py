@@ -8,12 +8,11 @@ from datetime import timezone
 
 from marshmallow import Schema, fields, validate
 
-from engine.core.catalog import EXECUTION_STATUSES, WORKFLOW_STATUSES
 from engine.core.schemas import (ActionSchema, ConditionSchema, ExecutionSchema, TriggerSchema,
                             WorkflowDefinitionSchema)
-from models.crm import PIPELINE
-from models.projects import TASK_STATUSES
-from models.recruiting import APPLICATION_STAGES
+from models.vocabulary import (ApplicationStage, DealStage, DealStatus, ErrorStrategy, InvoiceStatus, ProjectStatus, ReplayFrom,
+                               ReplayOn, RunSource, RunStatus, TaskStatus, TicketPriority, TicketStatus, WorkflowStatus,
+                               values)
 from services.application_service import ApplicationSchema, CandidateSchema
 from services.contact_service import ContactSchema
 from services.deal_service import DealSchema
@@ -25,8 +24,8 @@ from services.ticket_service import TicketSchema
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
-REPLAY_FROM = ("failed_step", "start")
-REPLAY_DEFINITION = ("snapshot", "current")
+REPLAY_FROM = values(ReplayFrom)
+REPLAY_DEFINITION = values(ReplayOn)
 
 __all__ = [
     "ContactSchema", "DealSchema", "InvoiceSchema", "PaymentSchema", "RefundSchema", "ProjectSchema",
@@ -50,20 +49,20 @@ class RunSchema(Schema):
 
 
 class ReplaySchema(Schema):
-    from_ = fields.String(data_key="from", load_default="failed_step", metadata=_enum(REPLAY_FROM))
-    definition = fields.String(load_default="snapshot", metadata=_enum(REPLAY_DEFINITION))
+    from_ = fields.String(data_key="from", load_default=ReplayFrom.FAILED_STEP.value, metadata=_enum(REPLAY_FROM))
+    definition = fields.String(load_default=ReplayOn.SNAPSHOT.value, metadata=_enum(REPLAY_DEFINITION))
 
 
 class DealStageSchema(Schema):
-    stage = fields.String(required=True, metadata=_enum(PIPELINE))
+    stage = fields.String(required=True, metadata=_enum(values(DealStage)))
 
 
 class TaskStatusSchema(Schema):
-    status = fields.String(required=True, metadata=_enum(TASK_STATUSES))
+    status = fields.String(required=True, metadata=_enum(values(TaskStatus)))
 
 
 class ApplicationStageSchema(Schema):
-    stage = fields.String(required=True, metadata=_enum(APPLICATION_STAGES))
+    stage = fields.String(required=True, metadata=_enum(values(ApplicationStage)))
 
 
 class TaskCreateSchema(TaskSchema):
@@ -93,7 +92,7 @@ class UtcDateTime(fields.AwareDateTime):
 
 
 class ExecutionQuerySchema(Schema):
-    status = fields.String(validate=validate.OneOf(EXECUTION_STATUSES))
+    status = fields.String(validate=validate.OneOf(values(RunStatus)))
     workflow_id = fields.Integer(strict=False, validate=validate.Range(min=1, max=2**31 - 1))
     since = UtcDateTime(default_timezone=None, metadata={
         "description": "Only runs created at or after this time (ISO 8601 with a time zone)."})
@@ -103,7 +102,7 @@ class ExecutionQuerySchema(Schema):
 
 
 class WorkflowQuerySchema(Schema):
-    status = fields.String(validate=validate.OneOf(WORKFLOW_STATUSES))
+    status = fields.String(validate=validate.OneOf(values(WorkflowStatus)))
 
 
 class TaskQuerySchema(Schema):
@@ -126,8 +125,8 @@ class WorkflowOut(Schema):
     trigger = fields.Nested(TriggerSchema)
     conditions = fields.List(fields.Nested(ConditionSchema))
     actions = fields.List(fields.Nested(ActionSchema))
-    error_strategy = fields.String()
-    status = fields.String(metadata=_enum(WORKFLOW_STATUSES))
+    error_strategy = fields.String(metadata=_enum(values(ErrorStrategy)))
+    status = fields.String(metadata=_enum(values(WorkflowStatus)))
     version = fields.Integer()
     created_by_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
@@ -138,8 +137,8 @@ class ExecutionOut(ExecutionSchema):
     """DESIGN.md's execution shape, plus where the run came from and what it ran with."""
     workflow_id = fields.Integer(allow_none=True)
     workflow_name = fields.String()
-    status = fields.String(metadata=_enum(EXECUTION_STATUSES))
-    source = fields.String()
+    status = fields.String(metadata=_enum(values(RunStatus)))
+    source = fields.String(metadata=_enum(values(RunSource)))
     created_at = fields.DateTime()
     started_at = fields.DateTime(allow_none=True)
     finished_at = fields.DateTime(allow_none=True)
@@ -169,8 +168,8 @@ class DealOut(Schema):
     title = fields.String()
     value = fields.Float()
     currency = fields.String()
-    stage = fields.String(metadata=_enum(PIPELINE))
-    status = fields.String()
+    stage = fields.String(metadata=_enum(values(DealStage)))
+    status = fields.String(metadata=_enum(values(DealStatus)))
     probability = fields.Integer()
     notes = fields.String()
     contact_id = fields.Integer(allow_none=True)
@@ -184,7 +183,7 @@ class ProjectOut(Schema):
     id = fields.Integer()
     name = fields.String()
     description = fields.String()
-    status = fields.String()
+    status = fields.String(metadata=_enum(values(ProjectStatus)))
     lead_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
 
@@ -194,7 +193,7 @@ class TaskOut(Schema):
     project_id = fields.Integer()
     title = fields.String()
     description = fields.String()
-    status = fields.String(metadata=_enum(TASK_STATUSES))
+    status = fields.String(metadata=_enum(values(TaskStatus)))
     assignee_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
@@ -206,8 +205,8 @@ class TicketOut(Schema):
     subject = fields.String()
     description = fields.String()
     requester_email = fields.String()
-    priority = fields.String()
-    status = fields.String()
+    priority = fields.String(metadata=_enum(values(TicketPriority)))
+    status = fields.String(metadata=_enum(values(TicketStatus)))
     owner_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
@@ -221,7 +220,7 @@ class InvoiceOut(Schema):
     customer_email = fields.String()
     amount = fields.Float()
     currency = fields.String()
-    status = fields.String()
+    status = fields.String(metadata=_enum(values(InvoiceStatus)))
     paid_amount = fields.Float()
     refunded_amount = fields.Float()
     balance = fields.Float()
@@ -261,7 +260,7 @@ class CandidateOut(Schema):
 class ApplicationOut(Schema):
     id = fields.Integer()
     position = fields.String()
-    stage = fields.String(metadata=_enum(APPLICATION_STAGES))
+    stage = fields.String(metadata=_enum(values(ApplicationStage)))
     recruiter_id = fields.Integer(allow_none=True)
     candidate = fields.Nested(CandidateOut)
     created_at = fields.DateTime()

@@ -5,8 +5,9 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_login import current_user
 
 from engine.core.catalog import ACTIONS, TRIGGERS, actions_by_module, sample_payload, triggers_by_module
-from models import ExecutionStatus, Role, db
+from models import Role, db
 from models.templates import TEMPLATE_CATEGORIES
+from models.vocabulary import RunStatus, WorkflowStatus, labels
 from services import (execution_service, run_history_service, schedule_service, template_service, workflow_listing,
                       workflow_service, workspace_service)
 from services.common import is_plain_int
@@ -20,7 +21,8 @@ gate_behind_automations_flag(bp)
 
 MODULE_ICONS = {"CRM": "people", "Projects": "kanban", "Support": "life-preserver", "Finance": "receipt",
                 "Recruiting": "person-badge", "Platform": "lightning-charge"}
-STATUS_INTENTS = {"activate": "active", "pause": "paused", "archive": "archived", "draft": "draft"}
+STATUS_INTENTS = {"activate": WorkflowStatus.ACTIVE, "pause": WorkflowStatus.PAUSED, "archive": WorkflowStatus.ARCHIVED,
+                  "draft": WorkflowStatus.DRAFT}
 
 
 def _member_choices():
@@ -40,6 +42,7 @@ def workflows():
     return render_template(
         "automations/workflows.html", listing=listing, status=status, sort=sort, search=search,
         sorts=workflow_listing.SORTS, tabs=workflow_listing.STATUS_TABS, triggers=TRIGGERS,
+        status_labels=labels(WorkflowStatus),
         can_delete=has_role(Role.ADMIN), stats_strip=_stats_strip(),
     )
 
@@ -75,7 +78,8 @@ def _render_editor(definition, workflow=None, errors=None, selected=None, status
         template, workflow=workflow, triggers_by_module=triggers_by_module(), actions_by_module=actions_by_module(),
         sample_payload=json.dumps(sample_payload(definition["trigger"]["type"]), indent=2) if definition["trigger"]["type"] in TRIGGERS else "{}",
         can_delete=has_role(Role.ADMIN), stats_strip=_stats_strip(workflow.id) if workflow else None,
-        needs_input=needs_input, template_categories=TEMPLATE_CATEGORIES, **context,
+        needs_input=needs_input, template_categories=TEMPLATE_CATEGORIES,
+        workflow_status=WorkflowStatus(workflow.status) if workflow else WorkflowStatus.DRAFT, **context,
     ), status
 
 
@@ -110,14 +114,14 @@ def render_editor():
 def create_workflow():
     definition = definition_from_form(request.form)
     intent = request.form.get("intent", "save")
-    definition["status"] = "active" if intent == "activate" else "draft"
+    definition["status"] = (WorkflowStatus.ACTIVE if intent == "activate" else WorkflowStatus.DRAFT).value
     try:
         workflow = workflow_service.create_workflow(g.workspace.id, definition, current_user)
         db.session.commit()
     except ValidationFailed as failure:
         db.session.rollback()
         return _render_editor(definition, errors=failure.errors, status=422)
-    flash(f"Workflow saved{' and activated' if workflow.status == 'active' else ' as a draft'}.", "success")
+    flash(f"Workflow saved{' and activated' if workflow.status == WorkflowStatus.ACTIVE else ' as a draft'}.", "success")
     return redirect(url_for("automations.edit_workflow", workflow_id=workflow.id))
 
 
@@ -141,7 +145,7 @@ def save_workflow(workflow_id):
 
 def _saved_message(workflow, intent) -> str:
     return {"activate": "Saved and activated: it now fires on matching events.", "pause": "Saved and paused."}.get(
-        intent, "Saved. New runs use this version." if workflow.status == "active" else "Saved.")
+        intent, "Saved. New runs use this version." if workflow.status == WorkflowStatus.ACTIVE else "Saved.")
 
 
 @bp.post("/<int:workflow_id>/status")
@@ -214,7 +218,7 @@ def _local(target):
 
 @bp.app_template_global()
 def execution_is_over(status: str) -> bool:
-    return ExecutionStatus(status).is_terminal
+    return RunStatus(status).is_terminal
 
 
 @bp.app_template_global()

@@ -2,7 +2,7 @@
 from flask import Blueprint, flash, redirect, request, url_for
 
 from models import Contact, Deal
-from models.crm import PIPELINE
+from models.vocabulary import DealStage, choices
 from services import common, contact_service, deal_service
 from webapp.forms import actor, commit_or_errors, error_messages, form_page, not_found_is_404, workspace_id
 from webapp.security import workspace_get_or_404
@@ -12,7 +12,7 @@ bp = Blueprint("crm", __name__, url_prefix="/crm")
 
 def _choices() -> dict:
     return {"members": common.members(workspace_id()), "contacts": contact_service.list_contacts(workspace_id()),
-            "stages": [(stage, deal_service.STAGE_LABELS[stage]) for stage in PIPELINE]}
+            "stages": choices(DealStage)}
 
 
 @bp.get("")
@@ -49,7 +49,7 @@ def move_stage(deal_id):
             lambda: deal_service.move_deal_to_stage(workspace_id(), deal.id, request.form.get("stage", ""), actor()))
     if errors:
         return _deal_page(workspace_get_or_404(Deal, deal_id), 422, errors)
-    flash(f"Deal moved to {deal_service.STAGE_LABELS[deal.stage]}.", "success")
+    flash(f"Deal moved to {DealStage(deal.stage).label}.", "success")
     return redirect(url_for("crm.deal", deal_id=deal.id))
 
 

@@ -2,6 +2,7 @@
 from flask import Blueprint, flash, redirect, request, url_for
 
 from models import Invoice, Quotation, Role
+from models.vocabulary import InvoiceStatus
 from services import deal_service, invoice_service, payment_service
 from webapp.forms import actor, commit_or_errors, error_messages, form_page, workspace_id
 from webapp.security import has_role, require_role, workspace_get_or_404
@@ -37,6 +38,7 @@ def new_invoice():
 def _invoice_page(invoice: Invoice, status=200, *, payment_form=None, payment_errors=None, refund_form=None,
                   refund_errors=None, errors=None):
     return form_page("finance/invoice.html", status, invoice=invoice, can_refund=has_role(Role.ADMIN),
+                     can_record_payment=invoice.status in payment_service.PAYABLE_STATUSES,
                      payment_form=payment_form or {}, payment_errors=payment_errors or {},
                      refund_form=refund_form or {}, refund_errors=refund_errors or {},
                      messages=error_messages(errors or {}))
@@ -65,7 +67,7 @@ def record_payment(invoice_id):
     if errors:
         return _invoice_page(workspace_get_or_404(Invoice, invoice_id), 422, payment_form=request.form,
                              payment_errors=errors)
-    flash("Payment recorded." + (" The invoice is paid." if invoice.status == "paid" else ""), "success")
+    flash("Payment recorded." + (" The invoice is paid." if invoice.status == InvoiceStatus.PAID else ""), "success")
     return redirect(url_for("finance.invoice", invoice_id=invoice.id))
 
 

@@ -2,7 +2,7 @@
 from flask import Blueprint, flash, redirect, request, url_for
 
 from models import Project, Task
-from models.projects import TASK_STATUSES
+from models.vocabulary import TaskStatus, choices, labels
 from services import common, project_service, task_service
 from services.errors import NotFound
 from webapp.extensions import db
@@ -15,11 +15,11 @@ bp = Blueprint("projects", __name__, url_prefix="/projects")
 @bp.get("")
 def index():
     projects = project_service.list_projects(workspace_id())
-    counts = {p.id: {s: 0 for s in TASK_STATUSES} for p in projects}
+    counts = {p.id: {s.value: 0 for s in TaskStatus} for p in projects}
     for project in projects:
         for task in task_service.list_tasks(workspace_id(), project.id):
             counts[project.id][task.status] += 1
-    return form_page("projects/index.html", projects=projects, counts=counts)
+    return form_page("projects/index.html", projects=projects, counts=counts, task_statuses=choices(TaskStatus))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -40,10 +40,10 @@ def _project_page(project: Project, status=200, *, task_form=None, task_errors=N
     tasks = task_service.list_tasks(workspace_id(), project.id)
     return form_page(
         "projects/project.html", status, project=project,
-        columns=[(s, task_service.STATUS_LABELS[s], [t for t in tasks if t.status == s]) for s in TASK_STATUSES],
+        columns=[(s.value, s.label, [t for t in tasks if t.status == s]) for s in TaskStatus],
         sprints=project_service.sprints(workspace_id(), project.id),
         active_sprint=project_service.active_sprint(workspace_id(), project.id),
-        members=common.members(workspace_id()), status_labels=task_service.STATUS_LABELS,
+        members=common.members(workspace_id()), status_labels=labels(TaskStatus),
         task_form=task_form or {}, task_errors=task_errors or {}, sprint_form=sprint_form or {},
         sprint_errors=sprint_errors or {}, messages=error_messages(errors or {}),
     )
@@ -69,7 +69,7 @@ def add_task(project_id):
 @bp.get("/tasks/<int:task_id>")
 def task(task_id):
     task = workspace_get_or_404(Task, task_id)
-    return form_page("projects/task.html", task=task, status_labels=task_service.STATUS_LABELS,
+    return form_page("projects/task.html", task=task, status_labels=labels(TaskStatus),
                      members=common.members(workspace_id()))
 
 
@@ -80,7 +80,7 @@ def task_status(task_id):
         lambda: task_service.update_issue_status(workspace_id(), task.id, request.form.get("status", ""), actor()))
     if errors:
         return _project_page(workspace_get_or_404(Task, task_id).project, 422, errors=errors)
-    flash(f"“{task.title}” is now {task_service.STATUS_LABELS[task.status]}.", "success")
+    flash(f"“{task.title}” is now {TaskStatus(task.status).label}.", "success")
     return redirect(request.form.get("next") == "task" and url_for("projects.task", task_id=task.id)
                     or url_for("projects.project", project_id=task.project_id))
 

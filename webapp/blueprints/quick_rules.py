@@ -7,16 +7,13 @@ from flask_login import current_user
 
 from engine.core.catalog import ACTIONS, MODULES, TRIGGERS
 from models import Role
+from models.vocabulary import parse_bool
 from services import quick_rules_service
 from services.errors import NotFound, PermissionDenied, ValidationFailed
 from webapp.extensions import db
 from webapp.security import current_role, has_role
 
 bp = Blueprint("quick_rules", __name__, url_prefix="/settings/automations")
-
-ON_WORDS = {"on", "1", "true", "yes"}
-OFF_WORDS = {"off", "0", "false", "no"}
-
 
 def _row_view(row: dict) -> dict:
     rule = row["rule"]
@@ -47,12 +44,12 @@ def index():
 
 @bp.post("/<int:rule_id>")
 def toggle(rule_id):
-    wanted = (request.form.get("enabled") or "").strip().lower()
-    if wanted not in ON_WORDS | OFF_WORDS:
+    wanted = parse_bool(request.form.get("enabled") or "")
+    if wanted is None:
         abort(400, description="Send enabled=on or enabled=off.")
     try:
         row = quick_rules_service.set_rule_enabled(
-            g.workspace.id, rule_id, wanted in ON_WORDS, current_user, current_role()
+            g.workspace.id, rule_id, wanted, current_user, current_role()
         )
         db.session.commit()
     except PermissionDenied as denied:

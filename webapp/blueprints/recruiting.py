@@ -2,7 +2,7 @@
 from flask import Blueprint, flash, redirect, request, url_for
 
 from models import Application
-from models.recruiting import APPLICATION_STAGES
+from models.vocabulary import ApplicationStage, choices
 from services import application_service, common
 from webapp.forms import actor, commit_or_errors, error_messages, form_page, workspace_id
 from webapp.security import workspace_get_or_404
@@ -10,15 +10,11 @@ from webapp.security import workspace_get_or_404
 bp = Blueprint("recruiting", __name__, url_prefix="/recruiting")
 
 
-def _stages():
-    return [(stage, application_service.STAGE_LABELS[stage]) for stage in APPLICATION_STAGES]
-
-
 @bp.get("")
 def index():
     applications = application_service.list_applications(workspace_id())
-    return form_page("recruiting/index.html", applications=applications, stages=_stages(),
-                     counts={s: sum(1 for a in applications if a.stage == s) for s in APPLICATION_STAGES})
+    return form_page("recruiting/index.html", applications=applications, stages=choices(ApplicationStage),
+                     counts={s.value: sum(1 for a in applications if a.stage == s) for s in ApplicationStage})
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -36,7 +32,7 @@ def new_application():
 
 
 def _application_page(application, status=200, errors=None):
-    return form_page("recruiting/application.html", status, application=application, stages=_stages(),
+    return form_page("recruiting/application.html", status, application=application, stages=choices(ApplicationStage),
                      messages=error_messages(errors or {}))
 
 
@@ -52,5 +48,5 @@ def move_stage(application_id):
         workspace_id(), application.id, request.form.get("stage", ""), actor()))
     if errors:
         return _application_page(workspace_get_or_404(Application, application_id), 422, errors)
-    flash(f"{application.candidate.name} moved to {application_service.STAGE_LABELS[application.stage]}.", "success")
+    flash(f"{application.candidate.name} moved to {ApplicationStage(application.stage).label}.", "success")
     return redirect(url_for("recruiting.application", application_id=application.id))

@@ -5,6 +5,7 @@ Behind the AUTOMATIONS_ENABLED flag. Members view; owners and admins replay and 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
 from models import Role, WorkflowExecution
+from models.vocabulary import CANCELLABLE_RUN_STATUSES, RunStatus, choices
 from services import execution_service, quick_rules_service, replay_service, run_history_service
 from services.common import is_plain_int
 from services.errors import NotFound, ValidationFailed
@@ -16,8 +17,7 @@ from webapp.security import gate_behind_automations_flag, has_role, require_role
 bp = Blueprint("runs", __name__, url_prefix="/automations/runs")
 gate_behind_automations_flag(bp)
 
-TABS = (("", "All"), ("pending", "Pending"), ("running", "Running"), ("completed", "Completed"),
-        ("failed", "Failed"), ("cancelled", "Cancelled"), ("paused", "Paused"))
+TABS = (("", "All"), *choices(RunStatus))
 RUNS_TABLE_TARGET = "runs-table"
 RUN_BODY_TARGET = "run-body"
 # Up to this many workflows the filter is a plain <select> holding them all (it works without JavaScript);
@@ -129,7 +129,7 @@ def _detail_context(execution: WorkflowExecution) -> dict:
         "can_manage": has_role(Role.ADMIN),
         "can_replay": execution.status in replay_service.REPLAYABLE,
         "can_replay_failed_step": replay_service.can_replay_from_failed_step(execution),
-        "can_cancel": execution.status in execution_service.CANCELLABLE,
+        "can_cancel": execution.status in CANCELLABLE_RUN_STATUSES,
         "failed_step": replay_service.first_failed_index(execution),
     }
 
@@ -199,7 +199,7 @@ def bulk_replay():
     except ValidationFailed as failure:
         db.session.rollback()
         flash("Nothing was replayed: " + " ".join(error_messages(failure.errors)), "danger")
-        return redirect(url_for("runs.index", status="failed"))
+        return redirect(url_for("runs.index", status=RunStatus.FAILED.value))
     message = f"Replaying {len(result.replays)} failed run{'s' if len(result.replays) != 1 else ''}."
     if result.skipped:
         first_id, reason = next(iter(result.skipped.items()))

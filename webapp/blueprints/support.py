@@ -2,7 +2,7 @@
 from flask import Blueprint, flash, redirect, request, url_for
 
 from models import Ticket
-from models.support import TICKET_PRIORITIES, TICKET_STATUSES
+from models.vocabulary import TicketPriority, TicketStatus, choices, values
 from services import common, ticket_service
 from webapp.forms import actor, commit_or_errors, error_messages, form_page, workspace_id
 from webapp.security import workspace_get_or_404
@@ -14,14 +14,14 @@ bp = Blueprint("support", __name__, url_prefix="/support")
 def index():
     status = request.args.get("status")
     return form_page("support/index.html", tickets=ticket_service.list_tickets(workspace_id(), status),
-                     status=status if status in TICKET_STATUSES else None, statuses=TICKET_STATUSES)
+                     status=status if status in values(TicketStatus) else None, statuses=choices(TicketStatus))
 
 
 @bp.route("/tickets/new", methods=["GET", "POST"])
 def new_ticket():
-    context = {"members": common.members(workspace_id()), "priorities": TICKET_PRIORITIES}
+    context = {"members": common.members(workspace_id()), "priorities": choices(TicketPriority)}
     if request.method == "GET":
-        return form_page("support/ticket_form.html", form={"priority": "normal"}, **context)
+        return form_page("support/ticket_form.html", form={"priority": TicketPriority.NORMAL.value}, **context)
     ticket, errors = commit_or_errors(
         lambda: ticket_service.create_ticket(workspace_id(), request.form.to_dict(), actor()))
     if errors:
@@ -32,7 +32,7 @@ def new_ticket():
 
 def _ticket_page(ticket: Ticket, status=200, errors=None):
     return form_page("support/ticket.html", status, ticket=ticket, members=common.members(workspace_id()),
-                     priorities=TICKET_PRIORITIES, errors=errors or {}, messages=error_messages(errors or {}))
+                     errors=errors or {}, messages=error_messages(errors or {}))
 
 
 @bp.get("/tickets/<int:ticket_id>")
