@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import g, has_app_context, request, url_for
 from markupsafe import Markup
 
+from engine.core.records import RECORD_KINDS
 from models import vocabulary
 from models.base import utcnow
 from models.vocabulary import (ApplicationStage, DealStage, DealStatus, EmailStatus, InvoiceStatus, ProjectStatus,
@@ -154,18 +155,10 @@ def chart_bars(chart: dict, width: int = 720, height: int = 160, gap: int = 3) -
 
 
 # -- links to what a step created ------------------------------------------------------------------
-# Output key -> (label, endpoint, URL argument name or None for a list page, anchor format or None)
+# Output key -> (label, endpoint, URL argument name or None for a list page, anchor format or None): every
+# record kind's `<kind>_id` (engine.core.records), then outputs that name platform rows listed on one page.
 OUTPUT_LINKS = (
-    ("deal_id", "Deal", "crm.deal", "deal_id", None),
-    ("contact_id", "Contact", "crm.contact", "contact_id", None),
-    ("ticket_id", "Ticket", "support.ticket", "ticket_id", None),
-    ("project_id", "Project", "projects.project", "project_id", None),
-    ("task_id", "Task", "projects.task", "task_id", None),
-    ("invoice_id", "Invoice", "finance.invoice", "invoice_id", None),
-    ("quotation_id", "Quotation", "finance.quotation", "quotation_id", None),
-    ("document_id", "Document", "platform.document", "document_id", None),
-    ("application_id", "Application", "recruiting.application", "application_id", None),
-    ("email_id", "Email", "platform.outbox", None, "email-{}"),
+    *((f"{kind.key}_id", kind.label, kind.endpoint, kind.argument, kind.anchor) for kind in RECORD_KINDS.values()),
     ("outbox_id", "Email", "platform.outbox", None, "email-{}"),
     ("notification_id", "Notification", "platform.notifications", None, None),
     ("notification_ids", "Notifications", "platform.notifications", None, None),

@@ -1,11 +1,12 @@
 """Helpers the business executors share: service errors become step errors, user resolution,
-record lookups scoped to the step's workspace, and links to what a step created."""
+record lookups scoped to the step's workspace, and links to what a step created (engine.core.records)."""
 from __future__ import annotations
 
 from contextlib import contextmanager
 
-from engine.executors import StepContext, StepError
+from engine.core.records import record_path
 from engine.core.schemas import clean_action_config, flatten_errors
+from engine.executors import StepContext, StepError
 from models import User
 from services import common
 from services.errors import NotFound, PermissionDenied, ValidationFailed
@@ -16,16 +17,8 @@ RECORD_OWNER_KEYS = (
     ("project", "lead_id"), ("application", "recruiter_id"),
 )
 
-LINKS = {
-    "deal": "/crm/deals/{}", "contact": "/crm/contacts/{}", "ticket": "/support/tickets/{}",
-    "task": "/projects/tasks/{}", "project": "/projects/{}", "invoice": "/finance/invoices/{}",
-    "quotation": "/finance/quotations/{}", "document": "/documents/{}", "application": "/recruiting/applications/{}",
-    "email": "/settings/outbox#email-{}",
-}
-
-
 def link(kind: str, object_id: int) -> str:
-    return LINKS[kind].format(object_id)
+    return record_path(kind, object_id)
 
 
 def origin(step: StepContext) -> tuple[int, int]:

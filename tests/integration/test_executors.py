@@ -5,8 +5,10 @@ import hmac
 import json
 
 import pytest
+from flask import url_for
 from sqlalchemy import select
 
+from engine.core.records import RECORD_KINDS, record_path
 from engine.executors import StepError
 from models import (AuditEvent, Deal, Document, Invoice, Notification, OutboxEmail, Project, Quotation,
                     SprintCycle, Ticket, db)
@@ -307,3 +309,16 @@ def test_foreign_record_ids_are_step_errors_and_touch_nothing(app, workspace):
     assert (untouched.title, untouched.probability, untouched.owner_id) == (foreign_deal.title, 10, foreign_deal.owner_id)
     assert count(Deal, workspace_id=ws.id) == 0 and count(Invoice) == 0 and count(Notification) == 0
     assert count(AuditEvent, event="stale_flagged") == 0
+
+
+def test_record_links_are_the_urls_of_the_records_pages(app):
+    """Executors link to what they made through engine.core.records, built from the app's URL map: the same
+    URL the page has, with no path spelled in the engine."""
+    with app.test_request_context():
+        for kind in RECORD_KINDS.values():
+            page = url_for(kind.endpoint, **({kind.argument: 7} if kind.argument else {}),
+                           _anchor=kind.anchor.format(7) if kind.anchor else None)
+            assert record_path(kind.key, 7) == page, kind.key
+    with app.app_context():  # a worker has no request
+        assert record_path("deal", 7) == "/crm/deals/7"
+        assert record_path("document", 7, "platform.download_document") == "/documents/7/download"
