@@ -32,11 +32,16 @@ RECORD_KINDS = {kind.key: kind for kind in (
 )}
 
 
+_ADAPTER_KEY = "workestra_record_urls"
+
+
 def record_path(kind: str, record_id: int, endpoint: str | None = None) -> str:
     """The path of the record's page (`/crm/deals/42`), or of another of its pages by endpoint; works
     outside a request (a worker), since it only reads the URL map."""
     record = RECORD_KINDS[kind]
-    adapter = current_app.url_map.bind("localhost")
+    adapter = current_app.extensions.get(_ADAPTER_KEY)
+    if adapter is None:  # binding the URL map costs more than building a path: once per app
+        adapter = current_app.extensions[_ADAPTER_KEY] = current_app.url_map.bind("localhost")
     values = {record.argument: record_id} if record.argument else {}
     path = adapter.build(endpoint or record.endpoint, values)
     return f"{path}#{record.anchor.format(record_id)}" if record.anchor and endpoint is None else path
