@@ -20,8 +20,8 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from engine.core.catalog import ACTIONS
 from models import Workflow, WorkflowExecution, WorkflowRunDaily, WorkspaceRunDaily, db
-from models.vocabulary import ACTIVE_RUN_STATUSES, TERMINAL_RUN_STATUSES, RunStatus
 from models.base import utcnow
+from models.vocabulary import ACTIVE_RUN_STATUSES, TERMINAL_RUN_STATUSES, RunStatus
 from services.common import is_plain_int
 from services.errors import ValidationFailed
 
@@ -316,8 +316,8 @@ def stats(workspace_id: int, period_days: int = DEFAULT_PERIOD_DAYS, workflow_id
     """
     totals = _aggregates(workspace_id, workflow_id, period_start(period_days, today))
     total = sum(runs for runs, _, _ in totals.values())
-    completed = totals.get((None, "completed"), [0])[0]
-    failed = totals.get((None, "failed"), [0])[0]
+    completed = totals.get((None, RunStatus.COMPLETED), [0])[0]
+    failed = totals.get((None, RunStatus.FAILED), [0])[0]
     duration_sum = sum(duration for _, duration, _ in totals.values())
     timed = sum(timed for _, _, timed in totals.values())
     finished = completed + failed
@@ -439,20 +439,20 @@ def timeline(execution: WorkflowExecution) -> list[dict]:
 
 
 def _unrun_status(execution: WorkflowExecution, index: int) -> str:
-    if index != execution.current_step or execution.status in ("completed", "failed", "cancelled"):
+    if index != execution.current_step or execution.status in TERMINAL_RUN_STATUSES:
         return "not_run"
-    if execution.status == "pending" and execution.step_attempts:
+    if execution.status == RunStatus.PENDING and execution.step_attempts:
         return "retrying"
-    return {"running": "running", "paused": "waiting"}.get(execution.status, "pending")
+    return {RunStatus.RUNNING: "running", RunStatus.PAUSED: "waiting"}.get(execution.status, "pending")
 
 
 def _unrun_note(execution: WorkflowExecution, index: int) -> str | None:
-    if execution.status == "cancelled" and index >= execution.current_step:
+    if execution.status == RunStatus.CANCELLED and index >= execution.current_step:
         return "Not run: the run was cancelled before this step."
     if index != execution.current_step:
         return None
-    if execution.status == "paused":
+    if execution.status == RunStatus.PAUSED:
         return "waiting"  # the template shows when it resumes
-    if execution.status == "pending" and execution.step_attempts:
+    if execution.status == RunStatus.PENDING and execution.step_attempts:
         return "retrying"
     return None

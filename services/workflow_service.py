@@ -10,11 +10,13 @@ from sqlalchemy import select
 from engine.core.schemas import flatten_errors, validate_definition
 from models import User, Workflow, db
 from models.triggers import WorkspaceRuleSetting
+from models.vocabulary import WorkflowStatus
 from services import audit_service, schedule_service
 from services.common import get_in_workspace
 from services.errors import NotFound, ValidationFailed
 
-STATUS_VERBS = {"active": "activated", "paused": "paused", "archived": "archived", "draft": "moved to draft"}
+STATUS_VERBS = {WorkflowStatus.ACTIVE: "activated", WorkflowStatus.PAUSED: "paused", WorkflowStatus.ARCHIVED: "archived",
+                WorkflowStatus.DRAFT: "moved to draft"}
 QUICK_RULE_NOT_EDITABLE = "This automation is a Quick Rule: switch it on or off in Settings → Quick Rules."
 
 
@@ -106,9 +108,9 @@ def create_workflow(workspace_id: int, data: dict, actor: User | None = None, al
     except ValidationFailed as failure:
         if not (allow_incomplete and _only_missing_values(failure.errors)):
             raise
-        definition = dict(data, status="draft")
+        definition = dict(data, status=WorkflowStatus.DRAFT.value)
     workflow = Workflow(workspace_id=workspace_id, created_by_id=actor.id if actor else None,
-                        status=definition.get("status", "draft"), version=1)
+                        status=definition.get("status", WorkflowStatus.DRAFT.value), version=1)
     _apply(workflow, definition)
     db.session.add(workflow)
     db.session.flush()
@@ -133,7 +135,7 @@ def update_workflow(workflow: Workflow, data: dict, actor: User | None = None) -
 def set_status(workflow: Workflow, status: str, actor: User | None = None) -> Workflow:
     if status not in STATUS_VERBS:
         raise ValidationFailed({"status": [f"Unknown status {status!r}."]})
-    if status == "active":
+    if status == WorkflowStatus.ACTIVE:
         clean_definition(workflow.definition())  # a workflow goes live only when it is valid
     workflow.status = status
     db.session.flush()
@@ -143,7 +145,7 @@ def set_status(workflow: Workflow, status: str, actor: User | None = None) -> Wo
 
 
 def duplicate_workflow(workflow: Workflow, actor: User | None = None) -> Workflow:
-    definition = dict(workflow.definition(), name=f"{workflow.name} (copy)"[:200], status="draft")
+    definition = dict(workflow.definition(), name=f"{workflow.name} (copy)"[:200], status=WorkflowStatus.DRAFT.value)
     return create_workflow(workflow.workspace_id, definition, actor)
 
 

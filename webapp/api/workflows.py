@@ -6,6 +6,7 @@ Like the pages, the API neither lists nor changes Quick Rule workflows: they are
 from flask import g
 
 from models import Role, Workflow
+from models.vocabulary import WorkflowStatus
 from services import execution_service, workflow_service
 from webapp.api.blueprint import ID, operation
 from webapp.api.schemas import (EmptySchema, ExecutionOut, RunSchema, WorkflowDefinitionSchema, WorkflowOut,
@@ -13,7 +14,7 @@ from webapp.api.schemas import (EmptySchema, ExecutionOut, RunSchema, WorkflowDe
 from webapp.forms import actor
 
 TAG = "Workflows"
-STATUS_ACTIONS = {"activate": "active", "pause": "paused", "archive": "archived"}
+STATUS_ACTIONS = {"activate": WorkflowStatus.ACTIVE, "pause": WorkflowStatus.PAUSED, "archive": WorkflowStatus.ARCHIVED}
 
 
 def _workflow(workflow_id) -> Workflow:
@@ -64,7 +65,7 @@ def _status_operation(verb: str, status: str) -> None:
 
     change_status.__name__ = verb
     change_status.__doc__ = f"Set the workflow's status to {status}" + (
-        " (it must be a valid definition)." if status == "active" else ".")
+        " (it must be a valid definition)." if status == WorkflowStatus.ACTIVE else ".")
     operation(f"/workflows/<{ID}:workflow_id>/{verb}", "POST", summary=f"{verb.title()} a workflow", tag=TAG,
               body=EmptySchema(), response=WorkflowOut, errors=(404, 422), flagged=True)(change_status)
 
