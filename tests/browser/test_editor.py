@@ -1,6 +1,7 @@
 """An admin builds a workflow in Chromium: three actions, drag to reorder, a delay, save, activate, run now."""
 import re
 
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from models import Workflow, db
@@ -51,10 +52,12 @@ def test_build_reorder_save_activate_and_run_a_workflow(live_server, page, scree
     # Drag the Wait to the top.
     wait_card = page.locator(".action-card", has_text="Wait / Delay").locator(".drag-handle")
     first_card = page.locator(".action-card").first
-    wait_card.drag_to(first_card, target_position={"x": 40, "y": 5})
-    page.wait_for_function("() => document.querySelector('#flow-actions .flow-card-title').innerText.includes('Wait')")
+    # Sortable moves the cards at once; the server's re-render of the reordered form comes after: wait for it.
+    with page.expect_response(lambda response: "/automations/editor/render" in response.url
+                              and "edit=reorder" in (response.request.post_data or "")):
+        wait_card.drag_to(first_card, target_position={"x": 40, "y": 5})
+    expect(page.locator(".delay-badge")).to_have_count(1)  # the notification's delay survived the re-render
     assert _action_titles(page) == ["Wait / Delay", "Log Event", "Send In-App Notification"]
-    assert page.locator(".delay-badge").count() == 1  # the notification's delay survived the re-render
 
     page.get_by_role("button", name="Save").click()
     page.wait_for_url(re.compile(r".*/automations/\d+$"))
