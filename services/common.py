@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields
 from sqlalchemy import select
 
-from engine.core.payloads import WORKFLOW_ACTOR, actor_payload, workspace_payload  # noqa: F401 (services use them from here)
+from engine.core.payloads import actor_payload, workspace_payload
 from engine.core.runs import fire_workflow_event
 from models import Membership, Role, User, db
 from services.errors import NotFound, ValidationFailed

@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from engine.core.conditions import conditions_hold
+from engine.core.payloads import workspace_payload
 from engine.core.redis_client import redis_connection
 from engine.core.runs import NewRun, start_runs
 from models import User, Workflow, db
@@ -35,7 +36,7 @@ from models.base import begin_savepoint, utcnow
 from models.triggers import WebhookDelivery, WebhookEndpoint
 from models.vocabulary import RunSource, WorkflowStatus
 from services import audit_service
-from services.common import is_plain_int, workspace_payload
+from services.common import is_plain_int
 
 log = logging.getLogger(__name__)
 

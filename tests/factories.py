@@ -3,6 +3,7 @@ from itertools import count
 
 from sqlalchemy import select
 
+from engine.core.runs import NewRun
 from engine.executors import StepContext, executor_for
 from models import Role, User, Workflow, WorkflowExecution, Workspace, db
 from services import (application_service, contact_service, deal_service, invoice_service, payment_service,
@@ -140,7 +141,4 @@ def run(step_context: StepContext) -> dict:
 
 def new_execution(workflow, payload: dict, depth: int = 0, source: str = "event"):
     """A pending execution of `workflow`, built like start_runs builds one, not yet added nor handed over."""
-    from engine.core.runs import NewRun
-    from models import WorkflowExecution
-
     return WorkflowExecution(**NewRun.of(workflow, payload, source, depth).row())

@@ -6,7 +6,7 @@ from dotenv import load_dotenv
 from flask import Flask
 
 from engine.runtime import handoff
-from engine.runtime.embedded import EMBEDDED_RUNNER_KEY, embedded_runner
+from engine.runtime.embedded import embedded_runner
 from engine.executors import missing_executors
 from webapp import database, errors, layout, security, viewhelpers
 from webapp.blueprints import BLUEPRINTS
@@ -57,5 +57,4 @@ def check_executor_registry() -> None:
 
 def start_embedded_runner(app) -> None:
     """The in-process runner (and its periodic sweep) starts with the first request it serves."""
-    if EMBEDDED_RUNNER_KEY not in app.extensions:
-        embedded_runner(app)
+    embedded_runner(app)  # returns at once once started; a before_request hook must return None

@@ -16,10 +16,9 @@ from typing import Any, Callable
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from models.vocabulary import FALSE_WORDS, TRUE_WORDS
 from services.email_service import BACKENDS as EMAIL_BACKENDS
 
-TRUE_WORDS = {"1", "true", "yes", "on"}
-FALSE_WORDS = {"0", "false", "no", "off"}
 SECRET_MIN_LENGTH = 16
 README = Path(__file__).resolve().parent.parent / "README.md"
 README_HEADING = "## Configuration"

@@ -43,7 +43,7 @@ def worker_command(with_scheduler, burst, worker_class, name):
 
 def _start_periodic_sweep(app) -> None:
     """Every SWEEP_INTERVAL_SECONDS one worker (whoever takes the Redis lock) enqueues the sweep job."""
-    interval = float(app.config["SWEEP_INTERVAL_SECONDS"])
+    interval = app.config["SWEEP_INTERVAL_SECONDS"]
     if interval <= 0:
         return
 

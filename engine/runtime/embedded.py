@@ -36,9 +36,9 @@ class EmbeddedRunner:
 
     def __init__(self, app):
         self.app = app
-        self.size = max(1, int(app.config["EMBEDDED_WORKERS"]))
-        self.batch_size = max(1, int(app.config["ENGINE_CLAIM_BATCH"]))
-        self.sweep_interval = float(app.config["SWEEP_INTERVAL_SECONDS"])
+        self.size = max(1, app.config["EMBEDDED_WORKERS"])
+        self.batch_size = max(1, app.config["ENGINE_CLAIM_BATCH"])
+        self.sweep_interval = app.config["SWEEP_INTERVAL_SECONDS"]
         self.work: stdlib_queue.Queue = stdlib_queue.Queue()
         self.timers: list[tuple[float, int]] = []
         self.timers_changed = threading.Condition()

@@ -107,7 +107,7 @@ def _hand_off_script(app):
 
 
 def _wake_workers(app, execution_ids: list[int]) -> None:
-    slots = int(app.config["RQ_WAKE_SLOTS"])
+    slots = app.config["RQ_WAKE_SLOTS"]
     slot_keys = [WAKE_SLOT_KEY.format(slot) for slot in range(slots)]
     script = _hand_off_script(app)
     won = []

@@ -19,7 +19,7 @@ def run_execution_job(execution_id: int):
 def wake_job(slot: int | None = None):
     """A wake-up: pop batches of handed-over execution ids, claim each batch at once and run it, until none is left."""
     app = current_app._get_current_object()
-    batch = max(1, int(app.config["ENGINE_CLAIM_BATCH"]))
+    batch = max(1, app.config["ENGINE_CLAIM_BATCH"])
     owner = default_worker_id()
     totals: dict = {}
     try:

@@ -21,6 +21,7 @@ import os
 import socket
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -98,7 +99,7 @@ class RunState:
         state.completed_actions = list(state.completed_actions or [])
         return state
 
-    @property
+    @cached_property
     def plan(self) -> StepPlan:
         return StepPlan(self.definition["actions"])
 
@@ -144,11 +145,11 @@ def claim_execution(execution_id: int, owner: str, now: datetime | None = None) 
 
 # -- the entry points ----------------------------------------------------------------------------
 
-def run_execution(execution_id: int, worker_id: str | None = None, clock=utcnow) -> str | None:
+def run_execution(execution_id: int, worker_id: str | None = None) -> str | None:
     """Claim and run one execution. Returns its status afterwards, or None when not claimed."""
     owner = worker_id or default_worker_id()
-    states = claim_states([execution_id], owner, clock())
-    return run_claimed(states[0], owner, clock).value if states else None
+    states = claim_states([execution_id], owner)
+    return run_claimed(states[0], owner).value if states else None
 
 
 def run_claimed_batch(execution_ids: list[int], worker_id: str | None = None) -> dict:
@@ -185,11 +186,11 @@ def run_claimed(state: RunState, owner: str, clock=utcnow) -> RunStatus:
 # -- running ---------------------------------------------------------------------------------------
 
 def _lease_policy() -> LeasePolicy:
-    return LeasePolicy(seconds=float(current_app.config["EXECUTION_LEASE_SECONDS"]))
+    return LeasePolicy(seconds=current_app.config["EXECUTION_LEASE_SECONDS"])
 
 
 def _retry_policy() -> RetryPolicy:
-    return RetryPolicy(base_seconds=float(current_app.config["RETRY_BASE_SECONDS"]))
+    return RetryPolicy(base_seconds=current_app.config["RETRY_BASE_SECONDS"])
 
 
 def _runnable_actions(actions) -> list[dict]:
@@ -285,7 +286,7 @@ class RunWriter:
         self.update(status=RunStatus.PAUSED, resume_at=resume_at, wait_marker=f"{position}:{kind}",
                     lease_owner=None, lease_expires_at=None, current_step=position, **unwritten)
 
-    def retry_later(self, state: RunState, failed_attempts: int, resume_at: datetime, error: str) -> None:
+    def retry_later(self, failed_attempts: int, resume_at: datetime, error: str) -> None:
         self.update(status=RunStatus.PENDING, resume_at=resume_at, step_attempts=failed_attempts, error=error,
                     lease_owner=None, lease_expires_at=None)
 
@@ -467,7 +468,7 @@ class ExecutionRun:
         if self.retry.should_retry(strategy, failed_attempts, retryable):
             resume_at = self.clock() + self.retry.delay_before_retry(failed_attempts)
             self.writer.retry_later(
-                state, failed_attempts, resume_at,
+                failed_attempts, resume_at,
                 f"Step {record.index + 1} failed (attempt {failed_attempts}); retrying at {resume_at.isoformat()}: {message}")
             hand_off_of(current_app).hand_over_at(self.id, resume_at)
             return RunStatus.PENDING

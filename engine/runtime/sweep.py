@@ -18,7 +18,7 @@ SWEEP_BATCH = 500
 
 
 def due_execution_ids(now: datetime, limit: int = SWEEP_BATCH) -> list[int]:
-    grace = timedelta(seconds=float(current_app.config["SWEEP_PENDING_GRACE_SECONDS"]))
+    grace = timedelta(seconds=current_app.config["SWEEP_PENDING_GRACE_SECONDS"])
     fresh_pending = and_(
         WorkflowExecution.status == RunStatus.PENDING,
         WorkflowExecution.resume_at.is_(None),
