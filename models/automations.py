@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import db, utcnow
 from models.types import JSONDocument, UTCDateTime
-from models.vocabulary import ErrorStrategy, RunSource, RunStatus, WorkflowStatus, check_in
+from models.vocabulary import ConditionsMatch, ErrorStrategy, RunSource, RunStatus, WorkflowStatus, check_in
 
 # Integer keys autoincrement on SQLite only as INTEGER; PostgreSQL gets BIGINT for a million-row history.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -38,6 +38,7 @@ class Workflow(db.Model):
         Index("ix_workflows_workspace_updated", "workspace_id", "updated_at"),
         check_in("status", WorkflowStatus, name="status_known"),
         check_in("error_strategy", ErrorStrategy, name="error_strategy_known"),
+        check_in("conditions_match", ConditionsMatch, name="conditions_match_known"),
         *json_shape_checks("workflows", WORKFLOW_JSON_SHAPES),
     )
 
@@ -48,6 +49,8 @@ class Workflow(db.Model):
     trigger: Mapped[dict] = mapped_column(JSONDocument)
     trigger_type: Mapped[str] = mapped_column(String(64))
     conditions: Mapped[list] = mapped_column(JSONDocument, default=list)
+    conditions_match: Mapped[str] = mapped_column(String(8), default=ConditionsMatch.ALL.value,
+                                                  server_default=ConditionsMatch.ALL.value)
     actions: Mapped[list] = mapped_column(JSONDocument, default=list)
     error_strategy: Mapped[str] = mapped_column(String(16), default=ErrorStrategy.CONTINUE.value)
     status: Mapped[str] = mapped_column(String(16), default=WorkflowStatus.DRAFT.value)
@@ -70,8 +73,9 @@ class Workflow(db.Model):
 
 
 # The definition snapshot's fields (columns of workflows), and what a NULL among them stands for.
-SNAPSHOT_FIELDS = ("name", "description", "trigger", "conditions", "actions", "error_strategy", "status")
-SNAPSHOT_EMPTY = {"description": "", "conditions": [], "actions": []}
+SNAPSHOT_FIELDS = ("name", "description", "trigger", "conditions", "conditions_match", "actions", "error_strategy",
+                   "status")
+SNAPSHOT_EMPTY = {"description": "", "conditions": [], "conditions_match": ConditionsMatch.ALL.value, "actions": []}
 
 
 class WorkflowExecution(db.Model):

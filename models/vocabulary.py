@@ -66,6 +66,12 @@ class StepStatus(Vocabulary):
     SKIPPED = "skipped", "Skipped"
 
 
+class ConditionsMatch(Vocabulary):
+    """How a list of conditions holds: a workflow's `conditions_match` and a branch's `config.match`."""
+    ALL = "all", "All conditions hold"
+    ANY = "any", "Any condition holds"
+
+
 class ErrorStrategy(Vocabulary):
     """What a workflow does when a step fails."""
     CONTINUE = "continue", "Continue on error"

@@ -251,7 +251,7 @@ def _accept(endpoint, body, body_size, headers, sender_id, now) -> DeliveryResul
     delivery_id = sender_id or f"whk_{secrets.token_hex(12)}"
     payload = {"body": document, "delivery_id": delivery_id, "received_at": now.isoformat(),
                "actor": dict(WEBHOOK_ACTOR), "workspace": workspace_payload(workflow.workspace_id)}
-    if not conditions_hold(workflow.conditions or [], payload):
+    if not conditions_hold(workflow.conditions or [], payload, workflow.conditions_match):
         message = "Received; the workflow's conditions did not match, so it did not run."
         _log(endpoint, sender_id, 200, message, body_size, now, dedupe=sender_id)
         return DeliveryResult(200, None, delivery_id, message=message)

@@ -74,6 +74,7 @@ def _apply(workflow: Workflow, definition: dict) -> None:
     workflow.trigger = definition["trigger"]
     workflow.trigger_type = definition["trigger"]["type"]
     workflow.conditions = definition.get("conditions", [])
+    workflow.conditions_match = definition.get("conditions_match") or "all"
     workflow.actions = definition["actions"]
     workflow.error_strategy = definition.get("error_strategy", "continue")
 

@@ -15,13 +15,15 @@ MODULES = ("CRM", "Projects", "Support", "Finance", "Recruiting", "Platform")
 
 FIELD_TYPES = frozenset({
     "string", "text", "email", "url", "integer", "number", "select", "user",
-    "record_id", "json", "cron", "timezone", "boolean", "role",
+    "record_id", "json", "cron", "timezone", "boolean", "role", "conditions",
 })
 
 WORKFLOW_STATUSES = values(WorkflowStatus)
 EXECUTION_STATUSES = values(RunStatus)
 MAX_RETRIES = 3
 MAX_DELAY_SECONDS = 30 * 24 * 60 * 60  # 30 days
+MAX_BRANCH_DEPTH = 3  # branches inside branches, at most this many deep (DESIGN.md "Definition v2")
+MATCH_CHOICES = (("all", "All conditions hold"), ("any", "Any condition holds"))
 
 _ERROR_STRATEGY_HELP = {
     ErrorStrategy.CONTINUE: "Skip the failed action, keep executing subsequent ones.",
@@ -360,6 +362,12 @@ _ACTION_LIST = (
             Field("seconds", "Seconds", "integer", required=True, min=1, max=MAX_DELAY_SECONDS,
                   help="Up to 30 days (2592000 seconds)."),
             icon="hourglass-split", transactional=True),
+    _action("branch", "Branch (If / Else)", "Platform",
+            "Take the Then path when the conditions hold, the Else path otherwise; the steps after the branch run either way",
+            Field("match", "Match", "select", required=True, default="all", choices=MATCH_CHOICES),
+            Field("conditions", "Conditions", "conditions", required=True,
+                  help="A field of the trigger (deal.value) or an earlier step's output (steps.<id>.output.x)."),
+            icon="signpost-split", transactional=True),
     _action("create_deal", "Create Deal", "CRM", "Insert a new deal record",
             Field("title", "Title", "string", required=True),
             Field("value", "Value", "number", min=0),

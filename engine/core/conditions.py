@@ -169,20 +169,34 @@ _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
 _ON_MISSING = {"neq": True, "is_empty": True}
 
 
-def evaluate_condition(condition: Any, payload: Any) -> bool:
-    """Whether one condition {"field", "op", "value"} holds for the payload."""
+STEPS_PREFIX = "steps."
+MATCH_ALL, MATCH_ANY = "all", "any"
+MATCH_MODES = (MATCH_ALL, MATCH_ANY)
+
+
+def evaluate_condition(condition: Any, payload: Any, steps: Any = None) -> bool:
+    """Whether one condition {"field", "op", "value"} holds for the payload. A field starting with
+    `steps.` reads an earlier step's output from `steps` ({id or index: {"output": {...}}})."""
     if not isinstance(condition, Mapping):
         return False
     op = condition.get("op")
     check = _OPERATORS.get(op) if isinstance(op, str) else None
     if check is None:
         return False
-    actual = get_path(payload, condition.get("field"))
+    field = condition.get("field")
+    if isinstance(field, str) and field.startswith(STEPS_PREFIX):
+        actual = get_path({"steps": steps or {}}, field)
+    else:
+        actual = get_path(payload, field)
     if actual is MISSING:
         return _ON_MISSING.get(op, False)
     return check(actual, condition.get("value"))
 
 
-def conditions_hold(conditions: Any, payload: Any) -> bool:
-    """All conditions hold (an empty or absent list holds)."""
-    return all(evaluate_condition(c, payload) for c in conditions or ())
+def conditions_hold(conditions: Any, payload: Any, match: Any = MATCH_ALL, steps: Any = None) -> bool:
+    """All conditions hold (`match` "all", the default) or at least one does ("any"). An empty or absent
+    list holds either way."""
+    if not conditions:
+        return True
+    results = (evaluate_condition(c, payload, steps) for c in conditions)
+    return any(results) if match == MATCH_ANY else all(results)

@@ -138,7 +138,7 @@ def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, s
 
 def _runs_whose_conditions_hold(workflows, payload: dict, depth: int, source: str) -> list[NewRun]:
     return [NewRun.of(workflow, payload, source, depth)
-            for workflow in workflows if conditions_hold(workflow.conditions or [], payload)]
+            for workflow in workflows if conditions_hold(workflow.conditions or [], payload, workflow.conditions_match)]
 
 
 # The hot path reads only the columns a snapshot needs, as plain rows (no ORM identity map): about half

@@ -18,11 +18,13 @@ from marshmallow import (RAISE, Schema, ValidationError, fields, post_dump, post
                          validate, validates_schema)
 
 from engine.core.catalog import (ACTIONS, CONDITION_OPERATORS, DEAL_CHANGE_FIELDS,
-                            ERROR_STRATEGIES, MAX_DELAY_SECONDS, ROLES, TRIGGERS,
+                            ERROR_STRATEGIES, MAX_BRANCH_DEPTH, MAX_DELAY_SECONDS, ROLES, TRIGGERS,
                             UNARY_OPERATORS, UPDATE_DEAL_FIELDS, USER_KEYWORDS,
                             WORKFLOW_STATUSES, Field)
-from engine.core.templating import contains_placeholder, is_placeholder
-from models.vocabulary import FALSE_WORDS, TRUE_WORDS, ErrorStrategy, WorkflowStatus
+from engine.core.conditions import STEPS_PREFIX
+from engine.core.steps import BRANCH, BRANCH_PATHS, StepPlan, branch_paths
+from engine.core.templating import contains_placeholder, is_placeholder, placeholders, step_reference
+from models.vocabulary import FALSE_WORDS, TRUE_WORDS, ConditionsMatch, ErrorStrategy, WorkflowStatus, values
 
 REQUIRED = "This field is required."
 UNKNOWN_FIELD = "Unknown field."
@@ -36,10 +38,18 @@ MAX_NUMBER = 10**15
 _EMAIL_RE = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 _INTEGER_RE = re.compile(r"^[+-]?[0-9]{1,18}$")
 _PATH_RE = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+STEP_ID_RE = re.compile(r"^[a-z0-9_]{1,32}$")
+STEP_ID_MESSAGE = "A step id is 1 to 32 lowercase letters, digits or _, with at least one letter or _."
+NO_CONDITIONS = "Add at least one condition."
 
 
 class FieldValueError(ValueError):
-    """A config value failed its field's check; the message is user-facing."""
+    """A config value failed its field's check; the message is user-facing. `details`: messages by
+    sub-path (a list field's entries), reported under the field instead of the message."""
+
+    def __init__(self, message: str, details: dict | None = None):
+        super().__init__(message)
+        self.details = details
 
 
 # --- One checker per field type: (field, value) -> clean value, or FieldValueError --------
@@ -196,6 +206,22 @@ def _check_boolean(field: Field, value: Any) -> bool:
     raise FieldValueError("Must be true or false.")
 
 
+def _check_conditions(field: Field, value: Any) -> list:
+    if not isinstance(value, list):
+        raise FieldValueError("Must be a list of conditions.")
+    if len(value) > MAX_CONDITIONS:
+        raise FieldValueError(f"At most {MAX_CONDITIONS} conditions.")
+    clean, problems = [], {}
+    for number, condition in enumerate(value):
+        try:
+            clean.append(ConditionSchema().load(condition))
+        except ValidationError as error:
+            problems[number] = error.messages
+    if problems:
+        raise FieldValueError("Some conditions are invalid.", problems)
+    return clean
+
+
 CHECKERS: dict[str, Callable[[Field, Any], Any]] = {
     "string": _check_text(MAX_STRING),
     "text": _check_text(MAX_TEXT),
@@ -211,6 +237,7 @@ CHECKERS: dict[str, Callable[[Field, Any], Any]] = {
     "timezone": _check_timezone,
     "boolean": _check_boolean,
     "role": _check_role,
+    "conditions": _check_conditions,
 }
 _NO_TEMPLATES = {"cron", "timezone"}  # trigger settings: never rendered
 
@@ -251,14 +278,14 @@ def check_config(config_fields: tuple[Field, ...], config: Any,
         value = config.get(field.name, field.default)
         if _is_blank(value):
             if field.required:
-                errors[field.name] = [REQUIRED]
+                errors[field.name] = [NO_CONDITIONS if field.type == "conditions" else REQUIRED]
             elif field.default is not None:
                 clean[field.name] = field.default
             continue
         try:
             clean[field.name] = check_value(field, value, allow_templates)
         except FieldValueError as error:
-            errors[field.name] = [str(error)]
+            errors[field.name] = error.details or [str(error)]
     return clean, errors
 
 
@@ -377,6 +404,7 @@ class ConditionSchema(_StrictSchema):
 
 
 class ActionSchema(_StrictSchema):
+    id = fields.String(validate=validate.Regexp(STEP_ID_RE, error=STEP_ID_MESSAGE))
     type = fields.String(required=True, validate=_one_of(ACTIONS, "action type"))
     delay_seconds = fields.Integer(
         load_default=0, strict=False,
@@ -384,17 +412,31 @@ class ActionSchema(_StrictSchema):
                                 error=f"Must be between 0 and {MAX_DELAY_SECONDS} "
                                       "seconds (30 days)."))
     config = fields.Dict(keys=fields.String(), load_default=dict)
+    then = fields.List(fields.Nested(lambda: ActionSchema()))
+    else_ = fields.List(fields.Nested(lambda: ActionSchema()), data_key="else", attribute="else")
 
     @validates_schema(skip_on_field_errors=False)
     def _validate_config(self, data, **kwargs):
+        errors = {}
         if data.get("type") in ACTIONS and "config" in data:
-            errors = validate_action_config(data["type"], data["config"])
-            if errors:
-                raise ValidationError({"config": errors})
+            config_errors = validate_action_config(data["type"], data["config"])
+            if config_errors:
+                errors["config"] = config_errors
+        if data.get("type") != BRANCH:
+            for side in BRANCH_PATHS:
+                if side in data:
+                    errors[side] = ["Only a branch step has Then and Else paths."]
+        if data.get("id") is not None and data["id"].isdigit():
+            errors["id"] = [STEP_ID_MESSAGE]
+        if errors:
+            raise ValidationError(errors)
 
     @post_load
     def _clean_config(self, data, **kwargs):
         data["config"] = clean_action_config(data["type"], data["config"])[0]
+        if data["type"] == BRANCH:
+            for side in BRANCH_PATHS:
+                data.setdefault(side, [])
         return data
 
 
@@ -416,10 +458,111 @@ class WorkflowDefinitionSchema(_StrictSchema):
         error_messages={"required": "Add at least one action."},
         validate=[validate.Length(min=1, error="Add at least one action."),
                   validate.Length(max=MAX_ACTIONS, error=f"At most {MAX_ACTIONS} actions.")])
+    conditions_match = fields.String(load_default=ConditionsMatch.ALL.value,
+                                     validate=validate.OneOf(values(ConditionsMatch),
+                                                             error="Must be all or any."))
     error_strategy = fields.String(load_default=ErrorStrategy.CONTINUE.value,
                                    validate=validate.OneOf(list(ERROR_STRATEGIES)))
     status = fields.String(load_default=WorkflowStatus.DRAFT.value,
                            validate=validate.OneOf(list(WORKFLOW_STATUSES)))
+
+    @validates_schema
+    def _validate_steps(self, data, **kwargs):
+        errors = step_problems(data.get("conditions") or [], data.get("actions") or [])
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def _assign_ids(self, data, **kwargs):
+        assign_step_ids(data["actions"])
+        return data
+
+
+# --- Definition v2: step ids, branch nesting, references to earlier steps --------------------------
+
+def _nest(errors: dict, path: tuple, message: str) -> None:
+    """errors["actions"][1]["then"][0]["config"]["to"] = [message], for flatten_errors' dotted paths."""
+    node = errors
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+    node.setdefault(path[-1], []).append(message)
+
+
+def _references(action: dict) -> list[tuple[tuple, str]]:
+    """(where in the action, step id or index text) for every earlier step the action's config reads."""
+    config = action.get("config") or {}
+    found = []
+    for key, value in config.items():
+        for path in placeholders(value):
+            step = step_reference(path)
+            if step is not None:
+                found.append((("config", key), step))
+    if action.get("type") == BRANCH:
+        for number, condition in enumerate(config.get("conditions") or []):
+            step = step_reference(condition.get("field")) if isinstance(condition, dict) else None
+            if step is not None:
+                found.append((("config", "conditions", number, "field"), step))
+    return found
+
+
+def step_problems(conditions: list, actions: list) -> dict:
+    """Nested errors for: duplicate ids, branches nested deeper than MAX_BRANCH_DEPTH, unknown step ids and
+    references to a step that cannot have run before (a later step, or one on a path not taken)."""
+    errors: dict = {}
+    for number, condition in enumerate(conditions):
+        if str(condition.get("field") or "").startswith(STEPS_PREFIX):
+            _nest(errors, ("conditions", number, "field"),
+                  "The workflow's conditions are checked before any step runs; test a step's output with a branch.")
+    plan = StepPlan(actions)
+    if len(plan) > MAX_ACTIONS:
+        _nest(errors, ("actions",), f"At most {MAX_ACTIONS} steps in all, branch paths included.")
+    known_ids = {action.get("id") for _address, action in plan.steps if action.get("id")}
+    seen: set = set()
+    for address, action in plan.steps:
+        step_id = action.get("id")
+        if step_id and step_id in seen:
+            _nest(errors, ("actions", *address.path, "id"), f"Another step already has the id '{step_id}'.")
+        seen.add(step_id)
+        if action.get("type") == BRANCH and address.depth >= MAX_BRANCH_DEPTH:
+            _nest(errors, ("actions", *address.path, "type"), f"Branches nest at most {MAX_BRANCH_DEPTH} deep.")
+
+    def walk(steps: list, prefix: tuple, ran_ids: set, top: int | None) -> set:
+        ran = set(ran_ids)
+        for number, action in enumerate(steps):
+            path = (*prefix, number)
+            top_index = number if top is None else top
+            for where, step in _references(action):
+                if step.isdigit():
+                    if not (int(step) < top_index or (top is not None and int(step) == top_index)):
+                        _nest(errors, ("actions", *path, *where),
+                              f"Step {int(step) + 1} runs after this one: its output is not there yet.")
+                elif step not in known_ids:
+                    _nest(errors, ("actions", *path, *where), f"There is no step with the id '{step}'.")
+                elif step not in ran:
+                    _nest(errors, ("actions", *path, *where),
+                          f"Step '{step}' cannot have run before this one (it comes later, or lies on the other path).")
+            inside = ran | ({action["id"]} if action.get("id") else set())
+            for side, nested in branch_paths(action):
+                inside |= walk(nested, (*path, side), ran | ({action["id"]} if action.get("id") else set()), top_index)
+            ran = inside
+        return ran
+
+    walk(actions, (), set(), None)
+    return errors
+
+
+def assign_step_ids(actions: list) -> None:
+    """Give every step without an id one that no other step of the definition has ("s1", "s2", ...)."""
+    steps = StepPlan(actions).steps
+    used = {action.get("id") for _address, action in steps if action.get("id")}
+    counter = 0
+    for _address, action in steps:
+        if not action.get("id"):
+            counter += 1
+            while f"s{counter}" in used:
+                counter += 1
+            action["id"] = f"s{counter}"
+            used.add(action["id"])
 
 
 def validate_definition(data: Any) -> tuple[dict | None, dict]:

@@ -1,4 +1,4 @@
-"""Field mapping: `{{ trigger.path }}` and `{{ steps.N.output.path }}` substitution.
+"""Field mapping: `{{ trigger.path }}`, `{{ steps.<id>.output.path }}` and `{{ steps.N.output.path }}` substitution.
 
 A plain path lookup into dicts and lists. Nothing a workflow author writes is evaluated:
 any other `{{ ... }}` or `{% ... %}` text stays exactly as written.
@@ -15,7 +15,7 @@ from engine.core.conditions import MISSING, get_path
 
 _SEGMENT = r"[A-Za-z0-9_-]+"
 PLACEHOLDER_RE = re.compile(
-    r"\{\{\s*((?:trigger|steps\.[0-9]+\.output)(?:\." + _SEGMENT + r")+)\s*\}\}"
+    r"\{\{\s*((?:trigger|steps\.[a-z0-9_]+\.output)(?:\." + _SEGMENT + r")+)\s*\}\}"
 )
 
 
@@ -58,7 +58,7 @@ def _strings(value: Any):
 def render(value: Any, context: dict) -> RenderResult:
     """Substitute placeholders in every string of `value`.
 
-    context = {"trigger": payload, "steps": {index: {"output": {...}}}}.
+    context = {"trigger": payload, "steps": {id or index: {"output": {...}}}}.
     """
     missing: list[str] = []
     return RenderResult(_render(value, context, missing), missing)
@@ -99,3 +99,11 @@ def _as_text(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value, default=str, ensure_ascii=False)
     return str(value)
+
+
+def step_reference(path: str) -> str | None:
+    """The step id (or top-level index, as text) a placeholder path or condition field reads, or None."""
+    parts = path.split(".") if isinstance(path, str) else []
+    if len(parts) >= 3 and parts[0] == "steps" and parts[2] == "output":
+        return parts[1]
+    return None

@@ -6,7 +6,7 @@ service, and returns a JSON-able output (ids of what it created or changed). It 
 StepError for an expected failure. It must not commit: the runner commits the step's effects
 and its record together, so a crash re-runs the step without a duplicate record.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Any, Callable
 
@@ -34,6 +34,7 @@ class StepContext:
     attempt: int = 1
     claim_count: int | None = None  # how often the execution was claimed; None when unknown (a direct call)
     config_cleaned: bool = False  # the runner has checked `config` against the catalog already
+    steps: dict = field(default_factory=dict)  # earlier steps' outputs, {id or index: {"output": {...}}} (branch conditions)
 
     @property
     def may_have_run_before(self) -> bool:

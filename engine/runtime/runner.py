@@ -33,7 +33,8 @@ from engine.core.handoff import hand_off_of
 from engine.core.policies import LeasePolicy, RetryPolicy
 from engine.core.runs import caused_by_execution
 from engine.core.schemas import clean_action_config, flatten_errors
-from engine.core.steps import StepAddress, StepPlan, StepRecord, StepStatus, first_error
+from engine.core.steps import (StepAddress, StepPlan, StepRecord, StepStatus, branch_paths,
+                               first_error, taken_paths)
 from engine.core.templating import render
 from engine.executors import StepContext, StepError, as_jsonable, executor_for
 from models import WorkflowExecution, db
@@ -206,6 +207,9 @@ def _runnable_actions(actions) -> list[dict]:
         if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
             action = dict(action, delay_seconds=0,
                           broken=f"The step's delay_seconds ({delay!r}) is not a number of seconds.")
+        paths = branch_paths(action)
+        if paths:
+            action = dict(action, **{side: _runnable_actions(nested) for side, nested in paths})
         runnable.append(action)
     return runnable
 
@@ -321,6 +325,12 @@ class RunWriter:
         return statement
 
 
+def address_label(record: StepRecord) -> str:
+    """"2", or "2 › Then 1" for a step inside the second step's branch."""
+    return StepAddress(tuple(int(part) if part.isdigit() else part for part in record.path.split("."))).label \
+        if record.path else str(record.index + 1)
+
+
 class ExecutionRun:
     """One run of an execution by the worker holding its lease: walks the plan from `current_step`,
     decides what each step's outcome means, and leaves every write to its RunWriter."""
@@ -348,6 +358,13 @@ class ExecutionRun:
         self.writer.settled(state)
         while (step := plan.at(state.current_step)) is not None:
             address, action = step
+            if plan.has_branches and plan.not_taken(state.current_step, taken_paths(state.completed_actions)):
+                outcome = self.step_recorded(state, plan, [*state.completed_actions,
+                                                           StepRecord.not_taken(address, action).as_json()],
+                                             deferrable=True)
+                if isinstance(outcome, RunStatus):
+                    return outcome
+                continue
             self.writer.before_step(state, action)
             if self.pause_before(state, action):
                 return RunStatus.PAUSED
@@ -383,7 +400,18 @@ class ExecutionRun:
 
     # -- steps -----------------------------------------------------------------------------
     def context(self, state: RunState) -> dict:
-        steps = {record["index"]: {"output": record.get("output") or {}} for record in state.completed_actions}
+        """What placeholders read: the trigger's payload, and the outputs of the steps that ran, by id (and by
+        index for top-level steps, as `{{ steps.N.output.x }}` reads them)."""
+        steps: dict = {}
+        for record in state.completed_actions:
+            if record.get("status") == StepStatus.SKIPPED.value:
+                continue
+            entry = {"output": record.get("output") or {}}
+            path = record.get("path")
+            if path is None or "." not in path:
+                steps[record["index"]] = entry
+            if record.get("id"):
+                steps[record["id"]] = entry
         return {"trigger": state.trigger_payload or {}, "steps": steps}
 
     def prepare_config(self, state: RunState, action: dict):
@@ -392,15 +420,17 @@ class ExecutionRun:
 
     def run_step(self, state: RunState, plan: StepPlan, address: StepAddress, action: dict) -> "RunStatus | _Next":
         started = self.clock()
-        rendered = render(action.get("config") or {}, self.context(state))
-        record = StepRecord(index=address.index, type=action.get("type"), attempts=state.step_attempts + 1,
+        context = self.context(state)
+        rendered = render(action.get("config") or {}, context)
+        record = StepRecord(index=address.index, type=action.get("type"), id=action.get("id"), path=str(address),
+                            attempts=state.step_attempts + 1,
                             started_at=started.isoformat(), input=as_jsonable(rendered.value),
                             missing_fields=rendered.missing or None)
         refusals: list = []
         try:
             if action.get("broken"):
                 raise StepError(action["broken"], retryable=False)
-            output = self.execute(state, address, record, rendered.value, refusals)
+            output = self.execute(state, address, record, rendered.value, refusals, context["steps"])
         except LeaseLost:
             raise
         except Exception as failure:
@@ -420,7 +450,8 @@ class ExecutionRun:
         return self.step_recorded(state, plan, [*state.completed_actions, record.as_json()],
                                   deferrable=self.writer.may_defer(action))
 
-    def execute(self, state: RunState, address: StepAddress, record: StepRecord, rendered_config, refusals) -> dict:
+    def execute(self, state: RunState, address: StepAddress, record: StepRecord, rendered_config, refusals,
+                steps: dict) -> dict:
         action_type = record.type
         if action_type not in ACTIONS:
             raise StepError(f"Unknown action type {action_type!r}.", retryable=False)
@@ -433,8 +464,11 @@ class ExecutionRun:
             raise StepError(f"Invalid configuration: {details}", retryable=False)
         step = StepContext(
             workspace_id=state.workspace_id, execution_id=state.id, workflow_id=state.workflow_id,
-            step_index=address.index, action_type=action_type, config=config, payload=state.trigger_payload or {},
-            attempt=record.attempts, claim_count=state.claim_count, config_cleaned=True,
+            # The plan position: a top-level step's index in a definition without branches, unique in the run
+            # either way (records created by a step are found again by it, webhook ids are per step).
+            step_index=state.current_step, action_type=action_type, config=config,
+            payload=state.trigger_payload or {}, attempt=record.attempts, claim_count=state.claim_count,
+            config_cleaned=True, steps=steps,
         )
         with caused_by_execution(state.event_depth, refusals):
             output = executor(step)
@@ -469,17 +503,20 @@ class ExecutionRun:
             resume_at = self.clock() + self.retry.delay_before_retry(failed_attempts)
             self.writer.retry_later(
                 failed_attempts, resume_at,
-                f"Step {record.index + 1} failed (attempt {failed_attempts}); retrying at {resume_at.isoformat()}: {message}")
+                f"Step {address_label(record)} failed (attempt {failed_attempts}); retrying at {resume_at.isoformat()}: {message}")
             hand_off_of(current_app).hand_over_at(self.id, resume_at)
             return RunStatus.PENDING
 
         self.finish_record(record, started, StepStatus.FAILED, output=output, error=message)
         records = [*state.completed_actions, record.as_json()]
         if strategy == ErrorStrategy.STOP:
-            reason = f"Step {record.index + 1} failed and the error strategy is Stop on error."
+            reason = f"Step {address_label(record)} failed and the error strategy is Stop on error."
+            taken = taken_paths(records) if plan.has_branches else {}
             for position in plan.after(state.current_step):
                 address, action = plan.at(position)
-                records.append(StepRecord.skipped(address.index, action.get("type"), reason).as_json())
+                skipped = StepRecord.not_taken(address, action) if plan.has_branches and plan.not_taken(position, taken) \
+                    else StepRecord.skipped(address.index, action.get("type"), reason, action.get("id"), str(address))
+                records.append(skipped.as_json())
             return self.close(state, records, RunStatus.FAILED, message)
         return self.step_recorded(state, plan, records, deferrable=False, clear_error=True)
 

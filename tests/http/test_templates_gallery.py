@@ -31,7 +31,9 @@ def test_use_template_opens_the_editor_on_a_draft_copy_and_counts_it(logged_in):
     response = client.post(f"/automations/templates/{template.id}/use")
     workflow = db.session.scalar(select(Workflow).where(Workflow.workspace_id == ws.id))
     assert response.status_code == 302 and response.headers["Location"] == f"/automations/{workflow.id}"
-    assert workflow.status == "draft" and workflow.actions == template.definition["actions"]
+    assert workflow.status == "draft"
+    assert [{k: v for k, v in action.items() if k != "id"} for action in workflow.actions] == template.definition["actions"]
+    assert all(action["id"] for action in workflow.actions)  # the server gives every step a stable id
     db.session.refresh(template)
     assert template.usage_count == 1
     assert "Used 1 time" in client.get("/automations/templates").get_data(as_text=True)

@@ -36,8 +36,9 @@ def test_new_workflow_saves_as_a_draft_and_opens_the_editor(logged_in):
     assert response.headers["Location"] == f"/automations/{workflow.id}"
     assert (workflow.workspace_id, workflow.status, workflow.created_by_id) == (ws.id, "draft", owner.id)
     assert workflow.actions == [
-        {"type": "log_event", "delay_seconds": 0, "config": {"event": "deal_seen", "message": "{{ trigger.deal.title }}"}},
-        {"type": "wait_delay", "delay_seconds": 5, "config": {"seconds": 60}},
+        {"type": "log_event", "delay_seconds": 0, "config": {"event": "deal_seen", "message": "{{ trigger.deal.title }}"},
+         "id": "s1"},  # the server gives every step a stable id (DESIGN.md "Definition v2")
+        {"type": "wait_delay", "delay_seconds": 5, "config": {"seconds": 60}, "id": "s2"},
     ]
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert 'value="Deal alert"' in page and "Wait / Delay" in page

@@ -128,6 +128,9 @@ ACTIONS = {
                    lambda t, s, out: db.session.scalar(select(Notification.title).where(Notification.user_id == t.admin.id)) == "Recruiting ping"),
     "generate_document": ({"title": "Proposal for {{ trigger.deal.title }}", "template": "# {{ trigger.deal.title }}\nValue: {{ trigger.deal.value }}"},
                           lambda t, s, out: "Value: 12500.0" in db.session.get(Document, out["document_id"]).content),
+    "branch": ({"match": "any", "conditions": [{"field": "deal.value", "op": "gte", "value": 10000},
+                                               {"field": "deal.stage", "op": "eq", "value": "nowhere"}]},
+               lambda t, s, out: out == {"matched": True, "path": "then"}),
 }
 
 

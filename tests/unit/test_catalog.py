@@ -17,6 +17,7 @@ ACTION_TYPES = {
     "wait_delay", "create_deal", "update_deal", "update_win_probability", "assign_owner",
     "flag_as_stale", "create_ticket", "create_project", "close_sprint_cycle",
     "create_invoice", "create_quotation", "notify_ats", "generate_document",
+    "branch",  # DESIGN.md "Definition v2"
 }
 ALL_FIELDS = [(a.type, f) for a in ACTIONS.values() for f in a.fields] + \
              [(t.key, f) for t in TRIGGERS.values() for f in t.config_fields]

@@ -87,7 +87,7 @@ def test_missing_is_collected_across_a_structure():
     "{{ trigger.deal.title|upper }}",
     "{{ trigger['deal'] }}",
     "{{ 7*7 }}",
-    "{{ steps.x.output.id }}",
+    "{{ steps.X.output.id }}",  # ids are lowercase (v2 reads steps.<id>)
     "${trigger.deal.title} {0} %(x)s",
 ])
 def test_anything_else_stays_inert_text(template):

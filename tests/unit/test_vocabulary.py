@@ -8,7 +8,7 @@ from sqlalchemy import CheckConstraint, inspect, update
 from sqlalchemy.exc import IntegrityError
 
 from models import Invitation, Membership, db
-from models.vocabulary import (ApplicationStage, DealStage, DealStatus, EmailStatus, ErrorStrategy, InvoiceStatus,
+from models.vocabulary import (ApplicationStage, ConditionsMatch, DealStage, DealStatus, EmailStatus, ErrorStrategy, InvoiceStatus,
                                ProjectStatus, QuotationStatus, Role, RunStatus, SprintStatus, TaskStatus,
                                TicketPriority, TicketStatus, WorkflowStatus, check_in, choices, labels, one_of,
                                parse_bool, values)
@@ -19,6 +19,7 @@ from tests.conftest import owner_of
 CHECKED_COLUMNS = {
     ("workflows", "status"): WorkflowStatus,
     ("workflows", "error_strategy"): ErrorStrategy,
+    ("workflows", "conditions_match"): ConditionsMatch,
     ("workflow_executions", "status"): RunStatus,
     ("memberships", "role"): Role,
     ("invitations", "role"): Role,
