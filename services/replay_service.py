@@ -13,6 +13,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import aliased
 
 from engine.core.runs import NewRun, start_runs
+from engine.core.steps import StepPlan, record_path
 from models import User, Workflow, WorkflowExecution, db
 from models.vocabulary import TERMINAL_RUN_STATUSES, ReplayFrom, ReplayOn, RunSource, RunStatus, StepStatus, values
 from services import audit_service
@@ -113,21 +114,43 @@ def _new_linked_run(original: WorkflowExecution, definition: dict) -> NewRun:
 
 
 def _resume_at_failed_step(original: WorkflowExecution, run: NewRun, definition: dict) -> None:
-    index = first_failed_index(original)
-    if index is None:
+    """Copy the records before the first failed one and start the new run at the failed step. The records are in
+    plan order, one per step (steps on a path not taken included), so the failed step's plan position is the
+    number of records before it; on the current definition the steps are matched by id when they have one."""
+    records = original.completed_actions or []
+    failed_at = next((number for number, record in enumerate(records) if record.get("status") == StepStatus.FAILED), None)
+    if failed_at is None:
         raise ValidationFailed({"mode": ["This run has no failed step; replay it from the start."]})
-    actions = definition.get("actions") or []
-    before = [record for record in original.completed_actions or [] if record["index"] < index]
-    if index >= len(actions) or any(
-        record["index"] >= len(actions) or actions[record["index"]].get("type") != record.get("type") for record in before
-    ):
+    plan = StepPlan(definition.get("actions") or [])
+    failed = records[failed_at]
+    before = records[:failed_at]
+    if failed.get("id") and plan.position_of_id(failed["id"]) is None:
+        raise ValidationFailed({"definition": [
+            f"The failed step (id '{failed['id']}') is no longer in the workflow; replay it from the start, or on its snapshot."
+        ]})
+    position = len(before)
+    if not _same_steps(plan, [*before, failed]):
         raise ValidationFailed({"definition": [
             "The workflow's steps up to the failed one changed since this run; replay it from the start instead."
         ]})
     run.progress["completed_actions"] = [dict(copy.deepcopy(record), replayed_from=original.id) for record in before]
-    run.progress["current_step"] = index
+    run.progress["current_step"] = position
     # The original already waited out this step's delay.
-    run.progress["wait_marker"] = f"{index}:delay" if int(actions[index].get("delay_seconds") or 0) > 0 else None
+    _address, action = plan.at(position)
+    run.progress["wait_marker"] = f"{position}:delay" if int(action.get("delay_seconds") or 0) > 0 else None
+
+
+def _same_steps(plan: StepPlan, records: list) -> bool:
+    """The plan's first steps are the recorded ones: same place, same type, and the same id when both have one."""
+    if len(records) > len(plan):
+        return False
+    for position, record in enumerate(records):
+        address, action = plan.at(position)
+        if not isinstance(action, dict) or action.get("type") != record.get("type") or str(address) != record_path(record):
+            return False
+        if record.get("id") and action.get("id") and record["id"] != action["id"]:
+            return False
+    return True
 
 
 def _unreplayed_failed(workspace_id: int, run_filter: RunFilter, up_to_id: int | None):

@@ -36,12 +36,14 @@ def make_user(ws: Workspace, role: str = "member", email: str | None = None) -> 
 
 def make_workflow(workspace_id: int, trigger: str = "deal_created", actions: list | None = None,
                   conditions: list | None = None, status: str = "active", error_strategy: str = "continue",
-                  name: str = "Test workflow", trigger_config: dict | None = None) -> Workflow:
+                  name: str = "Test workflow", trigger_config: dict | None = None,
+                  conditions_match: str = "all") -> Workflow:
     """A workflow (committed) created through workflow_service; by default active, with one log_event step."""
     workflow = workflow_service.create_workflow(workspace_id, {
         "name": name,
         "trigger": {"type": trigger, "config": trigger_config or {}},
         "conditions": conditions or [],
+        "conditions_match": conditions_match,
         "actions": actions or [log_step()],
         "error_strategy": error_strategy,
         "status": status,

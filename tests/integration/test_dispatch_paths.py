@@ -146,3 +146,29 @@ def test_the_installed_functions_are_the_ones_the_code_generates(pg_app):
         comment = db.session.execute(text("SELECT obj_description(to_regprocedure(:signature), 'pg_proc')"),
                                      {"signature": signature}).scalar()
         assert comment == f"workestra {postgresql_dispatch.FUNCTIONS_HASH}", signature
+
+
+def test_the_snapshot_carries_branches_and_conditions_match_unchanged(pg_app, monkeypatch):
+    """Definition v2: both of PostgreSQL's functions (no conditions: the first call; conditions: the second)
+    snapshot the nested then/else lists and conditions_match exactly as the portable path does."""
+    workspace = make_workspace("Branches")
+    branching = [log_step("one", id="a1"),
+                 {"id": "b1", "type": "branch",
+                  "config": {"match": "any", "conditions": [{"field": "steps.a1.output.event", "op": "eq", "value": "one"}]},
+                  "then": [{"id": "b2", "type": "branch", "config": {"conditions": [{"field": "deal.value", "op": "gt", "value": 1}]},
+                            "then": [log_step("deep", id="a2")]}],
+                  "else": [log_step("other", id="a3")]}]
+    plain = make_workflow(workspace.id, name="Unconditional", actions=branching)
+    conditioned = make_workflow(workspace.id, name="Any", actions=branching, conditions_match="any",
+                                conditions=[{"field": "deal.value", "op": "lt", "value": 0},
+                                            {"field": "deal.title", "op": "is_not_empty"}])
+    payload = sample_payload("deal_created")
+    ids, in_database = _dispatch_and_read(workspace.id, payload)
+    monkeypatch.setattr(postgresql_dispatch, "usable", lambda connection: False)
+    _portable_ids, portable = _dispatch_and_read(workspace.id, payload)
+    assert [row["workflow_id"] for row in in_database] == [plain.id, conditioned.id]
+    for mine, theirs, workflow in zip(in_database, portable, (plain, conditioned), strict=True):
+        assert mine["definition"] == theirs["definition"] == workflow.definition()
+        assert mine["definition"]["actions"][1]["then"][0]["then"][0]["id"] == "a2"
+    assert in_database[1]["definition"]["conditions_match"] == "any"
+    assert in_database[0]["definition"]["conditions_match"] == "all"
