@@ -466,7 +466,7 @@ class WorkflowDefinitionSchema(_StrictSchema):
     status = fields.String(load_default=WorkflowStatus.DRAFT.value,
                            validate=validate.OneOf(list(WORKFLOW_STATUSES)))
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=True)
     def _validate_steps(self, data, **kwargs):
         errors = step_problems(data.get("conditions") or [], data.get("actions") or [])
         if errors:
@@ -474,7 +474,8 @@ class WorkflowDefinitionSchema(_StrictSchema):
 
     @post_load
     def _assign_ids(self, data, **kwargs):
-        assign_step_ids(data["actions"])
+        if "actions" in data:
+            assign_step_ids(data["actions"])
         return data
 
 

@@ -227,3 +227,52 @@ def test_catalog_lists_triggers_and_actions_with_their_fields(api):
     assert any(f["name"] == "cron" for f in triggers["scheduled"]["config_fields"])
     assert any(f["path"] == "deal.title" for f in triggers["deal_created"]["payload_fields"])
     assert {f["name"] for f in actions["send_template_email"]["fields"]} >= {"to", "subject", "body"}
+
+
+V2_ACTIONS = [
+    {"id": "a1", "type": "log_event", "config": {"event": "seen", "message": "{{ trigger.deal.title }}"}},
+    {"id": "b1", "type": "branch",
+     "config": {"match": "any", "conditions": [{"field": "deal.value", "op": "gte", "value": 10000},
+                                               {"field": "steps.a1.output.event", "op": "eq", "value": "vip"}]},
+     "then": [{"id": "a2", "type": "log_event", "config": {"event": "big"}}],
+     "else": [{"type": "log_event", "config": {"event": "small"}}]},
+    {"id": "a4", "type": "log_event", "config": {"event": "done", "message": "{{ steps.a2.output.event }}"}},
+]
+
+
+def test_a_v2_definition_round_trips_with_branches_ids_and_conditions_match(sweep_api):
+    client = sweep_api("member")
+    body = create(client, actions=V2_ACTIONS, conditions_match="any", trigger={"type": "deal_created", "config": {}})
+    assert body["conditions_match"] == "any"
+    branch = body["actions"][1]
+    assert branch["config"]["match"] == "any" and branch["then"][0]["id"] == "a2"
+    assert branch["else"][0]["id"] and branch["else"][0]["id"] not in ("a1", "b1", "a2", "a4")  # given by the server
+    again = client.get(f"/workflows/{body['id']}").get_json()
+    assert again["actions"] == body["actions"]
+    patched = client.patch(f"/workflows/{body['id']}", json={"conditions_match": "all"}).get_json()
+    assert patched["conditions_match"] == "all" and patched["actions"] == body["actions"]
+    run = client.post(f"/workflows/{body['id']}/run", json={"payload": {"deal": {"value": 50000, "title": "Big"}}})
+    assert run.status_code == 202
+    run_execution(run.get_json()["id"])
+    steps = client.get(f"/executions/{run.get_json()['id']}").get_json()["completed_actions"]
+    assert [(s["path"], s["id"], s["status"]) for s in steps] == [
+        ("0", "a1", "completed"), ("1", "b1", "completed"), ("1.then.0", "a2", "completed"),
+        ("1.else.0", branch["else"][0]["id"], "skipped"), ("2", "a4", "completed")]
+    assert steps[3]["output"] == {"reason": "branch not taken"} and steps[4]["input"]["message"] == "big"
+
+
+def test_v2_mistakes_are_422_with_nested_field_paths(api):
+    client = api("member")
+    wrong = [dict(V2_ACTIONS[0]), dict(V2_ACTIONS[1], then=[{"id": "a1", "type": "send_template_email",
+                                                           "config": {"to": "nope", "subject": "s", "body": "b"}}],
+                                       **{"else": [{"type": "log_event", "config": {"event": "x", "message": "{{ steps.zz.output.q }}"}}]})]
+    response = client.post("/workflows", json={**DEFINITION, "actions": wrong})
+    assert response.status_code == 422
+    assert "actions.1.then.0.config.to" in errors_of(response)
+    fixed_to = [wrong[0], dict(wrong[1], then=[dict(wrong[1]["then"][0], config={"to": "a@b.co", "subject": "s", "body": "b"})])]
+    response = client.post("/workflows", json={**DEFINITION, "actions": fixed_to})
+    assert response.status_code == 422
+    assert errors_of(response) == {"actions.1.then.0.id": ["Another step already has the id 'a1'."],
+                                   "actions.1.else.0.config.message": ["There is no step with the id 'zz'."]}
+    response = client.post("/workflows", json={**DEFINITION, "conditions_match": "some"})
+    assert response.status_code == 422 and "conditions_match" in errors_of(response)

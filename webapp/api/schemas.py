@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from engine.core.schemas import (ActionSchema, ConditionSchema, ExecutionSchema, TriggerSchema,
                             WorkflowDefinitionSchema)
-from models.vocabulary import (ApplicationStage, DealStage, DealStatus, ErrorStrategy, InvoiceStatus, ProjectStatus, ReplayFrom,
+from models.vocabulary import (ApplicationStage, ConditionsMatch, DealStage, DealStatus, ErrorStrategy, InvoiceStatus, ProjectStatus, ReplayFrom,
                                ReplayOn, RunSource, RunStatus, TaskStatus, TicketPriority, TicketStatus, WorkflowStatus,
                                values)
 from services.application_service import ApplicationSchema, CandidateSchema
@@ -124,6 +124,7 @@ class WorkflowOut(Schema):
     description = fields.String()
     trigger = fields.Nested(TriggerSchema)
     conditions = fields.List(fields.Nested(ConditionSchema))
+    conditions_match = fields.String(metadata=_enum(values(ConditionsMatch)))
     actions = fields.List(fields.Nested(ActionSchema))
     error_strategy = fields.String(metadata=_enum(values(ErrorStrategy)))
     status = fields.String(metadata=_enum(values(WorkflowStatus)))
