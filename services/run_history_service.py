@@ -19,6 +19,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from engine.core.catalog import ACTIONS
+from engine.core.steps import BRANCH, BRANCH_NOT_TAKEN, StepPlan, record_path
+from engine.core.wording import conditions_words
 from models import Workflow, WorkflowExecution, WorkflowRunDaily, WorkspaceRunDaily, db
 from models.base import utcnow
 from models.vocabulary import ACTIVE_RUN_STATUSES, TERMINAL_RUN_STATUSES, RunStatus
@@ -413,33 +415,47 @@ def _whole_seconds(value) -> int:
 
 
 def timeline(execution: WorkflowExecution) -> list[dict]:
-    """One entry per action of the run's snapshot: its record when it ran, or why it has not (yet)."""
-    records = {record.get("index"): record for record in execution.completed_actions or []}
+    """One entry per step of the run's snapshot, in the order they run (a branch's Then steps, then its Else
+    steps, under it): its record when it ran, or why it has not (yet). Steps on a path not taken are greyed."""
+    records = {record_path(record): record for record in execution.completed_actions or [] if isinstance(record, dict)}
+    definition = execution.definition or {}
+    plan = StepPlan([action if isinstance(action, dict) else {} for action in definition.get("actions") or []])
     steps = []
-    for index, action in enumerate(execution.definition.get("actions") or []):
+    for position, (address, action) in enumerate(plan.steps):
         action = action if isinstance(action, dict) else {}  # a hand-edited snapshot; the runner failed that step
-        record = records.get(index) or {}
+        record = records.get(str(address)) or {}
         catalog_entry = ACTIONS.get(action.get("type"))
         step = {
-            "index": index, "number": index + 1, "type": action.get("type"),
+            "index": address.index, "number": address.label, "type": action.get("type"), "path": str(address),
+            "id": action.get("id"), "depth": address.depth, "side": address.side,
             "label": catalog_entry.label if catalog_entry else action.get("type") or "Unknown action",
             "icon": (catalog_entry.icon if catalog_entry else "") or "gear",
             "delay_seconds": _whole_seconds(action.get("delay_seconds")),
-            "status": record.get("status") or _unrun_status(execution, index),
+            "status": record.get("status") or _unrun_status(execution, position),
             "attempts": record.get("attempts"), "started_at": _parse_time(record.get("started_at")),
             "finished_at": _parse_time(record.get("finished_at")), "duration_ms": record.get("duration_ms"),
             "input": record.get("input"), "output": record.get("output"), "error": record.get("error"),
             "skipped_reason": record.get("skipped_reason"), "missing_fields": record.get("missing_fields") or [],
             "replayed_from": record.get("replayed_from"), "note": None,
+            "not_taken": record.get("skipped_reason") == BRANCH_NOT_TAKEN, "took": None,
         }
+        if action.get("type") == BRANCH:
+            config = action.get("config") or {}
+            words = conditions_words(config.get("conditions"), config.get("match"), execution.trigger_type)
+            side = (record.get("output") or {}).get("path") if record.get("status") == "completed" else None
+            step["condition"] = words
+            if side == "then":
+                step["took"] = f"took Then: {words}"
+            elif side == "else":
+                step["took"] = f"took Else: not ({words})"
         if not record:
-            step["note"] = _unrun_note(execution, index)
+            step["note"] = _unrun_note(execution, position)
         steps.append(step)
     return steps
 
 
-def _unrun_status(execution: WorkflowExecution, index: int) -> str:
-    if index != execution.current_step or execution.status in TERMINAL_RUN_STATUSES:
+def _unrun_status(execution: WorkflowExecution, position: int) -> str:
+    if position != execution.current_step or execution.status in TERMINAL_RUN_STATUSES:
         return "not_run"
     if execution.status == RunStatus.PENDING and execution.step_attempts:
         return "retrying"

@@ -120,9 +120,10 @@ def detail(execution_id):
 def _detail_context(execution: WorkflowExecution) -> dict:
     ws_id = workspace_id()
     workflow_exists = execution.workflow_id is not None and execution.workflow is not None
+    steps = run_history_service.timeline(execution)
     return {
         "run": execution,
-        "steps": run_history_service.timeline(execution),
+        "steps": steps,
         "replays": run_history_service.replays_of(ws_id, execution.id),
         "editor_url": editor_urls([execution.workflow_id]).get(execution.workflow_id) if workflow_exists else None,
         "workflow_exists": workflow_exists,
@@ -130,7 +131,8 @@ def _detail_context(execution: WorkflowExecution) -> dict:
         "can_replay": execution.status in replay_service.REPLAYABLE,
         "can_replay_failed_step": replay_service.can_replay_from_failed_step(execution),
         "can_cancel": execution.status in CANCELLABLE_RUN_STATUSES,
-        "failed_step": replay_service.first_failed_index(execution),
+        # the timeline position of the first failed step (a step inside a branch has no index of its own)
+        "failed_step": next((position for position, step in enumerate(steps) if step["status"] == "failed"), None),
     }
 
 

@@ -1,0 +1,56 @@
+"""Conditions in words, for people: "Deal value ≥ 10,000 or Stage = won" (the editor's branch card, the run
+detail's "took Then: ..."). Field labels come from the trigger's payload fields in the catalog."""
+from decimal import Decimal
+from typing import Any
+
+from engine.core.catalog import CONDITION_OPERATORS, TRIGGERS, UNARY_OPERATORS
+from engine.core.conditions import MATCH_ANY, STEPS_PREFIX
+
+SYMBOLS = {"eq": "=", "neq": "≠", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
+
+
+def field_label(field: Any, trigger_key: str | None = None) -> str:
+    if not isinstance(field, str) or not field:
+        return "(no field)"
+    if field.startswith(STEPS_PREFIX):
+        parts = field.split(".")
+        if len(parts) >= 4:
+            return f"step {parts[1]}'s {'.'.join(parts[3:])}"
+        return field
+    trigger = TRIGGERS.get(trigger_key) if trigger_key else None
+    for payload_field in trigger.payload_fields if trigger else ():
+        if payload_field.path == field:
+            return payload_field.label
+    return field
+
+
+def value_words(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value).lower() if value is not None else "nothing"
+    if isinstance(value, (int, float, Decimal)):
+        try:
+            return f"{int(value):,}" if isinstance(value, int) or value == int(value) else f"{value:,}"
+        except (ValueError, OverflowError):  # NaN, infinity
+            return str(value)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(value_words(item) for item in value)
+    return str(value)
+
+
+def condition_words(condition: Any, trigger_key: str | None = None) -> str:
+    if not isinstance(condition, dict):
+        return "(an invalid condition)"
+    op = condition.get("op")
+    label = field_label(condition.get("field"), trigger_key)
+    if op in UNARY_OPERATORS:
+        return f"{label} {CONDITION_OPERATORS[op]}"
+    words = SYMBOLS.get(op) or CONDITION_OPERATORS.get(op) or str(op)
+    return f"{label} {words} {value_words(condition.get('value'))}"
+
+
+def conditions_words(conditions: Any, match: Any = "all", trigger_key: str | None = None) -> str:
+    """"Deal value ≥ 10,000 or Stage = won"; "always" when there is no condition."""
+    if not conditions:
+        return "always"
+    joiner = " or " if match == MATCH_ANY else " and "
+    return joiner.join(condition_words(condition, trigger_key) for condition in conditions)
