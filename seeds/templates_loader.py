@@ -11,10 +11,17 @@ import sqlalchemy as sa
 
 SEEDS = Path(__file__).resolve().parent
 SYSTEM_TEMPLATES_FILE = SEEDS / "system_templates.json"
+BRANCH_TEMPLATES_FILE = SEEDS / "branch_templates.json"  # definition v2: templates with a branch (issue #19)
+# Every file of system templates, in the order the migrations load them.
+SYSTEM_TEMPLATE_FILES = (SYSTEM_TEMPLATES_FILE, BRANCH_TEMPLATES_FILE)
 
 
 def read_system_templates(path: Path = SYSTEM_TEMPLATES_FILE) -> list[dict]:
     return json.loads(path.read_text(encoding="utf-8"))["templates"]
+
+
+def read_all_system_templates() -> list[dict]:
+    return [template for path in SYSTEM_TEMPLATE_FILES for template in read_system_templates(path)]
 
 
 def _table(connection):

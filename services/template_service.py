@@ -36,6 +36,9 @@ SYSTEM_TEMPLATE_SLUGS = (
     "daily-digest-scheduled",
     "stale-deal-alert-scheduled",
     "external-webhook-create-ticket",
+    # seeds/branch_templates.json (definition v2)
+    "deal-won-big-or-small",
+    "ticket-created-urgent-or-acknowledge",
 )
 ONBOARDING_TEMPLATE_SLUG = "customer-onboarding-kickoff"
 

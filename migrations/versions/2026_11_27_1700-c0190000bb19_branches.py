@@ -1,4 +1,4 @@
-"""Definition v2 (issue #19): workflows.conditions_match, and the dispatch functions that snapshot it
+"""Definition v2 (issue #19): workflows.conditions_match, the dispatch functions that snapshot it, branch templates
 
 Revision ID: c0190000bb19
 Revises: b1a1c0de0016
@@ -7,11 +7,13 @@ Create Date: 2026-11-27 17:00:00
 `conditions_match` ("all" or "any") says how a workflow's conditions hold; it is part of the definition
 snapshot, so engine.core.postgresql_runs's functions are installed again from the code's column lists.
 SQLite adds the column with its CHECK inline (no table copy); PostgreSQL adds the constraint after it.
+Two system templates with a branch come from seeds/branch_templates.json.
 """
 import sqlalchemy as sa
 from alembic import op
 
 from engine.core import postgresql_runs
+from seeds.templates_loader import BRANCH_TEMPLATES_FILE, load_system_templates, read_system_templates
 
 # revision identifiers, used by Alembic.
 revision = 'c0190000bb19'
@@ -33,10 +35,14 @@ def upgrade():
     if bind.dialect.name == "postgresql":
         for statement in postgresql_runs.function_statements():
             op.execute(statement)
+    load_system_templates(bind, BRANCH_TEMPLATES_FILE)
 
 
 def downgrade():
     bind = op.get_bind()
+    slugs = [template["slug"] for template in read_system_templates(BRANCH_TEMPLATES_FILE)]
+    templates = sa.table("workflow_templates", sa.column("slug"), sa.column("workspace_id"))
+    op.execute(templates.delete().where(templates.c.slug.in_(slugs), templates.c.workspace_id.is_(None)))
     if bind.dialect.name == "postgresql":
         for signature in (postgresql_runs.DISPATCH_SIGNATURE, postgresql_runs.INSERT_RUNS_SIGNATURE):
             op.execute(f"DROP FUNCTION IF EXISTS {signature}")

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from engine.core.schemas import flatten_errors, validate_definition
 from models import Workflow, db
 from models.templates import WorkflowTemplate
-from seeds.templates_loader import load_system_templates, read_system_templates
+from seeds.templates_loader import load_system_templates, read_all_system_templates
 from services import template_service
 from services.template_service import SYSTEM_TEMPLATE_SLUGS
 from tests.factories import make_workspace
@@ -20,14 +20,14 @@ def system_rows():
     return list(db.session.scalars(select(WorkflowTemplate).where(WorkflowTemplate.workspace_id.is_(None))))
 
 
-def test_migrations_seed_exactly_the_twenty_system_templates(app):
-    assert len(system_rows()) == 20
+def test_migrations_seed_exactly_the_system_templates(app):
+    assert len(system_rows()) == 22  # 20, and 2 with a branch (seeds/branch_templates.json)
 
 
 def test_registry_seed_file_and_table_never_drift(app):
-    seeded = [t["slug"] for t in read_system_templates()]
+    seeded = [t["slug"] for t in read_all_system_templates()]
     assert sorted(SYSTEM_TEMPLATE_SLUGS) == sorted(seeded) == sorted(t.slug for t in system_rows())
-    assert len(set(SYSTEM_TEMPLATE_SLUGS)) == 20
+    assert len(set(SYSTEM_TEMPLATE_SLUGS)) == 22
 
 
 def test_loading_the_seeds_again_changes_nothing(app):
@@ -39,7 +39,7 @@ def test_loading_the_seeds_again_changes_nothing(app):
 
 
 def test_every_template_passes_the_workflow_validation_but_for_values_the_editor_asks_for(app):
-    for template in read_system_templates():
+    for template in read_all_system_templates():
         clean, errors = validate_definition(dict(template["definition"], status="draft"))
         problems = flatten_errors(errors)
         assert all(key.split(".")[-1] in ASKED_IN_THE_EDITOR and messages == ["This field is required."]
