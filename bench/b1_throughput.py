@@ -111,7 +111,8 @@ def sqlite_throughput(count: int) -> dict:
 
 def run(size: str = "small") -> dict:
     sizes = SIZES[size]
-    heading("B1 throughput: 3-step workflow (log event, in-app notification, update deal)")
+    heading("B1 throughput: 3-step workflow (log event, in-app notification, update deal)" if common.WORKFLOW == "three"
+            else f"B1 throughput: workflow {common.WORKFLOW!r} (BENCH_WORKFLOW)")
     url = common.pg_url()
     common.reset_database(url)
 

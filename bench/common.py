@@ -29,6 +29,23 @@ THREE_STEPS = [
      "config": {"recipient": "record_owner", "title": "New deal {{ trigger.deal.title }}"}},
     {"type": "update_deal", "config": {"deal_id": "{{ trigger.deal.id }}", "changes": {"probability": 55}}},
 ]
+# Six steps with one branch (issue #19): the bench's deals (value 100) take the Then path, so each run does
+# 5 steps (the branch decides, 4 steps act) and records the Else step as skipped.
+SIX_STEPS_BRANCH = [
+    {"id": "seen", "type": "log_event", "config": {"event": "bench_step", "message": "{{ trigger.deal.title }}"}},
+    {"id": "size", "type": "branch",
+     "config": {"match": "any", "conditions": [{"field": "deal.value", "op": "lt", "value": 10000},
+                                               {"field": "steps.seen.output.event", "op": "eq", "value": "vip"}]},
+     "then": [{"id": "tell", "type": "send_in_app_notification",
+               "config": {"recipient": "record_owner", "title": "New deal {{ trigger.deal.title }}"}},
+              {"id": "touch", "type": "update_deal",
+               "config": {"deal_id": "{{ trigger.deal.id }}", "changes": {"probability": 55}}}],
+     "else": [{"id": "big", "type": "log_event", "config": {"event": "bench_big", "message": "{{ trigger.deal.title }}"}}]},
+    {"id": "done", "type": "log_event", "config": {"event": "bench_done", "message": "path {{ steps.size.output.path }}"}},
+]
+WORKFLOWS = {"three": THREE_STEPS, "branch6": SIX_STEPS_BRANCH}
+# BENCH_WORKFLOW=branch6 runs B1 (and profile_runner) with SIX_STEPS_BRANCH instead of the 3-step workflow.
+WORKFLOW = os.environ.get("BENCH_WORKFLOW", "three")
 
 
 def pg_url(database: str = PG_DB) -> str:
@@ -105,10 +122,10 @@ def seed_workspace(name: str = "Bench Co", actions=None, trigger: str = "deal_cr
     workspace, owner = workspace_service.create_workspace(name, email, "bench-password-1", "Bench Owner")
     db.session.flush()
     workflow_service.create_workflow(workspace.id, {
-        "name": "Bench: 3 in-process steps",
+        "name": f"Bench: {WORKFLOW}",
         "trigger": {"type": trigger, "config": {}},
         "conditions": [],
-        "actions": actions if actions is not None else THREE_STEPS,
+        "actions": actions if actions is not None else WORKFLOWS[WORKFLOW],
         "error_strategy": "continue",
         "status": "active",
     })

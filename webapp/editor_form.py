@@ -8,14 +8,22 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from engine.core.catalog import ACTIONS, CONDITION_OPERATORS, ERROR_STRATEGIES, TRIGGERS, UNARY_OPERATORS
-from models.vocabulary import ErrorStrategy, Role
+from engine.core.catalog import (ACTIONS, CONDITION_OPERATORS, ERROR_STRATEGIES, MATCH_CHOICES, TRIGGERS,
+                                 UNARY_OPERATORS)
+from engine.core.schemas import assign_step_ids
+from engine.core.steps import BRANCH, BRANCH_PATHS, StepPlan, branch_paths
+from engine.core.wording import conditions_words
+from models.vocabulary import ConditionsMatch, ErrorStrategy, Role
 from services.common import is_plain_int
 
 DEFAULT_TRIGGER = "deal_created"
-ACTION_KEY = re.compile(r"^actions-(\d+)-(type|delay_seconds|config-(.+))$")
+ACTION_KEY = re.compile(r"^actions-(\d+)-(type|delay_seconds|id|parent|config-(.+))$")
+BRANCH_CONDITION_KEY = re.compile(r"^actions-(\d+)-cond-(\d+)-(field|op|value)$")
 CONDITION_KEY = re.compile(r"^conditions-(\d+)-(field|op|value)$")
 TRIGGER_CONFIG_PREFIX = "trigger_config-"
+# In the editor form every step has a flat number N (its position in the plan: a branch, its Then steps, its
+# Else steps, then the next step); `actions-N-parent` says which list it is in: "" (the main line) or "M.then" /
+# "M.else" (a path of the branch numbered M). `action_order` lists the numbers in the page's order.
 
 
 def blank_definition(trigger_type: str = DEFAULT_TRIGGER) -> dict:
@@ -23,7 +31,8 @@ def blank_definition(trigger_type: str = DEFAULT_TRIGGER) -> dict:
     return {
         "name": "", "description": "",
         "trigger": {"type": trigger_type, "config": trigger.defaults()},
-        "conditions": [], "actions": [], "error_strategy": ErrorStrategy.CONTINUE.value,
+        "conditions": [], "conditions_match": ConditionsMatch.ALL.value, "actions": [],
+        "error_strategy": ErrorStrategy.CONTINUE.value,
     }
 
 
@@ -35,6 +44,7 @@ def definition_from_form(form) -> dict:
     }
     actions: dict[int, dict] = {}
     conditions: dict[int, dict] = {}
+    branch_conditions: dict[int, dict[int, dict]] = {}
     for key, value in form.items(multi=True):
         if match := ACTION_KEY.match(key):
             action = actions.setdefault(int(match.group(1)), {"type": "", "delay_seconds": 0, "config": {}})
@@ -42,18 +52,59 @@ def definition_from_form(form) -> dict:
                 action["config"][match.group(3)] = value
             else:
                 action[match.group(2)] = value
+        elif match := BRANCH_CONDITION_KEY.match(key):
+            branch_conditions.setdefault(int(match.group(1)), {}).setdefault(int(match.group(2)), {})[match.group(3)] = value
         elif match := CONDITION_KEY.match(key):
             conditions.setdefault(int(match.group(1)), {})[match.group(2)] = value
-    order = [int(i) for i in form.getlist("action_order") if is_plain_int(i) and int(i) in actions]
+    order = []
+    for i in form.getlist("action_order"):
+        if is_plain_int(i) and int(i) in actions and int(i) not in order:
+            order.append(int(i))
     order += [i for i in sorted(actions) if i not in order]
-    return {
+    definition = {
         "name": form.get("name", ""),
         "description": form.get("description", ""),
         "trigger": {"type": trigger_type, "config": trigger_config},
         "conditions": [_clean_condition(conditions[i]) for i in sorted(conditions)],
-        "actions": [_clean_action(actions[i]) for i in order],
+        "actions": _nest(actions, order, branch_conditions),
         "error_strategy": form.get("error_strategy", ErrorStrategy.CONTINUE.value),
     }
+    if form.get("conditions_match") in (ConditionsMatch.ALL, ConditionsMatch.ANY):
+        definition["conditions_match"] = form["conditions_match"]
+    return definition
+
+
+def _nest(actions: dict[int, dict], order: list[int], branch_conditions: dict) -> list:
+    """The main line's actions, each branch holding its Then and Else lists, from the flat numbered form."""
+    cleaned = {number: _clean_action(actions[number], branch_conditions.get(number)) for number in order}
+    parents = {number: _parent_of(actions[number].get("parent", ""), cleaned) for number in order}
+    main: list = []
+    for number in order:
+        parent = parents[number]
+        if parent is not None and _inside(number, parent, parents):
+            parent = None  # a step dropped into its own path: keep it on the main line
+        container = main if parent is None else cleaned[parent[0]][parent[1]]
+        container.append(cleaned[number])
+    return main
+
+
+def _parent_of(text: str, cleaned: dict) -> tuple[int, str] | None:
+    number, _, side = str(text or "").partition(".")
+    if is_plain_int(number) and side in BRANCH_PATHS and cleaned.get(int(number), {}).get("type") == BRANCH:
+        return int(number), side
+    return None
+
+
+def _inside(number: int, parent: tuple, parents: dict) -> bool:
+    """True when `parent` (a branch path) lies inside step `number` itself (or is it)."""
+    seen = set()
+    current = parent
+    while current is not None and current[0] not in seen:
+        if current[0] == number:
+            return True
+        seen.add(current[0])
+        current = parents.get(current[0])
+    return current is not None
 
 
 def _clean_condition(condition: dict) -> dict:
@@ -63,29 +114,87 @@ def _clean_condition(condition: dict) -> dict:
     return cleaned
 
 
-def _clean_action(action: dict) -> dict:
+def _clean_action(action: dict, branch_conditions: dict | None = None) -> dict:
     delay = str(action.get("delay_seconds", "0")).strip() or "0"
     config = {name: value for name, value in action["config"].items() if value != ""}
-    return {"type": action["type"], "delay_seconds": int(delay) if is_plain_int(delay) else delay, "config": config}
+    cleaned = {"type": action["type"], "delay_seconds": int(delay) if is_plain_int(delay) else delay, "config": config}
+    if action.get("id"):
+        cleaned["id"] = action["id"]
+    if action["type"] == BRANCH:
+        config["conditions"] = [_clean_condition(c) for _, c in sorted((branch_conditions or {}).items())]
+        config.setdefault("match", ConditionsMatch.ALL.value)
+        cleaned.update({side: [] for side in BRANCH_PATHS})
+    return cleaned
 
 
 # -- structural edits ------------------------------------------------------------------------
-def apply_edit(definition: dict, edit: str, argument: str) -> tuple[dict, int | None]:
-    """Apply one editor operation; returns the new definition and the action index to select."""
+def _locate(definition: dict, position: int) -> tuple[list, int] | None:
+    """The list holding the step at this plan position, and its place in that list."""
+    plan = StepPlan(definition["actions"])
+    step = plan.at(position)
+    if step is None:
+        return None
+    address, _action = step
+    container = definition["actions"]
+    parts = address.path
+    for depth in range(0, len(parts) - 1, 2):
+        container = container[parts[depth]][parts[depth + 1]]
+    return container, parts[-1]
+
+
+def _position_of(definition: dict, action: dict) -> int | None:
+    return next((position for position, (_address, step) in enumerate(StepPlan(definition["actions"]).steps)
+                 if step is action), None)
+
+
+def _target_list(definition: dict, target: str) -> list:
+    """The list a new step goes to: a branch path ("3.then", by the branch's plan position) or the main line."""
+    number, _, side = str(target or "").partition(".")
+    if is_plain_int(number) and side in BRANCH_PATHS:
+        step = StepPlan(definition["actions"]).at(int(number))
+        if step is not None and step[1].get("type") == BRANCH:
+            return step[1].setdefault(side, [])
+    return definition["actions"]
+
+
+def apply_edit(definition: dict, edit: str, argument: str, add_target: str = "") -> tuple[dict, int | None]:
+    """Apply one editor operation; returns the new definition and the step (plan position) to select.
+    Steps are numbered by their plan position, so a step inside a branch path is edited like any other."""
     actions = definition["actions"]
     index = int(argument) if is_plain_int(str(argument)) else None
     if edit == "add_action" and argument in ACTIONS:
-        actions.append({"type": argument, "delay_seconds": 0, "config": dict(ACTIONS[argument].defaults())})
-        return definition, len(actions) - 1
-    if edit == "remove_action" and index is not None and index < len(actions):
-        actions.pop(index)
+        action = {"type": argument, "delay_seconds": 0, "config": dict(ACTIONS[argument].defaults())}
+        if argument == BRANCH:
+            action["config"]["conditions"] = [{"field": "", "op": "eq", "value": ""}]
+            action.update({side: [] for side in BRANCH_PATHS})
+        _target_list(definition, add_target).append(action)
+        assign_step_ids(actions)
+        return definition, _position_of(definition, action)
+    located = _locate(definition, index) if index is not None else None
+    if edit == "remove_action" and located:
+        container, place = located
+        container.pop(place)
         return definition, None
-    if edit in ("move_up", "move_down") and index is not None and index < len(actions):
-        target = index - 1 if edit == "move_up" else index + 1
-        if 0 <= target < len(actions):
-            actions[index], actions[target] = actions[target], actions[index]
-            return definition, target
+    if edit in ("move_up", "move_down") and located:
+        container, place = located
+        target = place - 1 if edit == "move_up" else place + 1
+        moved = container[place]
+        if 0 <= target < len(container):
+            container[place], container[target] = container[target], container[place]
+        return definition, _position_of(definition, moved)
+    if edit == "add_branch_condition" and located:
+        container, place = located
+        if container[place].get("type") == BRANCH:
+            container[place]["config"].setdefault("conditions", []).append({"field": "", "op": "eq", "value": ""})
         return definition, index
+    if edit == "remove_branch_condition":
+        number, _, row = str(argument).partition(".")
+        located = _locate(definition, int(number)) if is_plain_int(number) else None
+        if located and is_plain_int(row):
+            conditions = located[0][located[1]]["config"].get("conditions") or []
+            if int(row) < len(conditions):
+                conditions.pop(int(row))
+            return definition, int(number)
     if edit == "add_condition":
         definition["conditions"].append({"field": "", "op": "eq", "value": ""})
     elif edit == "remove_condition" and index is not None and index < len(definition["conditions"]):
@@ -98,8 +207,10 @@ def apply_edit(definition: dict, edit: str, argument: str) -> tuple[dict, int | 
     return definition, None
 
 
-def first_error_card(errors: dict) -> int | str | None:
-    """The card to open after a failed save, so the first problem is in view."""
+def first_error_card(errors: dict, definition: dict | None = None) -> int | str | None:
+    """The card to open after a failed save, so the first problem is in view (a step inside a branch path by
+    its plan position, when the definition is given)."""
+    plan = StepPlan(definition.get("actions") or []) if definition else None
     for key in errors:
         head, _, rest = key.partition(".")
         if head == "trigger":
@@ -107,6 +218,12 @@ def first_error_card(errors: dict) -> int | str | None:
         if head == "conditions":
             return "conditions"
         if head == "actions" and is_plain_int(rest.split(".")[0]):
+            if plan is not None:
+                parts = rest.split(".")
+                for length in range(len(parts), 0, -1):
+                    position = plan.position_of(".".join(parts[:length]))
+                    if position is not None:
+                        return position
             return int(rest.split(".")[0])
     return None
 
@@ -137,6 +254,17 @@ class ActionView:
     errors: list[str]
     summary: str
     known: bool = True
+    # definition v2: where the step sits, and a branch's paths and conditions
+    number: str = ""           # "2", "2 › Then 1"
+    step_id: str = ""
+    parent: str = ""           # "" or "M.then" / "M.else" (M: the branch's plan position)
+    depth: int = 0
+    is_branch: bool = False
+    then: list = field(default_factory=list)
+    else_: list = field(default_factory=list)
+    conditions: list = field(default_factory=list)
+    match: str = "all"
+    step_outputs: list = field(default_factory=list)  # the Insert field picker's groups of earlier steps' outputs
 
     @property
     def has_errors(self) -> bool:
@@ -178,33 +306,105 @@ def _summary(action: dict) -> str:
     return ""
 
 
-def action_views(definition: dict, errors: dict, member_choices) -> list[ActionView]:
-    views = []
-    for index, action in enumerate(definition.get("actions") or []):
-        catalog_action = ACTIONS.get(action.get("type"))
-        base = f"actions.{index}."
-        if catalog_action is None:
-            views.append(ActionView(index, action.get("type", ""), f"Unknown action '{action.get('type')}'", "", "question-circle",
-                                    _as_text(action.get("delay_seconds", 0)), [], errors.get(f"{base}type", ["Unknown action type."]), "", False))
+def _branch_summary(action: dict, trigger_key: str | None) -> str:
+    config = action.get("config") or {}
+    conditions = [c for c in config.get("conditions") or [] if isinstance(c, dict) and c.get("field")]
+    if not conditions:
+        return "If … (add a condition)"
+    return f"If {conditions_words(conditions, config.get('match'), trigger_key)}"[:160]
+
+
+def _outputs_before(actions: list) -> dict:
+    """For every step (by id(action)), the steps whose output it may read: those that can have run before it
+    (earlier on its line, earlier on the lines around it, both paths of a branch it comes after)."""
+    available: dict = {}
+
+    def walk(steps: list, ran: list) -> list:
+        ran = list(ran)
+        for action in steps:
+            if not isinstance(action, dict):
+                continue
+            available[id(action)] = list(ran)
+            inside = ran + [action]
+            for _side, nested in branch_paths(action):
+                inside += [step for step in walk(nested, ran + [action]) if step not in inside]
+            ran = inside
+        return ran
+
+    walk(actions, [])
+    return available
+
+
+def _output_groups(steps: list, numbers: dict) -> list[dict]:
+    groups = []
+    for step in steps:
+        entry = ACTIONS.get(step.get("type"))
+        if entry is None or not entry.outputs or not step.get("id"):
             continue
-        config = action.get("config") or {}
-        fields = [
-            _field_view(f, f"actions-{index}-config-", config.get(f.name), errors, f"{base}config.", member_choices)
-            for f in catalog_action.fields
-        ]
-        own_errors = errors.get(f"{base}type", []) + errors.get(f"{base}config", [])
-        own_errors += [f"{key.split('.')[-1]}: {' '.join(msgs)}" for key, msgs in errors.items()
-                       if key.startswith(f"{base}config.") and key.split(".")[-1] not in {f.name for f in catalog_action.fields}]
-        views.append(ActionView(
-            index=index, type=catalog_action.type, label=catalog_action.label, module=catalog_action.module,
-            icon=catalog_action.icon or "lightning", delay_seconds=_as_text(action.get("delay_seconds", 0)),
-            fields=fields, errors=own_errors + errors.get(f"{base}delay_seconds", []), summary=_summary(action),
-        ))
+        groups.append({"label": f"Step {numbers.get(id(step), '?')} · {entry.label}", "id": step["id"],
+                       "fields": [{"path": f"steps.{step['id']}.output.{key}", "label": label} for key, label in entry.outputs]})
+    return groups
+
+
+def action_views(definition: dict, errors: dict, member_choices) -> list[ActionView]:
+    """A view per step in plan order (a branch, its Then steps, its Else steps, the next step); a branch's view
+    also lists the views of its paths (the flow draws them under it)."""
+    views = []
+    trigger_key = (definition.get("trigger") or {}).get("type")
+    plan = StepPlan(definition.get("actions") or [])
+    numbers = {id(action): address.label for address, action in plan.steps}
+    before = _outputs_before(definition.get("actions") or [])
+    by_path: dict[str, ActionView] = {}
+    positions = {str(address): position for position, (address, _action) in enumerate(plan.steps)}
+    for index, (address, action) in enumerate(plan.steps):
+        action = action if isinstance(action, dict) else {}
+        catalog_action = ACTIONS.get(action.get("type"))
+        base = f"actions.{address}."
+        parent = ""
+        if address.side:
+            parent = f"{positions['.'.join(str(p) for p in address.path[:-2])]}.{address.side}"
+        if catalog_action is None:
+            view = ActionView(index, action.get("type", ""), f"Unknown action '{action.get('type')}'", "", "question-circle",
+                              _as_text(action.get("delay_seconds", 0)), [], errors.get(f"{base}type", ["Unknown action type."]), "", False)
+        else:
+            config = action.get("config") or {}
+            shown = [f for f in catalog_action.fields if f.type != "conditions" and not (action.get("type") == BRANCH and f.name == "match")]
+            fields = [
+                _field_view(f, f"actions-{index}-config-", config.get(f.name), errors, f"{base}config.", member_choices)
+                for f in shown
+            ]
+            own_errors = errors.get(f"{base}type", []) + errors.get(f"{base}config", []) + errors.get(f"{base}id", [])
+            own_errors += [f"{key.split('.')[-1]}: {' '.join(msgs)}" for key, msgs in errors.items()
+                           if key.startswith(f"{base}config.") and key.split(".")[-1] not in {f.name for f in catalog_action.fields}
+                           and not key.startswith(f"{base}config.conditions")]
+            view = ActionView(
+                index=index, type=catalog_action.type, label=catalog_action.label, module=catalog_action.module,
+                icon=catalog_action.icon or "lightning", delay_seconds=_as_text(action.get("delay_seconds", 0)),
+                fields=fields, errors=own_errors + errors.get(f"{base}delay_seconds", []),
+                summary=_branch_summary(action, trigger_key) if action.get("type") == BRANCH else _summary(action),
+            )
+            if action.get("type") == BRANCH:
+                view.is_branch = True
+                view.match = config.get("match") or ConditionsMatch.ALL.value
+                view.conditions = [
+                    {"index": n, "field": c.get("field", ""), "op": c.get("op", "eq"), "value": c.get("value", ""),
+                     "errors": [m for k, v in errors.items() if k.startswith(f"{base}config.conditions.{n}.") for m in v]}
+                    for n, c in enumerate(config.get("conditions") or []) if isinstance(c, dict)]
+                view.errors += errors.get(f"{base}config.conditions", []) + errors.get(f"{base}then", []) + errors.get(f"{base}else", [])
+        view.number, view.step_id, view.parent, view.depth = address.label, action.get("id") or "", parent, address.depth
+        view.step_outputs = _output_groups(before.get(id(action), []), numbers)
+        by_path[str(address)] = view
+        views.append(view)
+        if address.side:
+            owner = by_path['.'.join(str(p) for p in address.path[:-2])]
+            (owner.then if address.side == "then" else owner.else_).append(view)
     return views
 
 
-def editor_context(definition: dict, errors: dict | None = None, selected: int | None = None, member_choices=()) -> dict:
+def editor_context(definition: dict, errors: dict | None = None, selected: int | None = None, member_choices=(),
+                   add_target: str = "") -> dict:
     errors = errors or {}
+    all_actions = action_views(definition, errors, list(member_choices))
     trigger_type = definition["trigger"].get("type") or DEFAULT_TRIGGER
     trigger = TRIGGERS.get(trigger_type)
     trigger_fields = [
@@ -221,7 +421,14 @@ def editor_context(definition: dict, errors: dict | None = None, selected: int |
             {"index": i, **c, "errors": [m for k, v in errors.items() if k.startswith(f"conditions.{i}.") for m in v]}
             for i, c in enumerate(definition.get("conditions") or [])
         ],
-        "actions": action_views(definition, errors, list(member_choices)),
+        "actions": [view for view in all_actions if not view.parent],  # the main line (branch views hold their paths)
+        "all_actions": all_actions,
+        "add_target": add_target,
+        "add_target_label": next((f"{view.number} · {'Then' if add_target.endswith('.then') else 'Else'}"
+                                  for view in all_actions if add_target.startswith(f"{view.index}.") and view.is_branch), ""),
+        "conditions_match": definition.get("conditions_match") or ConditionsMatch.ALL.value,
+        "conditions_summary": conditions_words(definition.get("conditions"), definition.get("conditions_match"), trigger_type),
+        "match_choices": MATCH_CHOICES,
         "selected": selected,
         "operators": CONDITION_OPERATORS,
         "unary_operators": UNARY_OPERATORS,

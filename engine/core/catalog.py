@@ -5,6 +5,7 @@ Pure constant data plus a few helpers; importing this module does no work.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field as dataclass_field
 from typing import Any
 
@@ -106,6 +107,8 @@ class Action:
     # share a transaction. False (the default, so a forgotten flag can never send something twice): the
     # step runs only after everything before it is committed, and is committed on its own.
     transactional: bool = False
+    # What the step's output holds, as (key, label): what {{ steps.<id>.output.<key> }} can read later on.
+    outputs: tuple[tuple[str, str], ...] = ()
 
     def defaults(self) -> dict:
         return _defaults(self.fields)
@@ -455,7 +458,31 @@ _ACTION_LIST = (
                   choices=(("markdown", "Markdown"), ("text", "Plain text"))),
             icon="file-earmark-richtext", creates_record=True, transactional=True),
 )
-ACTIONS: dict[str, Action] = {a.type: a for a in _ACTION_LIST}
+_OUTPUTS = {
+    "send_template_email": (("email_id", "Email ID"), ("to", "Recipient"), ("subject", "Subject"), ("status", "Status"),
+                            ("link", "Link")),
+    "send_in_app_notification": (("notification_ids", "Notification IDs"), ("user_ids", "Recipients' user IDs"),
+                                 ("count", "Notifications sent")),
+    "call_webhook": (("status_code", "Response status code"),),
+    "log_event": (("audit_event_id", "Audit event ID"), ("event", "Event")),
+    "wait_delay": (("waited_seconds", "Seconds waited"),),
+    "branch": (("matched", "Conditions held"), ("path", "Path taken (then / else)")),
+    "create_deal": (("deal_id", "Deal ID"), ("title", "Title"), ("stage", "Stage"), ("link", "Link")),
+    "update_deal": (("deal_id", "Deal ID"), ("changed", "Changed fields"), ("link", "Link")),
+    "update_win_probability": (("deal_id", "Deal ID"), ("previous_probability", "Previous probability"),
+                               ("probability", "Probability"), ("link", "Link")),
+    "assign_owner": (("record_id", "Record ID"), ("owner_id", "New owner's ID"), ("owner_email", "New owner's email"),
+                     ("link", "Link")),
+    "flag_as_stale": (("flagged_count", "Deals flagged"),),
+    "create_ticket": (("ticket_id", "Ticket ID"), ("subject", "Subject"), ("priority", "Priority"), ("link", "Link")),
+    "create_project": (("project_id", "Project ID"), ("name", "Name"), ("lead_id", "Lead's user ID"), ("link", "Link")),
+    "close_sprint_cycle": (("sprint_id", "Sprint ID"), ("name", "Sprint name"), ("status", "Status"), ("link", "Link")),
+    "create_invoice": (("invoice_id", "Invoice ID"), ("number", "Number"), ("amount", "Amount"), ("link", "Link")),
+    "create_quotation": (("quotation_id", "Quotation ID"), ("number", "Number"), ("amount", "Amount"), ("link", "Link")),
+    "notify_ats": (("notification_ids", "Notification IDs"), ("count", "Notifications sent")),
+    "generate_document": (("document_id", "Document ID"), ("title", "Title"), ("link", "Link"), ("download", "Download link")),
+}
+ACTIONS: dict[str, Action] = {a.type: dataclasses.replace(a, outputs=_OUTPUTS.get(a.type, ())) for a in _ACTION_LIST}
 
 
 # --- Helpers --------------------------------------------------------------------------

@@ -157,6 +157,8 @@ def test_each_action_does_its_real_work_through_the_engine(team, webhook_receive
     step = execution.completed_actions[0]
     assert step["status"] == "completed", step["error"]
     assert check(team, setup, step["output"]), step["output"]
+    # what the editor's Insert field picker offers of this step is really in its output
+    assert {key for key, _label in CATALOG[action_type].outputs} <= set(step["output"]), step["output"]
 
 
 def test_send_template_email_reaches_a_real_smtp_server_through_the_engine(make_app, smtp_server):

@@ -68,10 +68,10 @@ def _trigger_extras(definition, workflow) -> dict:
     return extras
 
 
-def _render_editor(definition, workflow=None, errors=None, selected=None, status=200, needs_input=False):
+def _render_editor(definition, workflow=None, errors=None, selected=None, status=200, needs_input=False, add_target=""):
     if errors and selected is None:
-        selected = first_error_card(errors)
-    context = editor_context(definition, errors, selected, _member_choices())
+        selected = first_error_card(errors, definition)
+    context = editor_context(definition, errors, selected, _member_choices(), add_target)
     context.update(_trigger_extras(definition, workflow))
     template = "automations/_editor_body.html" if request.htmx and request.endpoint == "automations.render_editor" else "automations/editor.html"
     return render_template(
@@ -100,14 +100,19 @@ def edit_workflow(workflow_id):
 def render_editor():
     """A structural edit (add/remove/move an action, trigger change, conditions): re-render the editor body."""
     definition = definition_from_form(request.form)
-    definition, selected = apply_edit(definition, request.form.get("edit", ""), request.form.get("arg", ""))
+    edit = request.form.get("edit", "")
+    # "+ Add step" in a branch path chooses where the palette adds (until a step is added there)
+    add_target = request.form.get("arg", "") if edit == "choose_path" else request.form.get("add_target", "")
+    definition, selected = apply_edit(definition, edit, request.form.get("arg", ""), add_target)
+    if edit == "add_action":
+        add_target = ""
     workflow = None
     if is_plain_int(request.form.get("workflow_id", "")):
         workflow = editable_workflow_or_404(request.form["workflow_id"])
     kept = request.form.get("selected", "")
     if selected is None and request.form.get("edit") != "remove_action":
         selected = int(kept) if is_plain_int(kept) else kept if kept in ("trigger", "conditions") else None
-    return _render_editor(definition, workflow, selected=selected)
+    return _render_editor(definition, workflow, selected=selected, add_target=add_target)
 
 
 @bp.post("/new")

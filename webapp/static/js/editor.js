@@ -21,14 +21,40 @@
         body.dataset.current = card.dataset.select;
       });
       card.addEventListener("keydown", (event) => {
+        if (event.target !== card) return;
         if (event.key === "Enter" || event.key === " ") { event.preventDefault(); card.click(); }
+        // Alt+↑ / Alt+↓ move the step within its list, like the menu's Move up / Move down
+        if (event.altKey && (event.key === "ArrowUp" || event.key === "ArrowDown")) {
+          const move = card.querySelector(`[hx-vals*="${event.key === "ArrowUp" ? "move_up" : "move_down"}"]`);
+          if (move && !move.disabled) { event.preventDefault(); move.click(); }
+        }
       });
     });
     const list = body.querySelector("[data-sortable]");
     if (list && window.Sortable) {
-      new Sortable(list, { handle: ".drag-handle", animation: 150, ghostClass: "sortable-ghost",
-                           onEnd: (event) => { if (event.oldIndex !== event.newIndex) { dirty = true; list.dispatchEvent(new Event("end", { bubbles: true })); } } });
+      // The main line and every branch path share one group, so a step can be dragged between them. The moved
+      // step's hidden parent input takes its new list's name, and the server re-renders the editor.
+      const onEnd = (event) => {
+        if (event.from === event.to && event.oldIndex === event.newIndex) return;
+        const parent = event.item.querySelector(`[data-parent-of="${event.item.dataset.item}"]`);
+        if (parent) parent.value = event.to.dataset.parent || "";
+        dirty = true;
+        list.dispatchEvent(new Event("end", { bubbles: true }));
+      };
+      const options = { handle: ".drag-handle", animation: 150, ghostClass: "sortable-ghost", group: "flow", fallbackOnBody: true,
+                        swapThreshold: 0.65, onEnd };
+      new Sortable(list, options);
+      body.querySelectorAll("[data-sortable-path]").forEach((path) => new Sortable(path, options));
     }
+    body.querySelectorAll("[data-branch-collapse]").forEach((button) => {
+      button.addEventListener("click", (event) => {
+        event.stopPropagation();
+        const paths = button.closest(".flow-branch").querySelector(":scope > .branch-paths");
+        const open = paths.classList.toggle("d-none") === false;
+        button.setAttribute("aria-expanded", String(open));
+        button.querySelector("i").className = open ? "bi bi-chevron-up" : "bi bi-chevron-down";
+      });
+    });
     const search = body.querySelector("[data-palette-search]");
     if (search) {
       search.addEventListener("input", () => {
@@ -44,6 +70,16 @@
     });
     body.dataset.current = body.dataset.selected;
   }
+
+  document.addEventListener("input", (event) => {
+    const search = event.target.closest("[data-variable-search]");
+    if (!search) return;
+    const term = search.value.trim().toLowerCase();
+    const menu = search.closest(".variable-menu");
+    menu.querySelectorAll("[data-insert-variable]").forEach((item) => {
+      item.closest("li").classList.toggle("d-none", Boolean(term) && !item.textContent.toLowerCase().includes(term));
+    });
+  });
 
   document.addEventListener("click", (event) => {
     const button = event.target.closest("[data-insert-variable]");
