@@ -1,11 +1,13 @@
 """Conditions in words, for people: "Deal value ≥ 10,000 or Stage = won" (the editor's branch card, the run
 detail's "took Then: ..."). Field labels come from the trigger's payload fields in the catalog."""
+import re
 from decimal import Decimal
 from typing import Any
 
 from engine.core.catalog import CONDITION_OPERATORS, TRIGGERS, UNARY_OPERATORS
 from engine.core.conditions import MATCH_ANY, STEPS_PREFIX
 
+_NUMBER = re.compile(r"^-?[0-9]{1,15}(\.[0-9]+)?$")
 SYMBOLS = {"eq": "=", "neq": "≠", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
 
 
@@ -34,6 +36,8 @@ def value_words(value: Any) -> str:
             return str(value)
     if isinstance(value, (list, tuple)):
         return ", ".join(value_words(item) for item in value)
+    if isinstance(value, str) and _NUMBER.match(value.strip()):  # the editor's form sends numbers as text
+        return value_words(Decimal(value.strip()))
     return str(value)
 
 

@@ -34,15 +34,18 @@
     if (list && window.Sortable) {
       // The main line and every branch path share one group, so a step can be dragged between them. The moved
       // step's hidden parent input takes its new list's name, and the server re-renders the editor.
-      const onEnd = (event) => {
-        if (event.from === event.to && event.oldIndex === event.newIndex) return;
+      // Sortable's own "end" DOM event (which htmx listens for) comes before onEnd: so the parent input is set when
+      // the step lands in another list (onAdd), before the form is sent.
+      const onAdd = (event) => {
         const parent = event.item.querySelector(`[data-parent-of="${event.item.dataset.item}"]`);
         if (parent) parent.value = event.to.dataset.parent || "";
+      };
+      const onEnd = (event) => {
+        if (event.from === event.to && event.oldIndex === event.newIndex) return;
         dirty = true;
         list.dispatchEvent(new Event("end", { bubbles: true }));
       };
-      const options = { handle: ".drag-handle", animation: 150, ghostClass: "sortable-ghost", group: "flow", fallbackOnBody: true,
-                        swapThreshold: 0.65, onEnd };
+      const options = { handle: ".drag-handle", animation: 150, ghostClass: "sortable-ghost", group: "flow", onAdd, onEnd };
       new Sortable(list, options);
       body.querySelectorAll("[data-sortable-path]").forEach((path) => new Sortable(path, options));
     }
