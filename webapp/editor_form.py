@@ -404,6 +404,7 @@ def action_views(definition: dict, errors: dict, member_choices) -> list[ActionV
 def editor_context(definition: dict, errors: dict | None = None, selected: int | None = None, member_choices=(),
                    add_target: str = "") -> dict:
     errors = errors or {}
+    assign_step_ids(definition.get("actions") or [])  # so the page can offer each step's output to later steps
     all_actions = action_views(definition, errors, list(member_choices))
     trigger_type = definition["trigger"].get("type") or DEFAULT_TRIGGER
     trigger = TRIGGERS.get(trigger_type)

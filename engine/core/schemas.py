@@ -554,7 +554,7 @@ def step_problems(conditions: list, actions: list) -> dict:
 
 def assign_step_ids(actions: list) -> None:
     """Give every step without an id one that no other step of the definition has ("s1", "s2", ...)."""
-    steps = StepPlan(actions).steps
+    steps = [(address, action) for address, action in StepPlan(actions).steps if isinstance(action, dict)]
     used = {action.get("id") for _address, action in steps if action.get("id")}
     counter = 0
     for _address, action in steps:
