@@ -81,6 +81,18 @@ def test_build_a_branching_workflow_with_the_mouse_and_fire_it_both_ways(live_se
     message = page.input_value("#f-actions-3-config-message")
     assert re.fullmatch(r"\{\{ steps\.s\d+\.output\.path \}\}", message), message
 
+    # The keyboard moves a step too: Alt+↑ puts the last step above the branch, Alt+↓ brings it back
+    page.wait_for_selector("#editor-body[data-wired]", state="attached")  # the re-rendered body's keys are wired
+    with _rendered(page, "move_up"):
+        page.locator("[aria-label='Step 2: Log Event']").focus()
+        page.keyboard.press("Alt+ArrowUp")
+    expect(page.locator("#flow-actions .action-card").first).to_have_attribute("aria-label", "Step 1: Log Event")
+    page.wait_for_selector("#editor-body[data-wired]", state="attached")
+    with _rendered(page, "move_down"):
+        page.locator("[aria-label='Step 1: Log Event']").focus()
+        page.keyboard.press("Alt+ArrowDown")
+    expect(page.locator("#flow-actions .action-card").last).to_have_attribute("aria-label", "Step 2: Log Event")
+
     # Collapse and expand the branch's paths
     page.locator("[data-branch-collapse]").click()
     expect(page.locator("[data-branch-paths='0']")).to_be_hidden()

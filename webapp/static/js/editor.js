@@ -72,6 +72,7 @@
       }
     });
     body.dataset.current = body.dataset.selected;
+    body.dataset.wired = "true";  // tests wait for it after a re-render
   }
 
   document.addEventListener("input", (event) => {
