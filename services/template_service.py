@@ -6,6 +6,8 @@ from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import or_, select, update
 
 from engine.core.catalog import ACTIONS, TRIGGERS
+from engine.core.steps import BRANCH, branch_paths
+from engine.core.wording import conditions_words
 from models import User, Workflow, db
 from models.templates import TEMPLATE_CATEGORIES, WorkflowTemplate
 from models.vocabulary import WorkflowStatus
@@ -80,9 +82,19 @@ def summary(template: WorkflowTemplate) -> list[str]:
     trigger = TRIGGERS.get((definition.get("trigger") or {}).get("type"))
     chips = [trigger.label if trigger else "Unknown trigger"]
     for action in definition.get("actions") or []:
-        catalog_action = ACTIONS.get(action.get("type"))
-        chips.append(catalog_action.label if catalog_action else action.get("type", "?"))
+        chips.append(_chip(action, trigger.key if trigger else None))
     return chips
+
+
+def _chip(action: dict, trigger_key: str | None) -> str:
+    """An action's label; a branch says its condition and what each path does."""
+    catalog_action = ACTIONS.get(action.get("type"))
+    if action.get("type") != BRANCH:
+        return catalog_action.label if catalog_action else action.get("type", "?")
+    config = action.get("config") or {}
+    paths = [f"{side.capitalize()}: {', '.join(_chip(step, trigger_key) for step in steps) or 'nothing'}"
+             for side, steps in branch_paths(action)]
+    return f"If {conditions_words(config.get('conditions'), config.get('match'), trigger_key)} ({'; '.join(paths)})"
 
 
 def use_template(template: WorkflowTemplate, workspace_id: int, actor: User | None = None) -> Workflow:

@@ -57,3 +57,13 @@ def test_ticket_created_pages_urgent_ones_and_acknowledges_the_rest(scene):
     assert any("Site down" in n.title for n in db.session.scalars(select(Notification).where(Notification.user_id == scene.admin.id)))
     assert [m.to for m in db.session.scalars(select(OutboxEmail).where(OutboxEmail.workspace_id == scene.ws.id))] == \
         ["asker@client.test"]
+
+
+def test_the_gallery_card_says_what_each_path_does(template_app):
+    from services import template_service
+
+    template = template_service.get_template(None, "deal-won-big-or-small")
+    assert template_service.summary(template) == [
+        "Deal Closed Won",
+        "If Deal value ≥ 10,000 (Then: Create Project, Send In-App Notification; Else: Send Template Email)",
+        "Log Event"]
