@@ -69,6 +69,13 @@ def _clean_action(action: dict) -> dict:
     return {"type": action["type"], "delay_seconds": int(delay) if is_plain_int(delay) else delay, "config": config}
 
 
+def position_in_order(form, index: int) -> int | None:
+    """Where the action posted as `actions-<index>-…` sits in the new order (after a drag, the card being
+    edited keeps its panel open although its number changed)."""
+    order = [int(i) for i in form.getlist("action_order") if is_plain_int(i)]
+    return order.index(index) if index in order else index
+
+
 # -- structural edits ------------------------------------------------------------------------
 def apply_edit(definition: dict, edit: str, argument: str) -> tuple[dict, int | None]:
     """Apply one editor operation; returns the new definition and the action index to select."""

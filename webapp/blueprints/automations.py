@@ -13,7 +13,8 @@ from services import (execution_service, run_history_service, schedule_service, 
 from services.common import is_plain_int
 from services.errors import NotFound, ValidationFailed
 from webapp.blueprints.hooks import schedule_panel_context, webhook_panel_context
-from webapp.editor_form import apply_edit, blank_definition, definition_from_form, editor_context, first_error_card
+from webapp.editor_form import (apply_edit, blank_definition, definition_from_form, editor_context, first_error_card,
+                                position_in_order)
 from webapp.security import editable_workflow_or_404, gate_behind_automations_flag, has_role, require_role
 
 bp = Blueprint("automations", __name__, url_prefix="/automations")
@@ -106,7 +107,7 @@ def render_editor():
         workflow = editable_workflow_or_404(request.form["workflow_id"])
     kept = request.form.get("selected", "")
     if selected is None and request.form.get("edit") != "remove_action":
-        selected = int(kept) if is_plain_int(kept) else kept if kept in ("trigger", "conditions") else None
+        selected = position_in_order(request.form, int(kept)) if is_plain_int(kept) else kept if kept in ("trigger", "conditions") else None
     return _render_editor(definition, workflow, selected=selected)
 
 

@@ -4,7 +4,7 @@
 (function () {
   const form = document.getElementById("editor-form");
   if (!form) return;
-  let dirty = false;
+  let dirty = form.hasAttribute("data-unsaved");  // a refused Save comes back with the edits still unsaved
 
   function select(body, key) {
     body.querySelectorAll(".editor-pane").forEach((pane) => pane.classList.toggle("d-none", pane.dataset.panel !== key));
@@ -17,10 +17,12 @@
     body.querySelectorAll(".flow-card[data-select]").forEach((card) => {
       card.addEventListener("click", (event) => {
         if (event.target.closest(".dropdown, .drag-handle")) return;
-        select(body, card.dataset.select === body.dataset.current ? "settings" : card.dataset.select);
-        body.dataset.current = card.dataset.select;
+        const key = card.dataset.select === body.dataset.current ? "settings" : card.dataset.select;
+        select(body, key);
+        body.dataset.current = key;
       });
       card.addEventListener("keydown", (event) => {
+        if (event.target !== card) return;  // the step's own buttons (menu, open) handle their keys
         if (event.key === "Enter" || event.key === " ") { event.preventDefault(); card.click(); }
       });
     });
@@ -39,7 +41,7 @@
     }
     body.querySelectorAll("select[data-tom-select]").forEach((element) => {
       if (window.TomSelect && !element.tomselect) {
-        new TomSelect(element, { maxOptions: 200, searchField: ["text"], onChange: () => element.dispatchEvent(new Event("change", { bubbles: true })) });
+        new TomSelect(element, { maxOptions: 200, dropdownParent: "body", searchField: ["text"], onChange: () => element.dispatchEvent(new Event("change", { bubbles: true })) });
       }
     });
     body.dataset.current = body.dataset.selected;
