@@ -13,7 +13,11 @@ from models.vocabulary import ErrorStrategy, Role
 from services.common import is_plain_int
 
 DEFAULT_TRIGGER = "deal_created"
-ACTION_KEY = re.compile(r"^actions-(\d+)-(type|delay_seconds|config-(.+))$")
+ACTION_KEY = re.compile(r"^actions-(\d+)-(type|delay_seconds|delay_unit|config-(.+))$")
+# Durations (a step's delay, Wait / Delay) are typed as a number and a unit and stored in seconds.
+DURATION_UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+DURATION_SHORT = {"seconds": "s", "minutes": "min", "hours": "h", "days": "d"}
+WAIT_FIELD = ("wait_delay", "seconds")
 CONDITION_KEY = re.compile(r"^conditions-(\d+)-(field|op|value)$")
 TRIGGER_CONFIG_PREFIX = "trigger_config-"
 
@@ -63,10 +67,36 @@ def _clean_condition(condition: dict) -> dict:
     return cleaned
 
 
+def _in_seconds(value, unit) -> int | str:
+    """A typed duration in seconds; anything that is not a whole number is kept as typed (the schema says why)."""
+    text = str(value).strip()
+    return int(text) * DURATION_UNITS.get(unit, 1) if is_plain_int(text) else text
+
+
 def _clean_action(action: dict) -> dict:
     delay = str(action.get("delay_seconds", "0")).strip() or "0"
     config = {name: value for name, value in action["config"].items() if value != ""}
-    return {"type": action["type"], "delay_seconds": int(delay) if is_plain_int(delay) else delay, "config": config}
+    unit = config.pop(f"{WAIT_FIELD[1]}_unit", None)
+    if action["type"] == WAIT_FIELD[0] and WAIT_FIELD[1] in config:
+        config[WAIT_FIELD[1]] = _in_seconds(config[WAIT_FIELD[1]], unit)
+    return {"type": action["type"], "delay_seconds": _in_seconds(delay, action.get("delay_unit")), "config": config}
+
+
+def as_duration(seconds) -> tuple[str, str]:
+    """(number, unit) for showing a duration in seconds in its largest whole unit; other values as typed."""
+    text = _as_text(seconds).strip()
+    if not is_plain_int(text) or int(text) == 0:
+        return text, "seconds"
+    for unit in ("days", "hours", "minutes"):
+        if int(text) % DURATION_UNITS[unit] == 0:
+            return str(int(text) // DURATION_UNITS[unit]), unit
+    return text, "seconds"
+
+
+def short_duration(seconds) -> str:
+    """"1 h", "90 s" for the card's delay badge; empty when there is no (valid) delay."""
+    number, unit = as_duration(seconds)
+    return f"{number} {DURATION_SHORT[unit]}" if is_plain_int(number) and int(number) > 0 else ""
 
 
 def position_in_order(form, index: int) -> int | None:
@@ -130,6 +160,7 @@ class FieldView:
     choices: list = field(default_factory=list)
     errors: list = field(default_factory=list)
     accepts_variables: bool = True
+    unit: str | None = None  # a duration typed as number + unit (value is the number)
 
 
 @dataclass
@@ -144,6 +175,19 @@ class ActionView:
     errors: list[str]
     summary: str
     known: bool = True
+    delay_errors: list[str] = field(default_factory=list)
+
+    @property
+    def delay_value(self) -> str:
+        return as_duration(self.delay_seconds)[0]
+
+    @property
+    def delay_unit(self) -> str:
+        return as_duration(self.delay_seconds)[1]
+
+    @property
+    def delay_badge(self) -> str:
+        return short_duration(self.delay_seconds)
 
     @property
     def has_errors(self) -> bool:
@@ -177,12 +221,30 @@ def _field_view(catalog_field, prefix: str, value, errors: dict, error_prefix: s
     )
 
 
-def _summary(action: dict) -> str:
+def _action_field_view(catalog_action, catalog_field, index: int, config: dict, errors: dict, member_choices) -> FieldView:
+    view = _field_view(catalog_field, f"actions-{index}-config-", config.get(catalog_field.name), errors,
+                       f"actions.{index}.config.", member_choices)
+    if (catalog_action.type, catalog_field.name) == WAIT_FIELD:
+        view.value, view.unit = as_duration(config.get(catalog_field.name, ""))
+        view.label, view.help = "Wait for", "Up to 30 days."
+    if catalog_field.type == "user" and any(f.name == "recipient" for f in catalog_action.fields):
+        # the Recipient select already offers "Owner of the record"; this field is for "A user"
+        view.choices = [c for c in view.choices if c[0] != "record_owner"]
+        view.help = 'Used when Recipient is "A user".'
+    return view
+
+
+def _summary(action: dict, catalog_action) -> str:
+    """One line for the card: the most telling field that is filled in, by its label."""
     config = action.get("config") or {}
-    for key in ("subject", "title", "event", "url", "name", "customer_name", "seconds", "probability", "to"):
-        if config.get(key) not in (None, ""):
-            return f"{key.replace('_', ' ')}: {_as_text(config[key])}"[:80]
-    return ""
+    labels = {f.name: f.label for f in catalog_action.fields}
+    if action.get("type") == WAIT_FIELD[0] and short_duration(config.get(WAIT_FIELD[1])):
+        return f"Waits {short_duration(config[WAIT_FIELD[1]])}"
+    keys = ("subject", "title", "event", "url", "name", "customer_name", "probability", "to", *labels)
+    for key in keys:
+        if config.get(key) not in (None, "") and key in labels:
+            return f"{labels[key]}: {_as_text(config[key])}"[:80]
+    return "Not set up yet: select it to fill in its fields"
 
 
 def action_views(definition: dict, errors: dict, member_choices) -> list[ActionView]:
@@ -195,17 +257,15 @@ def action_views(definition: dict, errors: dict, member_choices) -> list[ActionV
                                     _as_text(action.get("delay_seconds", 0)), [], errors.get(f"{base}type", ["Unknown action type."]), "", False))
             continue
         config = action.get("config") or {}
-        fields = [
-            _field_view(f, f"actions-{index}-config-", config.get(f.name), errors, f"{base}config.", member_choices)
-            for f in catalog_action.fields
-        ]
+        fields = [_action_field_view(catalog_action, f, index, config, errors, member_choices) for f in catalog_action.fields]
         own_errors = errors.get(f"{base}type", []) + errors.get(f"{base}config", [])
         own_errors += [f"{key.split('.')[-1]}: {' '.join(msgs)}" for key, msgs in errors.items()
                        if key.startswith(f"{base}config.") and key.split(".")[-1] not in {f.name for f in catalog_action.fields}]
         views.append(ActionView(
             index=index, type=catalog_action.type, label=catalog_action.label, module=catalog_action.module,
             icon=catalog_action.icon or "lightning", delay_seconds=_as_text(action.get("delay_seconds", 0)),
-            fields=fields, errors=own_errors + errors.get(f"{base}delay_seconds", []), summary=_summary(action),
+            fields=fields, errors=own_errors, summary=_summary(action, catalog_action),
+            delay_errors=errors.get(f"{base}delay_seconds", []),
         ))
     return views
 

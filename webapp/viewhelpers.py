@@ -126,8 +126,8 @@ def url_with(**changes) -> str:
 CHART_ORDER = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.PAUSED, RunStatus.RUNNING,
                RunStatus.PENDING)
 # The .status-* colours of app.css, for SVG fills.
-STATUS_COLOURS = {RunStatus.PENDING: "#adb5bd", RunStatus.RUNNING: "#1c7ed6", RunStatus.COMPLETED: "#2f9e44",
-                  RunStatus.FAILED: "#e03131", RunStatus.CANCELLED: "#495057", RunStatus.PAUSED: "#f59f00"}
+STATUS_COLOURS = {RunStatus.PENDING: "#adb5bd", RunStatus.RUNNING: "#1971c2", RunStatus.COMPLETED: "#237032",
+                  RunStatus.FAILED: "#c92a2a", RunStatus.CANCELLED: "#495057", RunStatus.PAUSED: "#f59f00"}
 
 
 def chart_bars(chart: dict, width: int = 720, height: int = 160, gap: int = 3) -> list[dict]:

@@ -1,6 +1,7 @@
 """The workflow list and the editor through HTTP: every route, good and bad input, roles, other workspaces."""
 import html
 import json
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -84,7 +85,9 @@ def test_unknown_action_type_keeps_the_other_edits(logged_in):
     client, _, _ = logged_in()
     response = client.post("/automations/new", data=editor_form(**{"actions-0-type": "teleport"}))
     page = response.get_data(as_text=True)
-    assert 'value="Deal alert"' in page and 'value="60"' in page
+    assert 'value="Deal alert"' in page
+    assert re.search(r'name="actions-1-config-seconds" value="1"', page)  # 60 s shown as 1 minute
+    assert re.search(r'name="actions-1-config-seconds_unit".*?<option value="minutes" selected>', page, re.S)
 
 
 def test_structural_edits_are_rendered_by_the_server_without_saving(logged_in):

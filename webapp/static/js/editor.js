@@ -44,7 +44,21 @@
         new TomSelect(element, { maxOptions: 200, dropdownParent: "body", searchField: ["text"], onChange: () => element.dispatchEvent(new Event("change", { bubbles: true })) });
       }
     });
+    const conditionsPane = body.querySelector('[data-panel="conditions"]');
+    if (conditionsPane) conditionsPane.addEventListener("input", () => summarizeConditions(body));
     body.dataset.current = body.dataset.selected;
+  }
+
+  // The Conditions card's summary follows the rows as they are typed (the server renders the same text).
+  function summarizeConditions(body) {
+    body.querySelectorAll("[data-condition-row]").forEach((row) => {
+      const code = body.querySelector(`[data-condition="${row.dataset.conditionRow}"]`);
+      const op = row.querySelector("select[name$='-op']").selectedOptions[0];
+      if (!code || !op) return;
+      const field = row.querySelector("select[name$='-field']").value || "?";
+      const value = op.hasAttribute("data-unary") ? "" : " " + row.querySelector("input[name$='-value']").value;
+      code.textContent = `${field} ${op.textContent}${value}`;
+    });
   }
 
   document.addEventListener("click", (event) => {
