@@ -438,7 +438,17 @@ def timeline(execution: WorkflowExecution) -> list[dict]:
     return steps
 
 
+def _interrupted_wait(execution: WorkflowExecution, index: int) -> bool:
+    """The cancelled run stopped inside this Wait / Delay step (it had started waiting)."""
+    actions = execution.definition.get("actions") or []
+    action = actions[index] if index < len(actions) and isinstance(actions[index], dict) else {}
+    return (execution.status == RunStatus.CANCELLED and index == execution.current_step
+            and action.get("type") == "wait_delay")
+
+
 def _unrun_status(execution: WorkflowExecution, index: int) -> str:
+    if _interrupted_wait(execution, index):
+        return RunStatus.CANCELLED.value
     if index != execution.current_step or execution.status in TERMINAL_RUN_STATUSES:
         return "not_run"
     if execution.status == RunStatus.PENDING and execution.step_attempts:
@@ -447,6 +457,8 @@ def _unrun_status(execution: WorkflowExecution, index: int) -> str:
 
 
 def _unrun_note(execution: WorkflowExecution, index: int) -> str | None:
+    if _interrupted_wait(execution, index):
+        return "Cancelled during this wait."
     if execution.status == RunStatus.CANCELLED and index >= execution.current_step:
         return "Not run: the run was cancelled before this step."
     if index != execution.current_step:

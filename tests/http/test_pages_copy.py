@@ -1,0 +1,41 @@
+"""Lists and pages say what is true (issue #23): no Pause on a draft, a run filter with no match, the
+cancelled and waiting runs' copy, Cancel asks first."""
+from datetime import timedelta
+
+from models import db
+from models.base import utcnow
+from tests.factories import make_workflow
+from tests.http.test_runs import add_run, page_text
+from tests.support.engine import log_step
+
+
+def test_a_draft_row_offers_activate_not_pause(logged_in):
+    client, ws, _ = logged_in()
+    make_workflow(ws.id, status="draft", name="Draft flow")
+    html = page_text(client.get("/automations"))
+    assert "Activate" in html and "bi-pause" not in html
+
+
+def test_a_filter_without_matches_says_so(logged_in):
+    client, ws, _ = logged_in()
+    workflow = make_workflow(ws.id)
+    add_run(workflow, created_at=utcnow() - timedelta(days=3))
+    db.session.commit()
+    today = utcnow().date().isoformat()
+    html = page_text(client.get(f"/automations/runs?from={today}&to={today}"))
+    assert "No runs match these filters." in html and "No runs here yet" not in html
+    assert "No runs here yet" not in page_text(client.get("/automations/runs"))
+
+
+def test_a_run_waiting_in_its_wait_step_says_so_and_a_cancelled_wait_is_not_not_run(logged_in):
+    client, ws, _ = logged_in()
+    workflow = make_workflow(ws.id, actions=[{"type": "wait_delay", "config": {"seconds": 3600}}, log_step()])
+    waiting = add_run(workflow, status="paused", current_step=0, resume_at=utcnow() + timedelta(hours=1))
+    cancelled = add_run(workflow, status="cancelled", current_step=0, error="Cancelled by Owner One")
+    db.session.commit()
+    html = page_text(client.get(f"/automations/runs/{waiting.id}"))
+    assert "Step 1 (Wait / Delay) is waiting" in html and "Waiting before step 1" not in html
+    assert 'data-confirm="Cancel this run?' in html
+    html = page_text(client.get(f"/automations/runs/{cancelled.id}"))
+    assert "Cancelled by Owner One. Steps that had not started did not run." in html
+    assert "Cancelled during this wait." in html
