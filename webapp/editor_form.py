@@ -22,11 +22,19 @@ CONDITION_KEY = re.compile(r"^conditions-(\d+)-(field|op|value)$")
 TRIGGER_CONFIG_PREFIX = "trigger_config-"
 
 
-def blank_definition(trigger_type: str = DEFAULT_TRIGGER) -> dict:
+def trigger_defaults(trigger, time_zone: str = "UTC") -> dict:
+    """The trigger's default config; a schedule starts in the workspace's time zone."""
+    defaults = trigger.defaults()
+    if "timezone" in defaults:
+        defaults["timezone"] = time_zone
+    return defaults
+
+
+def blank_definition(trigger_type: str = DEFAULT_TRIGGER, time_zone: str = "UTC") -> dict:
     trigger = TRIGGERS[trigger_type]
     return {
         "name": "", "description": "",
-        "trigger": {"type": trigger_type, "config": trigger.defaults()},
+        "trigger": {"type": trigger_type, "config": trigger_defaults(trigger, time_zone)},
         "conditions": [], "actions": [], "error_strategy": ErrorStrategy.CONTINUE.value,
     }
 
@@ -107,7 +115,7 @@ def position_in_order(form, index: int) -> int | None:
 
 
 # -- structural edits ------------------------------------------------------------------------
-def apply_edit(definition: dict, edit: str, argument: str) -> tuple[dict, int | None]:
+def apply_edit(definition: dict, edit: str, argument: str, time_zone: str = "UTC") -> tuple[dict, int | None]:
     """Apply one editor operation; returns the new definition and the action index to select."""
     actions = definition["actions"]
     index = int(argument) if is_plain_int(str(argument)) else None
@@ -131,7 +139,7 @@ def apply_edit(definition: dict, edit: str, argument: str) -> tuple[dict, int | 
         trigger = TRIGGERS[definition["trigger"]["type"]]
         known = {f.name for f in trigger.config_fields}
         kept = {k: v for k, v in definition["trigger"]["config"].items() if k in known and v != ""}
-        definition["trigger"]["config"] = {**trigger.defaults(), **kept}
+        definition["trigger"]["config"] = {**trigger_defaults(trigger, time_zone), **kept}
     return definition, None
 
 

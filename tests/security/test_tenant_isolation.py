@@ -155,6 +155,7 @@ NO_SCOPED_ID = {
     "recruiting.index": "current workspace only", "recruiting.new_application": "creates in the current workspace",
     "support.index": "current workspace only", "support.new_ticket": "creates in the current workspace",
     "settings.members": "current workspace only", "settings.invite": "invites into the current workspace",
+    "settings.workspace": "current workspace only", "settings.save_workspace": "changes the current workspace only",
     "api_tokens.index": "current workspace only", "api_tokens.create": "creates in the current workspace",
     **{f"api_v1.{name}": "lists or creates in the token's workspace" for name in (
         "business_list_applications", "business_create_application", "business_list_contacts",
@@ -186,7 +187,7 @@ PAGES = [
     C("recruiting.index"), C("recruiting.new_application"), C("recruiting.application", application_id="application_id"),
     C("platform.outbox"), C("platform.audit_log"), C("platform.notifications"), C("platform.documents"),
     C("platform.document", document_id="document_id"),
-    C("settings.members"), C("api_tokens.index"), C("quick_rules.index"),
+    C("settings.members"), C("settings.workspace"), C("api_tokens.index"), C("quick_rules.index"),
 ]
 NOT_PAGES = {
     "main.healthz": "JSON health check",

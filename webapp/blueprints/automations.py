@@ -87,7 +87,7 @@ def _render_editor(definition, workflow=None, errors=None, selected=None, status
 @bp.get("/new")
 def new_workflow():
     trigger = request.args.get("trigger", "deal_created")
-    return _render_editor(blank_definition(trigger if trigger in TRIGGERS else "deal_created"))
+    return _render_editor(blank_definition(trigger if trigger in TRIGGERS else "deal_created", g.workspace.timezone))
 
 
 @bp.get("/<int:workflow_id>")
@@ -101,7 +101,7 @@ def edit_workflow(workflow_id):
 def render_editor():
     """A structural edit (add/remove/move an action, trigger change, conditions): re-render the editor body."""
     definition = definition_from_form(request.form)
-    definition, selected = apply_edit(definition, request.form.get("edit", ""), request.form.get("arg", ""))
+    definition, selected = apply_edit(definition, request.form.get("edit", ""), request.form.get("arg", ""), g.workspace.timezone)
     workflow = None
     if is_plain_int(request.form.get("workflow_id", "")):
         workflow = editable_workflow_or_404(request.form["workflow_id"])
