@@ -1,8 +1,10 @@
 """Lists and pages say what is true (issue #23): no Pause on a draft, a run filter with no match, the
 cancelled and waiting runs' copy, Cancel asks first."""
+import re
 from datetime import timedelta
 
 from models import db
+from models.platform import OutboxEmail
 from models.base import utcnow
 from tests.factories import make_workflow
 from tests.http.test_runs import add_run, page_text
@@ -39,3 +41,23 @@ def test_a_run_waiting_in_its_wait_step_says_so_and_a_cancelled_wait_is_not_not_
     html = page_text(client.get(f"/automations/runs/{cancelled.id}"))
     assert "Cancelled by Owner One. Steps that had not started did not run." in html
     assert "Cancelled during this wait." in html
+
+
+def test_the_new_token_try_it_command_works_as_pasted(logged_in):
+    client, _, _ = logged_in()
+    html = page_text(client.post("/settings/api-tokens", data={"name": "ci"}))
+    secret = re.search(r'id="new-token-secret" readonly value="([^"]+)"', html).group(1)
+    assert f"Authorization: Bearer {secret}&#34;" in html or f'Authorization: Bearer {secret}"' in html
+
+
+def test_the_outbox_links_the_run_that_sent_an_email(logged_in):
+    client, ws, _ = logged_in()
+    workflow = make_workflow(ws.id)
+    run = add_run(workflow)
+    db.session.flush()
+    email = OutboxEmail(workspace_id=ws.id, to="a@b.example", subject="Hi", body="Hello",
+                          created_by_execution_id=run.id, created_by_step=0)
+    db.session.add(email)
+    db.session.commit()
+    html = page_text(client.get("/settings/outbox"))
+    assert f'href="/automations/runs/{run.id}">workflow run #{run.id}</a>' in html
