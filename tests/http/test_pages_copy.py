@@ -61,3 +61,18 @@ def test_the_outbox_links_the_run_that_sent_an_email(logged_in):
     db.session.commit()
     html = page_text(client.get("/settings/outbox"))
     assert f'href="/automations/runs/{run.id}">workflow run #{run.id}</a>' in html
+
+
+def test_the_gallery_shows_each_template_once_with_category_links_and_what_is_in_use(logged_in):
+    client, ws, _ = logged_in()
+    html = page_text(client.get("/automations/templates"))
+    cards = re.findall(r'<h3 class="h6 mb-0">([^<]+)</h3>', html)
+    assert cards and len(cards) == len(set(cards)), "a template is shown twice"
+    assert 'href="#category-featured"' in html and 'id="category-featured"' in html
+    assert "In use" not in html
+    slug = re.search(r'action="/automations/templates/(\d+)/use"', html).group(1)
+    client.post(f"/automations/templates/{slug}/use")
+    assert "In use" in page_text(client.get("/automations/templates"))
+    searched = page_text(client.get("/automations/templates?q=deal"))
+    found = re.findall(r'<h3 class="h6 mb-0">([^<]+)</h3>', searched)
+    assert found and len(found) == len(set(found))

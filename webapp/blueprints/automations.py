@@ -242,9 +242,12 @@ def templates():
               "module": TRIGGERS[t.definition["trigger"]["type"]].module if t.definition["trigger"]["type"] in TRIGGERS else ""}
              for t in items]
     featured = [card for card in cards if card["template"].featured and card["template"].is_system]
-    by_category = [(category, [c for c in cards if c["template"].category == category]) for category in TEMPLATE_CATEGORIES]
+    # each card once: a featured template is not repeated in its category
+    by_category = [(category, [c for c in cards if c["template"].category == category and c not in featured])
+                   for category in TEMPLATE_CATEGORIES]
     return render_template("automations/templates.html", featured=featured, by_category=by_category, search=search,
-                           can_publish=has_role(Role.ADMIN), total=len(cards), module_icons=MODULE_ICONS)
+                           can_publish=has_role(Role.ADMIN), total=len(cards), module_icons=MODULE_ICONS,
+                           in_workspace=template_service.used_in_workspace(g.workspace.id))
 
 
 @bp.post("/templates/<template_ref>/use")
