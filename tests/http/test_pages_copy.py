@@ -4,8 +4,9 @@ import re
 from datetime import timedelta
 
 from models import db
-from models.platform import OutboxEmail
 from models.base import utcnow
+from models.platform import OutboxEmail
+from services import audit_service
 from tests.factories import make_workflow
 from tests.http.test_runs import add_run, page_text
 from tests.support.engine import log_step
@@ -76,3 +77,21 @@ def test_the_gallery_shows_each_template_once_with_category_links_and_what_is_in
     searched = page_text(client.get("/automations/templates?q=deal"))
     found = re.findall(r'<h3 class="h6 mb-0">([^<]+)</h3>', searched)
     assert found and len(found) == len(set(found))
+
+
+def test_the_audit_log_names_and_links_workflows_and_runs_and_filters_by_event(logged_in):
+    client, ws, _ = logged_in()
+    workflow = make_workflow(ws.id, name="Thank the buyer")
+    run = add_run(workflow)
+    db.session.flush()
+    audit_service.record_event(ws.id, "deal.updated", "Deal changed", actor_label=f"Workflow #{workflow.id}",
+                               execution_id=run.id)
+    audit_service.record_event(ws.id, "workflow.paused", "Paused", actor_label="Olivia", subject_type="workflow",
+                               subject_id=workflow.id)
+    db.session.commit()
+    html = page_text(client.get("/settings/audit-log"))
+    assert f'Workflow <a href="/automations/{workflow.id}">Thank the buyer</a>' in html
+    assert f'<a href="/automations/runs/{run.id}">run #{run.id}</a>' in html
+    assert f'Paused <a href="/automations/{workflow.id}">Thank the buyer</a>' in html
+    filtered = page_text(client.get("/settings/audit-log?event=workflow.paused"))
+    assert "Deal changed" not in filtered and "Paused" in filtered
