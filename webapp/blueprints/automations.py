@@ -9,7 +9,7 @@ from models import Role, db
 from models.templates import TEMPLATE_CATEGORIES
 from models.vocabulary import RunStatus, WorkflowStatus, labels
 from services import (execution_service, run_history_service, schedule_service, template_service, workflow_listing,
-                      workflow_service, workspace_service)
+                      webhook_service, workflow_service, workspace_service)
 from services.common import is_plain_int
 from services.errors import NotFound, ValidationFailed
 from webapp.blueprints.hooks import schedule_panel_context, webhook_panel_context
@@ -123,6 +123,7 @@ def create_workflow():
         db.session.rollback()
         return _render_editor(definition, errors=failure.errors, status=422)
     flash(f"Workflow saved{' and activated' if workflow.status == WorkflowStatus.ACTIVE else ' as a draft'}.", "success")
+    _warn_unreachable(definition)
     return redirect(url_for("automations.edit_workflow", workflow_id=workflow.id))
 
 
@@ -141,7 +142,13 @@ def save_workflow(workflow_id):
         workflow = editable_workflow_or_404(workflow_id)
         return _render_editor(definition, workflow, errors=failure.errors, status=422)
     flash(_saved_message(workflow, intent), "success")
+    _warn_unreachable(definition)
     return redirect(url_for("automations.edit_workflow", workflow_id=workflow.id))
+
+
+def _warn_unreachable(definition):
+    for warning in webhook_service.unreachable_url_warnings(definition):
+        flash(warning, "warning")
 
 
 def _saved_message(workflow, intent) -> str:
