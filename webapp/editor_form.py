@@ -184,6 +184,7 @@ class ActionView:
     summary: str
     known: bool = True
     delay_errors: list[str] = field(default_factory=list)
+    summary_inputs: list[str] = field(default_factory=list)  # input ids, in summary order
 
     @property
     def delay_value(self) -> str:
@@ -242,14 +243,22 @@ def _action_field_view(catalog_action, catalog_field, index: int, config: dict, 
     return view
 
 
+SUMMARY_KEYS = ("subject", "title", "event", "url", "name", "customer_name", "probability", "to")
+
+
+def summary_keys(catalog_action) -> list[str]:
+    """The fields a card's summary line is taken from, most telling first (editor.js follows the same order)."""
+    names = [f.name for f in catalog_action.fields]
+    return [key for key in dict.fromkeys((*SUMMARY_KEYS, *names)) if key in names]
+
+
 def _summary(action: dict, catalog_action) -> str:
     """One line for the card: the most telling field that is filled in, by its label."""
     config = action.get("config") or {}
     labels = {f.name: f.label for f in catalog_action.fields}
     if action.get("type") == WAIT_FIELD[0] and short_duration(config.get(WAIT_FIELD[1])):
         return f"Waits {short_duration(config[WAIT_FIELD[1]])}"
-    keys = ("subject", "title", "event", "url", "name", "customer_name", "probability", "to", *labels)
-    for key in keys:
+    for key in summary_keys(catalog_action):
         if config.get(key) not in (None, "") and key in labels:
             return f"{labels[key]}: {_as_text(config[key])}"[:80]
     return "Not set up yet: select it to fill in its fields"
@@ -274,6 +283,8 @@ def action_views(definition: dict, errors: dict, member_choices) -> list[ActionV
             icon=catalog_action.icon or "lightning", delay_seconds=_as_text(action.get("delay_seconds", 0)),
             fields=fields, errors=own_errors, summary=_summary(action, catalog_action),
             delay_errors=errors.get(f"{base}delay_seconds", []),
+            summary_inputs=[] if catalog_action.type == WAIT_FIELD[0]
+            else [f"f-actions-{index}-config-{key}" for key in summary_keys(catalog_action)],
         ))
     return views
 

@@ -86,6 +86,8 @@ def test_card_summaries_follow_the_edits(live_server, page):
     _add(page, "Log Event")
     assert page.locator(".action-card .flow-card-meta").inner_text() != "Platform"
     assert "Not set up yet" in page.locator(".action-card .flow-card-meta").inner_text()
+    page.fill("#f-actions-0-config-event", "big_deal")
+    assert page.locator(".action-card .flow-card-meta").inner_text() == "Event: big_deal"
 
     page.locator(".conditions-card").click()
     page.get_by_role("button", name="Add condition").click()

@@ -46,7 +46,23 @@
     });
     const conditionsPane = body.querySelector('[data-panel="conditions"]');
     if (conditionsPane) conditionsPane.addEventListener("input", () => summarizeConditions(body));
+    body.querySelectorAll(".editor-pane[data-summary-inputs]").forEach((pane) => pane.addEventListener("input", () => summarizeAction(body, pane)));
     body.dataset.current = body.dataset.selected;
+  }
+
+  // An action card's summary line follows its fields as they are typed: the first filled one, in the server's order.
+  function summarizeAction(body, pane) {
+    const meta = body.querySelector(`.action-card[data-select="${pane.dataset.panel}"] .flow-card-meta`);
+    const ids = pane.dataset.summaryInputs.split(" ").filter(Boolean);
+    if (!meta || !ids.length) return;
+    for (const id of ids) {
+      const input = document.getElementById(id);
+      if (input && input.value.trim()) {
+        const label = body.querySelector(`label[for="${id}"]`);
+        meta.textContent = `${label ? label.childNodes[0].textContent.trim() : id}: ${input.value.trim()}`.slice(0, 80);
+        return;
+      }
+    }
   }
 
   // The Conditions card's summary follows the rows as they are typed (the server renders the same text).
