@@ -35,7 +35,8 @@ def list_rules(workspace_id: int) -> list[dict]:
     """Every system rule with this workspace's switch: [{"rule", "enabled", "setting"}] in display order."""
     rules = db.session.scalars(select(AutomationRule).order_by(AutomationRule.position, AutomationRule.id)).all()
     settings = _settings_by_rule(workspace_id)
-    return [_row(rule, settings.get(rule.id)) for rule in rules]
+    overlaps = overlapping_workflows(workspace_id, rules)
+    return [dict(_row(rule, settings.get(rule.id)), overlaps=overlaps.get(rule.id, [])) for rule in rules]
 
 
 def enabled_count(workspace_id: int) -> int:
@@ -45,7 +46,24 @@ def enabled_count(workspace_id: int) -> int:
 
 def rule_row(workspace_id: int, rule_id) -> dict:
     rule = get_rule(rule_id)
-    return _row(rule, _setting(workspace_id, rule.id))
+    return dict(_row(rule, _setting(workspace_id, rule.id)), overlaps=overlapping_workflows(workspace_id, [rule]).get(rule.id, []))
+
+
+def overlapping_workflows(workspace_id: int, rules) -> dict[int, list[tuple[int, str]]]:
+    """{rule id: [(workflow id, name)]}: the workspace's active workflows (not Quick Rules) on the same trigger with
+    an action of the same kind, so that with the rule on the same thing happens twice (two identical emails)."""
+    rule_workflows = select(WorkspaceRuleSetting.workflow_id).where(
+        WorkspaceRuleSetting.workspace_id == workspace_id, WorkspaceRuleSetting.workflow_id.is_not(None))
+    workflows = db.session.execute(select(Workflow.id, Workflow.name, Workflow.trigger_type, Workflow.actions).where(
+        Workflow.workspace_id == workspace_id, Workflow.status == WorkflowStatus.ACTIVE.value,
+        Workflow.trigger_type.in_({rule.trigger_type for rule in rules}), Workflow.id.not_in(rule_workflows))).all()
+    overlaps: dict[int, list[tuple[int, str]]] = {}
+    for rule in rules:
+        for workflow_id, name, trigger_type, actions in workflows:
+            kinds = {a.get("type") for a in actions or [] if isinstance(a, dict)}
+            if trigger_type == rule.trigger_type and (rule.action or {}).get("type") in kinds:
+                overlaps.setdefault(rule.id, []).append((workflow_id, name))
+    return overlaps
 
 
 def _row(rule: AutomationRule, setting: WorkspaceRuleSetting | None) -> dict:
@@ -105,7 +123,7 @@ def set_rule_enabled(workspace_id: int, rule_id, enabled: bool, actor: User | No
             actor_id=actor.id if actor else None, actor_label=actor.display_name if actor else "System",
             subject_type="automation_rule", subject_id=rule.id, data={"slug": rule.slug, "workflow_id": setting.workflow_id},
         )
-    return _row(rule, setting)
+    return dict(_row(rule, setting), overlaps=overlapping_workflows(workspace_id, [rule]).get(rule.id, []))
 
 
 def rule_definition(rule: AutomationRule) -> dict:

@@ -454,7 +454,21 @@ def timeline(execution: WorkflowExecution) -> list[dict]:
     return steps
 
 
+def _interrupted_wait(execution: WorkflowExecution, position: int) -> bool:
+    """The cancelled run stopped inside this Wait / Delay step (it had started waiting). `position` is the
+    step's plan position (branch paths included), the same numbering as the run's current_step."""
+    if execution.status != RunStatus.CANCELLED or position != execution.current_step:
+        return False
+    definition = execution.definition or {}
+    plan = StepPlan([action if isinstance(action, dict) else {} for action in definition.get("actions") or []])
+    step = plan.at(position)
+    action = step[1] if step and isinstance(step[1], dict) else {}
+    return action.get("type") == "wait_delay"
+
+
 def _unrun_status(execution: WorkflowExecution, position: int) -> str:
+    if _interrupted_wait(execution, position):
+        return RunStatus.CANCELLED.value
     if position != execution.current_step or execution.status in TERMINAL_RUN_STATUSES:
         return "not_run"
     if execution.status == RunStatus.PENDING and execution.step_attempts:
@@ -462,10 +476,12 @@ def _unrun_status(execution: WorkflowExecution, position: int) -> str:
     return {RunStatus.RUNNING: "running", RunStatus.PAUSED: "waiting"}.get(execution.status, "pending")
 
 
-def _unrun_note(execution: WorkflowExecution, index: int) -> str | None:
-    if execution.status == RunStatus.CANCELLED and index >= execution.current_step:
+def _unrun_note(execution: WorkflowExecution, position: int) -> str | None:
+    if _interrupted_wait(execution, position):
+        return "Cancelled during this wait."
+    if execution.status == RunStatus.CANCELLED and position >= execution.current_step:
         return "Not run: the run was cancelled before this step."
-    if index != execution.current_step:
+    if position != execution.current_step:
         return None
     if execution.status == RunStatus.PAUSED:
         return "waiting"  # the template shows when it resumes

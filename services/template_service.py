@@ -3,7 +3,7 @@ import re
 import secrets
 
 from marshmallow import Schema, ValidationError, fields, validate
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from engine.core.catalog import ACTIONS, TRIGGERS
 from engine.core.steps import BRANCH, branch_paths
@@ -157,3 +157,13 @@ def seed_workspace_workflows(workspace_id: int) -> Workflow | None:
     workflow.created_from_template = template.slug
     db.session.flush()
     return workflow
+
+
+def used_in_workspace(workspace_id: int) -> dict[str, int]:
+    """{template slug: how many of the workspace's workflows (archived ones left out) were made from it}."""
+    rows = db.session.execute(
+        select(Workflow.created_from_template, func.count()).where(
+            Workflow.workspace_id == workspace_id, Workflow.created_from_template.is_not(None),
+            Workflow.status != WorkflowStatus.ARCHIVED.value)
+        .group_by(Workflow.created_from_template))
+    return {slug: count for slug, count in rows}

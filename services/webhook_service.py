@@ -121,8 +121,8 @@ def checked_address(host: str, port: int) -> str:
     blocked = [address for address in addresses if not is_public_address(address)]
     if blocked:
         raise WebhookBlocked(
-            f"Refusing to call {host}: it resolves to a non-public address ({', '.join(blocked)}). "
-            "Add the host to WEBHOOK_ALLOWED_HOSTS to allow it.")
+            f"Refusing to call {host}: it resolves to a private address ({', '.join(blocked)}), which workflows "
+            "may not reach. Use the service's public URL, or ask whoever runs this Workestra server to allow the host.")
     return addresses[0]
 
 
@@ -206,7 +206,7 @@ def post_signed(url: str, payload, *, webhook_id: str, headers: dict | None = No
     except requests.Timeout:
         raise WebhookError(f"Timed out calling {url}", retryable=True, output=output) from None
     except requests.RequestException as error:
-        raise WebhookError(f"Could not call {url}: {type(error).__name__}", retryable=True, output=output) from None
+        raise WebhookError(f"Could not call {url}: {_why(error)}", retryable=True, output=output) from None
     output.update(status_code=response.status_code,
                   response_excerpt=raw[:EXCERPT_BYTES].decode("utf-8", errors="replace"),
                   duration_ms=int((time.monotonic() - started) * 1000))
@@ -219,3 +219,40 @@ def post_signed(url: str, payload, *, webhook_id: str, headers: dict | None = No
         retryable = status >= 500 or status in (408, 425, 429)
         raise WebhookError(f"{url} answered {status}", retryable=retryable, output=output)
     return output
+
+
+def _why(error: Exception) -> str:
+    """A request failure in words: "connection refused", "the name does not resolve", ... (the class name otherwise)."""
+    text = str(error).lower()
+    for needle, words in (("refused", "connection refused (nothing is listening at that address and port)"),
+                          ("name or service not known", "the host name does not resolve"),
+                          ("nodename nor servname", "the host name does not resolve"),
+                          ("temporary failure in name resolution", "the host name does not resolve"),
+                          ("certificate", "its TLS certificate was not accepted"),
+                          ("reset by peer", "the connection was reset by the server"),
+                          ("network is unreachable", "the network is unreachable")):
+        if needle in text:
+            return words
+    return type(error).__name__
+
+
+def unreachable_url_warnings(definition: dict) -> list[str]:
+    """For Save: Call Webhook steps whose literal URL can never be called (a private IP address or localhost, not
+    allowed on this server), so the owner learns it now rather than from a failed run. Names are not resolved here."""
+    warnings = []
+    allowed = allowed_hosts()
+    for number, action in enumerate(definition.get("actions") or [], start=1):
+        url = str(((action or {}).get("config") or {}).get("url") or "") if isinstance(action, dict) else ""
+        if (action or {}).get("type") != "call_webhook" or not url or "{{" in url:
+            continue
+        host = (urlsplit(url).hostname or "").lower()
+        if not host or host in allowed:
+            continue
+        try:
+            private = host == "localhost" or host.endswith(".localhost") or not is_public_address(host)
+        except ValueError:
+            continue  # a name: resolved when the step runs
+        if private:
+            warnings.append(f"Step {number} calls {host}, a private address workflows may not reach: that step will "
+                            "fail until you use the service's public URL.")
+    return warnings

@@ -1,5 +1,6 @@
 """Workspaces, users, memberships and invitations."""
 import secrets
+from zoneinfo import available_timezones
 
 from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate
@@ -9,7 +10,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from models import Invitation, Membership, Role, User, Workspace, db
 from models.base import utcnow
 from models.vocabulary import one_of, values
-from services import email_service, template_service
+from services import audit_service, email_service, template_service
 from services.common import is_plain_int
 from services.errors import NotFound, ValidationFailed
 
@@ -208,3 +209,21 @@ def membership_in(user: User, workspace_id) -> Membership | None:
     return db.session.scalar(
         select(Membership).where(Membership.user_id == user.id, Membership.workspace_id == workspace_id)
     )
+
+
+# -- workspace settings ----------------------------------------------------------------------------
+def time_zone_choices() -> list[str]:
+    """Every IANA time zone name this server knows, sorted, UTC first."""
+    return ["UTC", *sorted(name for name in available_timezones() if name != "UTC" and "/" in name)]
+
+
+def set_time_zone(workspace: Workspace, name: str, by: User) -> None:
+    """The zone every time is shown in, and new schedules' default. Owners and admins only (the route checks)."""
+    name = (name or "").strip()
+    if name not in time_zone_choices():
+        raise ValidationFailed({"timezone": ["Choose a time zone from the list, for example Europe/Berlin."]})
+    if name == workspace.timezone:
+        return
+    previous, workspace.timezone = workspace.timezone, name
+    audit_service.record_event(workspace.id, "workspace.time_zone_changed", f"Time zone changed from {previous} to {name}",
+                               actor_id=by.id, actor_label=by.email, data={"from": previous, "to": name})

@@ -17,8 +17,12 @@ from models.vocabulary import ConditionsMatch, ErrorStrategy, Role
 from services.common import is_plain_int
 
 DEFAULT_TRIGGER = "deal_created"
-ACTION_KEY = re.compile(r"^actions-(\d+)-(type|delay_seconds|id|parent|config-(.+))$")
+ACTION_KEY = re.compile(r"^actions-(\d+)-(type|delay_seconds|delay_unit|id|parent|config-(.+))$")
 BRANCH_CONDITION_KEY = re.compile(r"^actions-(\d+)-cond-(\d+)-(field|op|value)$")
+# Durations (a step's delay, Wait / Delay) are typed as a number and a unit and stored in seconds.
+DURATION_UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+DURATION_SHORT = {"seconds": "s", "minutes": "min", "hours": "h", "days": "d"}
+WAIT_FIELD = ("wait_delay", "seconds")
 CONDITION_KEY = re.compile(r"^conditions-(\d+)-(field|op|value)$")
 TRIGGER_CONFIG_PREFIX = "trigger_config-"
 # In the editor form every step has a flat number N (its position in the plan: a branch, its Then steps, its
@@ -26,11 +30,19 @@ TRIGGER_CONFIG_PREFIX = "trigger_config-"
 # "M.else" (a path of the branch numbered M). `action_order` lists the numbers in the page's order.
 
 
-def blank_definition(trigger_type: str = DEFAULT_TRIGGER) -> dict:
+def trigger_defaults(trigger, time_zone: str = "UTC") -> dict:
+    """The trigger's default config; a schedule starts in the workspace's time zone."""
+    defaults = trigger.defaults()
+    if "timezone" in defaults:
+        defaults["timezone"] = time_zone
+    return defaults
+
+
+def blank_definition(trigger_type: str = DEFAULT_TRIGGER, time_zone: str = "UTC") -> dict:
     trigger = TRIGGERS[trigger_type]
     return {
         "name": "", "description": "",
-        "trigger": {"type": trigger_type, "config": trigger.defaults()},
+        "trigger": {"type": trigger_type, "config": trigger_defaults(trigger, time_zone)},
         "conditions": [], "conditions_match": ConditionsMatch.ALL.value, "actions": [],
         "error_strategy": ErrorStrategy.CONTINUE.value,
     }
@@ -114,10 +126,19 @@ def _clean_condition(condition: dict) -> dict:
     return cleaned
 
 
+def _in_seconds(value, unit) -> int | str:
+    """A typed duration in seconds; anything that is not a whole number is kept as typed (the schema says why)."""
+    text = str(value).strip()
+    return int(text) * DURATION_UNITS.get(unit, 1) if is_plain_int(text) else text
+
+
 def _clean_action(action: dict, branch_conditions: dict | None = None) -> dict:
     delay = str(action.get("delay_seconds", "0")).strip() or "0"
     config = {name: value for name, value in action["config"].items() if value != ""}
-    cleaned = {"type": action["type"], "delay_seconds": int(delay) if is_plain_int(delay) else delay, "config": config}
+    unit = config.pop(f"{WAIT_FIELD[1]}_unit", None)
+    if action["type"] == WAIT_FIELD[0] and WAIT_FIELD[1] in config:
+        config[WAIT_FIELD[1]] = _in_seconds(config[WAIT_FIELD[1]], unit)
+    cleaned = {"type": action["type"], "delay_seconds": _in_seconds(delay, action.get("delay_unit")), "config": config}
     if action.get("id"):
         cleaned["id"] = action["id"]
     if action["type"] == BRANCH:
@@ -125,6 +146,41 @@ def _clean_action(action: dict, branch_conditions: dict | None = None) -> dict:
         config.setdefault("match", ConditionsMatch.ALL.value)
         cleaned.update({side: [] for side in BRANCH_PATHS})
     return cleaned
+
+
+def as_duration(seconds) -> tuple[str, str]:
+    """(number, unit) for showing a duration in seconds in its largest whole unit; other values as typed."""
+    text = _as_text(seconds).strip()
+    if not is_plain_int(text) or int(text) == 0:
+        return text, "seconds"
+    for unit in ("days", "hours", "minutes"):
+        if int(text) % DURATION_UNITS[unit] == 0:
+            return str(int(text) // DURATION_UNITS[unit]), unit
+    return text, "seconds"
+
+
+def short_duration(seconds) -> str:
+    """"1 h", "90 s" for the card's delay badge; empty when there is no (valid) delay."""
+    number, unit = as_duration(seconds)
+    return f"{number} {DURATION_SHORT[unit]}" if is_plain_int(number) and int(number) > 0 else ""
+
+
+def position_in_order(form, number: int, definition: dict | None = None) -> int | None:
+    """The plan position, in the new definition, of the step posted as `actions-<number>-…` (after a drag, the
+    card being edited keeps its panel open although its number changed). Steps are found by their id in the
+    new definition (a drag between a branch's paths and the main line changes the plan); without an id, by
+    where the number sits in `action_order` (the page's order, which is the plan's: a branch, its Then steps,
+    its Else steps, the next step)."""
+    step_id = form.get(f"actions-{number}-id", "")
+    if step_id and definition is not None:
+        position = StepPlan(definition.get("actions") or []).position_of_id(step_id)
+        if position is not None:
+            return position
+    order = []
+    for i in form.getlist("action_order"):
+        if is_plain_int(i) and int(i) not in order:
+            order.append(int(i))
+    return order.index(number) if number in order else number
 
 
 # -- structural edits ------------------------------------------------------------------------
@@ -157,9 +213,11 @@ def _target_list(definition: dict, target: str) -> list:
     return definition["actions"]
 
 
-def apply_edit(definition: dict, edit: str, argument: str, add_target: str = "") -> tuple[dict, int | None]:
+def apply_edit(definition: dict, edit: str, argument: str, add_target: str = "",
+               time_zone: str = "UTC") -> tuple[dict, int | None]:
     """Apply one editor operation; returns the new definition and the step (plan position) to select.
-    Steps are numbered by their plan position, so a step inside a branch path is edited like any other."""
+    Steps are numbered by their plan position, so a step inside a branch path is edited like any other.
+    `add_target` is the branch path a new step goes to; `time_zone` the workspace's (a new schedule's default)."""
     actions = definition["actions"]
     index = int(argument) if is_plain_int(str(argument)) else None
     if edit == "add_action" and argument in ACTIONS:
@@ -203,7 +261,7 @@ def apply_edit(definition: dict, edit: str, argument: str, add_target: str = "")
         trigger = TRIGGERS[definition["trigger"]["type"]]
         known = {f.name for f in trigger.config_fields}
         kept = {k: v for k, v in definition["trigger"]["config"].items() if k in known and v != ""}
-        definition["trigger"]["config"] = {**trigger.defaults(), **kept}
+        definition["trigger"]["config"] = {**trigger_defaults(trigger, time_zone), **kept}
     return definition, None
 
 
@@ -240,6 +298,7 @@ class FieldView:
     choices: list = field(default_factory=list)
     errors: list = field(default_factory=list)
     accepts_variables: bool = True
+    unit: str | None = None  # a duration typed as number + unit (value is the number)
 
 
 @dataclass
@@ -265,6 +324,20 @@ class ActionView:
     conditions: list = field(default_factory=list)
     match: str = "all"
     step_outputs: list = field(default_factory=list)  # the Insert field picker's groups of earlier steps' outputs
+    delay_errors: list[str] = field(default_factory=list)
+    summary_inputs: list[str] = field(default_factory=list)  # input ids, in summary order
+
+    @property
+    def delay_value(self) -> str:
+        return as_duration(self.delay_seconds)[0]
+
+    @property
+    def delay_unit(self) -> str:
+        return as_duration(self.delay_seconds)[1]
+
+    @property
+    def delay_badge(self) -> str:
+        return short_duration(self.delay_seconds)
 
     @property
     def has_errors(self) -> bool:
@@ -298,12 +371,41 @@ def _field_view(catalog_field, prefix: str, value, errors: dict, error_prefix: s
     )
 
 
-def _summary(action: dict) -> str:
+def _action_field_view(catalog_action, catalog_field, index: int, config: dict, errors: dict, member_choices,
+                       error_prefix: str | None = None) -> FieldView:
+    """A step's field; `index` numbers its inputs (the plan position), `error_prefix` is where its errors are
+    ("actions.<address>.config.": a step inside a branch path is addressed by its path)."""
+    view = _field_view(catalog_field, f"actions-{index}-config-", config.get(catalog_field.name), errors,
+                       error_prefix or f"actions.{index}.config.", member_choices)
+    if (catalog_action.type, catalog_field.name) == WAIT_FIELD:
+        view.value, view.unit = as_duration(config.get(catalog_field.name, ""))
+        view.label, view.help = "Wait for", "Up to 30 days."
+    if catalog_field.type == "user" and any(f.name == "recipient" for f in catalog_action.fields):
+        # the Recipient select already offers "Owner of the record"; this field is for "A user"
+        view.choices = [c for c in view.choices if c[0] != "record_owner"]
+        view.help = 'Used when Recipient is "A user".'
+    return view
+
+
+SUMMARY_KEYS = ("subject", "title", "event", "url", "name", "customer_name", "probability", "to")
+
+
+def summary_keys(catalog_action) -> list[str]:
+    """The fields a card's summary line is taken from, most telling first (editor.js follows the same order)."""
+    names = [f.name for f in catalog_action.fields]
+    return [key for key in dict.fromkeys((*SUMMARY_KEYS, *names)) if key in names]
+
+
+def _summary(action: dict, catalog_action) -> str:
+    """One line for the card: the most telling field that is filled in, by its label."""
     config = action.get("config") or {}
-    for key in ("subject", "title", "event", "url", "name", "customer_name", "seconds", "probability", "to"):
-        if config.get(key) not in (None, ""):
-            return f"{key.replace('_', ' ')}: {_as_text(config[key])}"[:80]
-    return ""
+    labels = {f.name: f.label for f in catalog_action.fields}
+    if action.get("type") == WAIT_FIELD[0] and short_duration(config.get(WAIT_FIELD[1])):
+        return f"Waits {short_duration(config[WAIT_FIELD[1]])}"
+    for key in summary_keys(catalog_action):
+        if config.get(key) not in (None, "") and key in labels:
+            return f"{labels[key]}: {_as_text(config[key])}"[:80]
+    return "Not set up yet: select it to fill in its fields"
 
 
 def _branch_summary(action: dict, trigger_key: str | None) -> str:
@@ -369,10 +471,8 @@ def action_views(definition: dict, errors: dict, member_choices) -> list[ActionV
         else:
             config = action.get("config") or {}
             shown = [f for f in catalog_action.fields if f.type != "conditions" and not (action.get("type") == BRANCH and f.name == "match")]
-            fields = [
-                _field_view(f, f"actions-{index}-config-", config.get(f.name), errors, f"{base}config.", member_choices)
-                for f in shown
-            ]
+            fields = [_action_field_view(catalog_action, f, index, config, errors, member_choices, f"{base}config.")
+                      for f in shown]
             own_errors = errors.get(f"{base}type", []) + errors.get(f"{base}config", []) + errors.get(f"{base}id", [])
             own_errors += [f"{key.split('.')[-1]}: {' '.join(msgs)}" for key, msgs in errors.items()
                            if key.startswith(f"{base}config.") and key.split(".")[-1] not in {f.name for f in catalog_action.fields}
@@ -380,8 +480,11 @@ def action_views(definition: dict, errors: dict, member_choices) -> list[ActionV
             view = ActionView(
                 index=index, type=catalog_action.type, label=catalog_action.label, module=catalog_action.module,
                 icon=catalog_action.icon or "lightning", delay_seconds=_as_text(action.get("delay_seconds", 0)),
-                fields=fields, errors=own_errors + errors.get(f"{base}delay_seconds", []),
-                summary=_branch_summary(action, trigger_key) if action.get("type") == BRANCH else _summary(action),
+                fields=fields, errors=own_errors,
+                summary=_branch_summary(action, trigger_key) if action.get("type") == BRANCH else _summary(action, catalog_action),
+                delay_errors=errors.get(f"{base}delay_seconds", []),
+                summary_inputs=[] if catalog_action.type in (WAIT_FIELD[0], BRANCH)
+                else [f"f-actions-{index}-config-{key}" for key in summary_keys(catalog_action)],
             )
             if action.get("type") == BRANCH:
                 view.is_branch = True

@@ -28,6 +28,7 @@ NAVIGATION = (
     NavItem("Templates", "automations.templates", "grid", "automations"),
     NavItem("Runs", "runs.index", "activity", "automations"),
     NavItem("Quick Rules", "quick_rules.index", "toggles", "settings", Role.ADMIN),
+    NavItem("Workspace", "settings.workspace", "globe", "settings"),
     NavItem("Members", "settings.members", "people-fill", "settings"),
     NavItem("API tokens", "api_tokens.index", "key", "settings", Role.ADMIN),
     NavItem("Outbox", "platform.outbox", "envelope", "settings"),

@@ -95,6 +95,11 @@ def exact_time(moment: datetime | None) -> str:
     return to_local(moment).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
+def local_time(moment: datetime | None, fmt: str = "%b %d, %Y %H:%M") -> str:
+    """A moment formatted in the workspace's time zone (the zone is named once per page, in base.html)."""
+    return to_local(moment).strftime(fmt) if moment else "—"
+
+
 def time_tag(moment: datetime | None, now: datetime | None = None) -> Markup:
     """<time> with the relative time as text and the exact time on hover."""
     if moment is None:
@@ -126,8 +131,8 @@ def url_with(**changes) -> str:
 CHART_ORDER = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.PAUSED, RunStatus.RUNNING,
                RunStatus.PENDING)
 # The .status-* colours of app.css, for SVG fills.
-STATUS_COLOURS = {RunStatus.PENDING: "#adb5bd", RunStatus.RUNNING: "#1c7ed6", RunStatus.COMPLETED: "#2f9e44",
-                  RunStatus.FAILED: "#e03131", RunStatus.CANCELLED: "#495057", RunStatus.PAUSED: "#f59f00"}
+STATUS_COLOURS = {RunStatus.PENDING: "#adb5bd", RunStatus.RUNNING: "#1971c2", RunStatus.COMPLETED: "#237032",
+                  RunStatus.FAILED: "#c92a2a", RunStatus.CANCELLED: "#495057", RunStatus.PAUSED: "#f59f00"}
 
 
 def chart_bars(chart: dict, width: int = 720, height: int = 160, gap: int = 3) -> list[dict]:
@@ -221,6 +226,7 @@ def register(app) -> None:
     app.add_template_filter(relative_time, "reltime")
     app.add_template_filter(exact_time, "exacttime")
     app.add_template_filter(time_tag, "timetag")
+    app.add_template_filter(local_time, "localtime")
     app.add_template_filter(pretty_json, "prettyjson")
     app.add_template_filter(label, "label")
     app.add_template_global(url_with, "url_with")

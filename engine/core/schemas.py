@@ -174,8 +174,8 @@ def _check_json(field: Field, value: Any) -> dict:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError:
-            raise FieldValueError("Must be a JSON object.") from None
+        except json.JSONDecodeError as error:
+            raise FieldValueError(f"Not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}.") from None
     if not isinstance(value, dict):
         raise FieldValueError("Must be a JSON object.")
     return value

@@ -26,7 +26,7 @@ def _rendered(page, edit):
 
 
 def _cards(page):
-    return [card.get_attribute("aria-label") for card in page.locator("#flow-actions .action-card").all()]
+    return [card.get_attribute("data-step") for card in page.locator("#flow-actions .action-card").all()]
 
 
 def _create_deal(page, live_server, title, value):
@@ -63,9 +63,9 @@ def test_build_a_branching_workflow_with_the_mouse_and_fire_it_both_ways(live_se
         page.fill(f"#f-actions-{position}-config-event", event)
     assert _cards(page) == ["Step 1: Branch (If / Else)", "Step 1 › Then 1: Log Event", "Step 1 › Then 2: Log Event"]
     with _rendered(page, "reorder"):
-        page.locator("[aria-label='Step 1 › Then 2: Log Event'] .drag-handle").drag_to(
+        page.locator("[data-step='Step 1 › Then 2: Log Event'] .drag-handle").drag_to(
             page.locator("[data-parent='0.else']"))
-    expect(page.locator("[aria-label='Step 1 › Else 1: Log Event']")).to_have_count(1)
+    expect(page.locator("[data-step='Step 1 › Else 1: Log Event']")).to_have_count(1)
     assert _cards(page) == ["Step 1: Branch (If / Else)", "Step 1 › Then 1: Log Event", "Step 1 › Else 1: Log Event"]
     expect(page.locator("[data-branch-summary]")).to_have_text("If Deal value ≥ 10,000")
 
@@ -84,14 +84,14 @@ def test_build_a_branching_workflow_with_the_mouse_and_fire_it_both_ways(live_se
     # The keyboard moves a step too: Alt+↑ puts the last step above the branch, Alt+↓ brings it back
     page.wait_for_selector("#editor-body[data-wired]", state="attached")  # the re-rendered body's keys are wired
     with _rendered(page, "move_up"):
-        page.locator("[aria-label='Step 2: Log Event']").focus()
+        page.locator("[data-step='Step 2: Log Event'] .flow-card-open").focus()
         page.keyboard.press("Alt+ArrowUp")
-    expect(page.locator("#flow-actions .action-card").first).to_have_attribute("aria-label", "Step 1: Log Event")
+    expect(page.locator("#flow-actions .action-card").first).to_have_attribute("data-step", "Step 1: Log Event")
     page.wait_for_selector("#editor-body[data-wired]", state="attached")
     with _rendered(page, "move_down"):
-        page.locator("[aria-label='Step 1: Log Event']").focus()
+        page.locator("[data-step='Step 1: Log Event'] .flow-card-open").focus()
         page.keyboard.press("Alt+ArrowDown")
-    expect(page.locator("#flow-actions .action-card").last).to_have_attribute("aria-label", "Step 2: Log Event")
+    expect(page.locator("#flow-actions .action-card").last).to_have_attribute("data-step", "Step 2: Log Event")
 
     # Collapse and expand the branch's paths
     page.locator("[data-branch-collapse]").click()

@@ -97,8 +97,8 @@ def test_the_branch_card_draws_both_paths_and_says_its_condition_in_words(editin
     _client, _workflow, page = editing
     assert "If Deal value ≥ 10,000 or step a1&#39;s event = vip" in page
     then_at, else_at = page.index('data-parent="1.then"'), page.index('data-parent="1.else"')
-    assert then_at < page.index('aria-label="Step 2 › Then 1: Log Event"') < page.index('aria-label="Step 2 › Then 2: Log Event"') < else_at
-    assert else_at < page.index('aria-label="Step 2 › Else 1: Log Event"') < page.index('aria-label="Step 3: Log Event"')
+    assert then_at < page.index('data-step="Step 2 › Then 1: Log Event"') < page.index('data-step="Step 2 › Then 2: Log Event"') < else_at
+    assert else_at < page.index('data-step="Step 2 › Else 1: Log Event"') < page.index('data-step="Step 3: Log Event"')
     assert page.count("Add step") >= 2 and 'id="branch-1-match-any" value="any" checked' in page
 
 
@@ -118,7 +118,7 @@ def test_adding_a_step_inside_a_path(editing):
     chosen = render(client, fields_of(page), "choose_path", "1.else")
     assert "Adding to step 2 · Else" in chosen
     added = render(client, fields_of(chosen), "add_action", "create_ticket")
-    assert 'aria-label="Step 2 › Else 2: Create Ticket"' in added and 'name="add_target" value=""' in added
+    assert 'data-step="Step 2 › Else 2: Create Ticket"' in added and 'name="add_target" value=""' in added
     response = client.post(f"/automations/{workflow.id}", data=fields_of(added, name="Test workflow", **{"actions-5-config-subject": "Small deal"}))
     assert response.status_code == 302
     db.session.expire_all()
@@ -133,11 +133,11 @@ def test_moving_within_a_path_and_dragging_between_paths(editing):
     assert moved.index('name="actions-2-id" value="a5"') < moved.index('name="actions-3-id" value="a2"')
     # what the browser sends after a drag from Then to Else: the card's parent input names its new list
     dragged = render(client, fields_of(page, **{"actions-2-parent": "1.else"}), "reorder")
-    assert 'aria-label="Step 2 › Else 1: Log Event"' in dragged and 'aria-label="Step 2 › Else 2: Log Event"' in dragged
+    assert 'data-step="Step 2 › Else 1: Log Event"' in dragged and 'data-step="Step 2 › Else 2: Log Event"' in dragged
     assert dragged.count('data-parent-of="') == 6 and 'name="actions-3-id" value="a2"' in dragged
     # and out onto the main line
     out = render(client, fields_of(page, **{"actions-4-parent": ""}), "reorder")
-    assert 'aria-label="Step 3: Log Event"' in out and 'aria-label="Step 4: Log Event"' in out
+    assert 'data-step="Step 3: Log Event"' in out and 'data-step="Step 4: Log Event"' in out
 
 
 def test_branch_conditions_can_be_added_removed_and_switched_to_all(editing):

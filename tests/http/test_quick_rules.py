@@ -9,6 +9,7 @@ from models.triggers import AutomationRule, WorkspaceRuleSetting
 from seeds.quick_rules import load_rules
 from services import deal_service, quick_rules_service, workflow_service
 from tests.conftest import owner_of
+from tests.factories import make_workflow
 
 
 @pytest.fixture
@@ -173,3 +174,19 @@ def test_toggle_needs_csrf(app, logged_in):
 def test_toggle_needs_a_login(app, client):
     response = client.post(f"/settings/automations/{rule('deal_won_notify_owner').id}", data={"enabled": "on"})
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+
+def test_a_rule_that_duplicates_an_active_workflow_warns_before_two_identical_emails(logged_in):
+    """Issue #23: ticket acknowledgement as a Quick Rule and as an active workflow sent the customer two emails."""
+    client, ws, _ = logged_in()
+    email = {"type": "send_template_email", "config": {"to": "{{ trigger.ticket.requester_email }}", "subject": "Got it",
+                                                        "body": "We are on it."}}
+    workflow = make_workflow(ws.id, trigger="ticket_created", actions=[email], name="Acknowledge tickets")
+    html = client.get("/settings/automations").get_data(as_text=True)
+    assert "switching this on makes it happen twice" in html
+    assert f'href="/automations/{workflow.id}">Acknowledge tickets</a>' in html
+    assert html.count("happen twice") == 1  # only the acknowledgement rule, not the other email rules
+    rule = db.session.scalar(select(AutomationRule).where(AutomationRule.slug == "ticket_created_acknowledge"))
+    switched = client.post(f"/settings/automations/{rule.id}", data={"enabled": "on"}, headers={"HX-Request": "true"})
+    assert "both run, so it happens twice" in switched.get_data(as_text=True)

@@ -331,9 +331,14 @@ def test_daily_chart_counts_each_day(logged_in):
     assert chart["days"][-3]["counts"]["failed"] == 1
     assert chart["total"] == 3 and chart["max_total"] == 2
 
-    html = page_text(client.get("/automations/runs"))
+    html = page_text(client.get("/automations/runs?period=30"))
     assert html.count('data-status="failed" data-count="1"') == 2
     assert "<svg" in html and "3 runs over the last 30 days" in html
+    # the period buttons move the chart with the strip (issue #23)
+    week = page_text(client.get("/automations/runs?period=7"))
+    assert "3 runs over the last 7 days" in week and "Runs per day, last 7 days" in week
+    today_only = page_text(client.get("/automations/runs?period=1"))
+    assert "2 runs over the last 1 day," in today_only
 
 
 # -- isolation, roles --------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The workflow list and the editor through HTTP: every route, good and bad input, roles, other workspaces."""
 import html
 import json
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -85,7 +86,9 @@ def test_unknown_action_type_keeps_the_other_edits(logged_in):
     client, _, _ = logged_in()
     response = client.post("/automations/new", data=editor_form(**{"actions-0-type": "teleport"}))
     page = response.get_data(as_text=True)
-    assert 'value="Deal alert"' in page and 'value="60"' in page
+    assert 'value="Deal alert"' in page
+    assert re.search(r'name="actions-1-config-seconds" value="1"', page)  # 60 s shown as 1 minute
+    assert re.search(r'name="actions-1-config-seconds_unit".*?<option value="minutes" selected>', page, re.S)
 
 
 def test_structural_edits_are_rendered_by_the_server_without_saving(logged_in):
@@ -296,3 +299,15 @@ def test_quick_rule_workflows_stay_out_of_the_builder_and_are_labelled_in_runs(l
     wait_for_status(execution.id)
     runs = client.get("/automations/runs").get_data(as_text=True)
     assert "Quick Rule</span>" in runs and 'href="/settings/automations"' in runs
+
+
+def test_saving_a_webhook_to_a_private_address_warns_at_once(logged_in):
+    """Issue #23: the owner learns at Save that a URL can never be called, not only from a failed run."""
+    client, _, _ = logged_in()
+    form = {k: v for k, v in editor_form(**{"actions-0-type": "call_webhook", "actions-0-config-url": "http://10.0.0.7/hook"}).items()
+            if not k.startswith("actions-0-config-") or k.endswith("-url")}
+    response = client.post("/automations/new", data=form, follow_redirects=True)
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Step 1 calls 10.0.0.7, a private address" in text
+    public = dict(form, **{"actions-0-config-url": "https://hooks.example.com/x"})
+    assert "a private address" not in client.post("/automations/new", data=public, follow_redirects=True).get_data(as_text=True)

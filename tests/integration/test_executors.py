@@ -121,7 +121,19 @@ def test_non_2xx_and_redirects_are_step_errors(app, workspace, webhook_receiver,
 def test_ssrf_guard_refuses_private_addresses(app, workspace, url):
     with pytest.raises(StepError) as failure:
         f.run(f.step(workspace(), "call_webhook", {"url": url}))
-    assert "non-public address" in str(failure.value) and not failure.value.retryable
+    assert "private address" in str(failure.value) and not failure.value.retryable
+
+
+def test_an_unreachable_webhook_says_connection_refused_and_the_ssrf_refusal_says_what_to_do(app, workspace):
+    """Issue #23: error texts a workspace owner can act on."""
+    app.config["WEBHOOK_ALLOWED_HOSTS"] = "127.0.0.1"
+    with pytest.raises(StepError) as failure:
+        f.run(f.step(workspace(), "call_webhook", {"url": "http://127.0.0.1:9/"}))
+    assert "connection refused" in str(failure.value) and "ConnectionError" not in str(failure.value)
+    app.config["WEBHOOK_ALLOWED_HOSTS"] = ""
+    with pytest.raises(StepError) as refused:
+        f.run(f.step(workspace(), "call_webhook", {"url": "http://10.0.0.1/x"}))
+    assert "WEBHOOK_ALLOWED_HOSTS" not in str(refused.value) and "public URL" in str(refused.value)
 
 
 def test_ssrf_guard_refuses_a_name_resolving_to_loopback(app, workspace, monkeypatch, webhook_receiver):

@@ -183,7 +183,7 @@ def test_public_address_check(address, public):
 
 
 def test_allow_list_lets_a_named_host_through(app):
-    with pytest.raises(webhook_service.WebhookBlocked, match="non-public"):
+    with pytest.raises(webhook_service.WebhookBlocked, match="private address"):
         webhook_service.checked_address("127.0.0.1", 80)
     app.config["WEBHOOK_ALLOWED_HOSTS"] = "example.internal, 127.0.0.1"
     assert webhook_service.checked_address("127.0.0.1", 80) == "127.0.0.1"

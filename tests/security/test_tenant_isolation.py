@@ -155,6 +155,7 @@ NO_SCOPED_ID = {
     "recruiting.index": "current workspace only", "recruiting.new_application": "creates in the current workspace",
     "support.index": "current workspace only", "support.new_ticket": "creates in the current workspace",
     "settings.members": "current workspace only", "settings.invite": "invites into the current workspace",
+    "settings.workspace": "current workspace only", "settings.save_workspace": "changes the current workspace only",
     "api_tokens.index": "current workspace only", "api_tokens.create": "creates in the current workspace",
     **{f"api_v1.{name}": "lists or creates in the token's workspace" for name in (
         "business_list_applications", "business_create_application", "business_list_contacts",
@@ -165,6 +166,50 @@ NO_SCOPED_ID = {
 }
 
 ALL_CASES = BROWSER_CASES + API_CASES + BODY_ID_CASES
+
+# Every page a person opens in a browser (GET, a whole HTML page), with the ids it names (keys of Tenant.ids,
+# or "invitation_token"). tests/browser/test_every_page.py visits each at phone and desktop size (no sideways
+# scroll, nothing needed off-screen, axe-core clean). A new GET route must be listed here or in NOT_PAGES.
+PAGES = [
+    C("auth.login"), C("auth.signup"), C("auth.accept_invitation", token="invitation_token"),
+    C("main.dashboard"),
+    C("automations.workflows"), C("automations.new_workflow"), C("automations.edit_workflow", workflow_id="workflow_id"),
+    C("automations.edit_workflow", workflow_id="hook_workflow_id"), C("automations.templates"),
+    C("runs.index"), C("runs.detail", execution_id="execution_id"), C("runs.detail", execution_id="paused_execution_id"),
+    C("runs.confirm_bulk_replay"),
+    C("crm.index"), C("crm.contacts"), C("crm.new_deal"), C("crm.deal", deal_id="deal_id"), C("crm.new_contact"),
+    C("crm.contact", contact_id="contact_id"),
+    C("projects.index"), C("projects.new_project"), C("projects.project", project_id="project_id"),
+    C("projects.task", task_id="task_id"),
+    C("support.index"), C("support.new_ticket"), C("support.ticket", ticket_id="ticket_id"),
+    C("finance.index"), C("finance.new_invoice"), C("finance.invoice", invoice_id="invoice_id"),
+    C("finance.new_quotation"), C("finance.quotation", quotation_id="quotation_id"),
+    C("recruiting.index"), C("recruiting.new_application"), C("recruiting.application", application_id="application_id"),
+    C("platform.outbox"), C("platform.audit_log"), C("platform.notifications"), C("platform.documents"),
+    C("platform.document", document_id="document_id"),
+    C("settings.members"), C("settings.workspace"), C("api_tokens.index"), C("quick_rules.index"),
+]
+NOT_PAGES = {
+    "main.healthz": "JSON health check",
+    "platform.download_document": "a file download",
+    "runs.workflow_options": "JSON for the Runs filter's search",
+    "automations.run_live": "htmx fragment inside the editor's Run now modal",
+    "triggers.webhook_panel": "htmx fragment inside the editor", "triggers.schedule_panel": "htmx fragment inside the editor",
+    "triggers.schedule_preview": "htmx fragment inside the editor",
+}
+
+
+def test_every_get_page_is_listed_for_the_browser_walk(app):
+    pages = {case.endpoint for case in PAGES}
+    missing = sorted(
+        f"{rule.rule} ({rule.endpoint})" for rule in app.url_map.iter_rules()
+        if "GET" in rule.methods and not rule.endpoint.startswith(("api_v1.", "static"))
+        and rule.endpoint not in pages and rule.endpoint not in NOT_PAGES
+    )
+    assert not missing, ("New pages need an entry in PAGES (tests/security/test_tenant_isolation.py), "
+                         f"so the browser walk checks them on a phone and with axe-core: {missing}")
+    stale = sorted((pages | set(NOT_PAGES)) - set(app.view_functions))
+    assert not stale, f"PAGES/NOT_PAGES name endpoints that no longer exist: {stale}"
 
 
 def test_every_route_is_covered_by_a_case_or_listed_as_taking_no_workspace_scoped_id(app):

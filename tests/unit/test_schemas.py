@@ -161,6 +161,8 @@ def test_non_objects_are_rejected(data):
     ("call_webhook", {"url": "https://x.example", "payload": [1, 2]},
      {"payload": ["Must be a JSON object."]}),
     ("call_webhook", {"url": "https://x.example", "payload": '{"a": 1}'}, {}),
+    ("call_webhook", {"url": "https://x.example", "payload": '{\n  "a": 1,\n}'},
+     {"payload": ["Not valid JSON: Expecting property name enclosed in double quotes at line 3, column 1."]}),
     ("call_webhook", {"url": "https://x.example", "payload": "{{ trigger.deal }}"}, {}),
     ("wait_delay", {"seconds": 0}, {"seconds": ["Must be between 1 and 2592000."]}),
     ("wait_delay", {"seconds": 2.5}, {"seconds": ["Must be a whole number."]}),

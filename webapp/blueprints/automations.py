@@ -9,11 +9,12 @@ from models import Role, db
 from models.templates import TEMPLATE_CATEGORIES
 from models.vocabulary import RunStatus, WorkflowStatus, labels
 from services import (execution_service, run_history_service, schedule_service, template_service, workflow_listing,
-                      workflow_service, workspace_service)
+                      webhook_service, workflow_service, workspace_service)
 from services.common import is_plain_int
 from services.errors import NotFound, ValidationFailed
 from webapp.blueprints.hooks import schedule_panel_context, webhook_panel_context
-from webapp.editor_form import apply_edit, blank_definition, definition_from_form, editor_context, first_error_card
+from webapp.editor_form import (apply_edit, blank_definition, definition_from_form, editor_context, first_error_card,
+                                position_in_order)
 from webapp.security import editable_workflow_or_404, gate_behind_automations_flag, has_role, require_role
 
 bp = Blueprint("automations", __name__, url_prefix="/automations")
@@ -86,7 +87,7 @@ def _render_editor(definition, workflow=None, errors=None, selected=None, status
 @bp.get("/new")
 def new_workflow():
     trigger = request.args.get("trigger", "deal_created")
-    return _render_editor(blank_definition(trigger if trigger in TRIGGERS else "deal_created"))
+    return _render_editor(blank_definition(trigger if trigger in TRIGGERS else "deal_created", g.workspace.timezone))
 
 
 @bp.get("/<int:workflow_id>")
@@ -103,7 +104,8 @@ def render_editor():
     edit = request.form.get("edit", "")
     # "+ Add step" in a branch path chooses where the palette adds (until a step is added there)
     add_target = request.form.get("arg", "") if edit == "choose_path" else request.form.get("add_target", "")
-    definition, selected = apply_edit(definition, edit, request.form.get("arg", ""), add_target)
+    definition, selected = apply_edit(definition, edit, request.form.get("arg", ""), add_target,
+                                      time_zone=g.workspace.timezone)
     if edit == "add_action":
         add_target = ""
     workflow = None
@@ -111,7 +113,8 @@ def render_editor():
         workflow = editable_workflow_or_404(request.form["workflow_id"])
     kept = request.form.get("selected", "")
     if selected is None and request.form.get("edit") != "remove_action":
-        selected = int(kept) if is_plain_int(kept) else kept if kept in ("trigger", "conditions") else None
+        selected = (position_in_order(request.form, int(kept), definition) if is_plain_int(kept)
+                    else kept if kept in ("trigger", "conditions") else None)
     return _render_editor(definition, workflow, selected=selected, add_target=add_target)
 
 
@@ -127,6 +130,7 @@ def create_workflow():
         db.session.rollback()
         return _render_editor(definition, errors=failure.errors, status=422)
     flash(f"Workflow saved{' and activated' if workflow.status == WorkflowStatus.ACTIVE else ' as a draft'}.", "success")
+    _warn_unreachable(definition)
     return redirect(url_for("automations.edit_workflow", workflow_id=workflow.id))
 
 
@@ -145,7 +149,13 @@ def save_workflow(workflow_id):
         workflow = editable_workflow_or_404(workflow_id)
         return _render_editor(definition, workflow, errors=failure.errors, status=422)
     flash(_saved_message(workflow, intent), "success")
+    _warn_unreachable(definition)
     return redirect(url_for("automations.edit_workflow", workflow_id=workflow.id))
+
+
+def _warn_unreachable(definition):
+    for warning in webhook_service.unreachable_url_warnings(definition):
+        flash(warning, "warning")
 
 
 def _saved_message(workflow, intent) -> str:
@@ -246,9 +256,12 @@ def templates():
               "module": TRIGGERS[t.definition["trigger"]["type"]].module if t.definition["trigger"]["type"] in TRIGGERS else ""}
              for t in items]
     featured = [card for card in cards if card["template"].featured and card["template"].is_system]
-    by_category = [(category, [c for c in cards if c["template"].category == category]) for category in TEMPLATE_CATEGORIES]
+    # each card once: a featured template is not repeated in its category
+    by_category = [(category, [c for c in cards if c["template"].category == category and c not in featured])
+                   for category in TEMPLATE_CATEGORIES]
     return render_template("automations/templates.html", featured=featured, by_category=by_category, search=search,
-                           can_publish=has_role(Role.ADMIN), total=len(cards), module_icons=MODULE_ICONS)
+                           can_publish=has_role(Role.ADMIN), total=len(cards), module_icons=MODULE_ICONS,
+                           in_workspace=template_service.used_in_workspace(g.workspace.id))
 
 
 @bp.post("/templates/<template_ref>/use")

@@ -38,8 +38,13 @@ def outbox():
 
 @bp.get("/settings/audit-log")
 def audit_log():
-    events = audit_service.recent_events(workspace_id(), PAGE_SIZE + 1, _before_id())
-    return form_page("platform/audit_log.html", events=events[:PAGE_SIZE],
+    kinds = audit_service.event_kinds(workspace_id())
+    event = request.args.get("event") if request.args.get("event") in kinds else None
+    events = audit_service.recent_events(workspace_id(), PAGE_SIZE + 1, _before_id(), event)[:PAGE_SIZE + 1]
+    shown = events[:PAGE_SIZE]
+    return form_page("platform/audit_log.html", events=shown, kinds=kinds, event=event,
+                     workflow_names=audit_service.workflow_names(workspace_id(), shown),
+                     actor_workflow_id=audit_service.actor_workflow_id,
                      next_before=events[PAGE_SIZE - 1].id if len(events) > PAGE_SIZE else None)
 
 

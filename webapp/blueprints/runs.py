@@ -94,7 +94,7 @@ def _index_page(run_filter: RunFilter, page, errors=None, status=200):
         tabs=TABS, counts=run_history_service.status_counts(ws_id, run_filter.without_status()),
         stats=run_history_service.stats(ws_id, period_days(), workflow_id=scope),
         period_choices=run_history_service.PERIOD_CHOICES,
-        chart=run_history_service.daily_chart(ws_id, workflow_id=scope),
+        chart=run_history_service.daily_chart(ws_id, days=period_days(), workflow_id=scope),
         workflows=workflows, all_workflows_listed=all_workflows_listed,
         **row_links(page),
         can_manage=has_role(Role.ADMIN),

@@ -1,4 +1,4 @@
-"""Workspace settings: members and invitations."""
+"""Workspace settings: the workspace itself (time zone), members and invitations."""
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
@@ -43,3 +43,28 @@ def invite():
         return _members_page(failure.errors, request.form, 422)
     flash(f"Invitation emailed to {invitation.email}. You can also send them this link: {link}", "success")
     return redirect(url_for("settings.members"))
+
+
+def _workspace_page(errors=None, form=None, status=200):
+    return render_template(
+        "settings/workspace.html", time_zones=workspace_service.time_zone_choices(), can_edit=has_role(Role.ADMIN),
+        errors=errors or {}, form=form or {},
+    ), status
+
+
+@bp.get("/workspace")
+def workspace():
+    return _workspace_page()
+
+
+@bp.post("/workspace")
+@require_role(Role.ADMIN)
+def save_workspace():
+    try:
+        workspace_service.set_time_zone(g.workspace, request.form.get("timezone", ""), current_user)
+        db.session.commit()
+    except ValidationFailed as failure:
+        db.session.rollback()
+        return _workspace_page(failure.errors, request.form, 422)
+    flash(f"Times are now shown in {g.workspace.timezone}.", "success")
+    return redirect(url_for("settings.workspace"))

@@ -1,7 +1,7 @@
-// Shared behaviour: toasts fade out, confirmations before destructive forms, relative times.
+// Shared behaviour: toasts hide themselves (Bootstrap's Toast, autohide), confirmations before destructive forms.
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("#toasts .toast").forEach((el) => {
-    setTimeout(() => el.classList.remove("show"), 6000);
+    if (window.bootstrap) bootstrap.Toast.getOrCreateInstance(el, { autohide: true, delay: 6000 }).show();
   });
 });
 document.addEventListener("submit", (event) => {

@@ -4,11 +4,16 @@
 (function () {
   const form = document.getElementById("editor-form");
   if (!form) return;
-  let dirty = false;
+  let dirty = form.hasAttribute("data-unsaved");  // a refused Save comes back with the edits still unsaved
+  let refocus = false;  // a step moved from the keyboard keeps the focus after the re-render
 
   function select(body, key) {
     body.querySelectorAll(".editor-pane").forEach((pane) => pane.classList.toggle("d-none", pane.dataset.panel !== key));
-    body.querySelectorAll(".flow-card").forEach((card) => card.classList.toggle("selected", card.dataset.select === key));
+    body.querySelectorAll(".flow-card").forEach((card) => {
+      card.classList.toggle("selected", card.dataset.select === key);
+      const open = card.querySelector(":scope > .flow-card-open");
+      if (open) open.setAttribute("aria-pressed", String(card.dataset.select === key));
+    });
     const input = body.querySelector("[data-selected-input]");
     if (input) input.value = /^\d+$/.test(key) || key === "trigger" || key === "conditions" ? key : "";
   }
@@ -17,17 +22,20 @@
     body.querySelectorAll(".flow-card[data-select]").forEach((card) => {
       card.addEventListener("click", (event) => {
         if (event.target.closest(".dropdown, .drag-handle")) return;
-        select(body, card.dataset.select === body.dataset.current ? "settings" : card.dataset.select);
-        body.dataset.current = card.dataset.select;
+        const key = card.dataset.select === body.dataset.current ? "settings" : card.dataset.select;
+        select(body, key);
+        body.dataset.current = key;
       });
       card.addEventListener("keydown", (event) => {
-        if (event.target !== card) return;
-        if (event.key === "Enter" || event.key === " ") { event.preventDefault(); card.click(); }
-        // Alt+↑ / Alt+↓ move the step within its list, like the menu's Move up / Move down
+        // Alt+↑ / Alt+↓ on a step's open button move the step within its list, like the menu's Move up / Move down
         if (event.altKey && (event.key === "ArrowUp" || event.key === "ArrowDown")) {
+          const open = event.target.closest(".flow-card-open");
           const move = card.querySelector(`[hx-vals*="${event.key === "ArrowUp" ? "move_up" : "move_down"}"]`);
-          if (move && !move.disabled) { event.preventDefault(); move.click(); }
+          if (open && open.closest(".flow-card") === card && move && !move.disabled) { event.preventDefault(); refocus = true; move.click(); }
+          return;
         }
+        if (event.target !== card) return;  // the step's own buttons (menu, open) handle their keys
+        if (event.key === "Enter" || event.key === " ") { event.preventDefault(); card.click(); }
       });
     });
     const list = body.querySelector("[data-sortable]");
@@ -68,9 +76,17 @@
     }
     body.querySelectorAll("select[data-tom-select]").forEach((element) => {
       if (window.TomSelect && !element.tomselect) {
-        new TomSelect(element, { maxOptions: 200, searchField: ["text"], onChange: () => element.dispatchEvent(new Event("change", { bubbles: true })) });
+        new TomSelect(element, { maxOptions: 200, dropdownParent: "body", searchField: ["text"], onChange: () => element.dispatchEvent(new Event("change", { bubbles: true })) });
       }
     });
+    const conditionsPane = body.querySelector('[data-panel="conditions"]');
+    if (conditionsPane) conditionsPane.addEventListener("input", () => summarizeConditions(body));
+    body.querySelectorAll(".editor-pane[data-summary-inputs]").forEach((pane) => pane.addEventListener("input", () => summarizeAction(body, pane)));
+    if (refocus) {
+      refocus = false;
+      const moved = body.querySelector(".action-card.selected > .flow-card-open");
+      if (moved) moved.focus();
+    }
     body.dataset.current = body.dataset.selected;
     body.dataset.wired = "true";  // tests wait for it after a re-render
   }
@@ -84,6 +100,36 @@
       item.closest("li").classList.toggle("d-none", Boolean(term) && !item.textContent.toLowerCase().includes(term));
     });
   });
+
+  // An action card's summary line follows its fields as they are typed: the first filled one, in the server's order.
+  function summarizeAction(body, pane) {
+    const meta = body.querySelector(`.action-card[data-select="${pane.dataset.panel}"] .flow-card-meta`);
+    const ids = pane.dataset.summaryInputs.split(" ").filter(Boolean);
+    if (!meta || !ids.length) return;
+    for (const id of ids) {
+      const input = document.getElementById(id);
+      if (input && input.value.trim()) {
+        const label = body.querySelector(`label[for="${id}"]`);
+        meta.textContent = `${label ? label.childNodes[0].textContent.trim() : id}: ${input.value.trim()}`.slice(0, 80);
+        return;
+      }
+    }
+  }
+
+  // The Conditions card's summary follows the rows as they are typed (the server renders the same text).
+  function summarizeConditions(body) {
+    const match = body.querySelector('input[name="conditions_match"]:checked');
+    const heading = body.querySelector("[data-conditions-match]");
+    if (match && heading) heading.textContent = match.value === "any" ? "Any may hold" : "All must hold";
+    body.querySelectorAll("[data-condition-row]").forEach((row) => {
+      const code = body.querySelector(`[data-condition="${row.dataset.conditionRow}"]`);
+      const op = row.querySelector("select[name$='-op']").selectedOptions[0];
+      if (!code || !op) return;
+      const field = row.querySelector("select[name$='-field']").value || "?";
+      const value = op.hasAttribute("data-unary") ? "" : " " + row.querySelector("input[name$='-value']").value;
+      code.textContent = `${field} ${op.textContent}${value}`;
+    });
+  }
 
   document.addEventListener("click", (event) => {
     const button = event.target.closest("[data-insert-variable]");
