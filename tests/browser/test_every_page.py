@@ -11,7 +11,7 @@ from engine.runtime.runner import run_execution
 from models import Workflow, db
 from services import workspace_service
 from tests.conftest import PASSWORD, owner_of
-from tests.factories import make_user, make_workspace, new_execution
+from tests.factories import make_user, make_workflow, make_workspace, new_execution
 from tests.security.conftest import populate
 from tests.security.test_tenant_isolation import PAGES
 
@@ -159,3 +159,54 @@ def test_on_a_phone_the_menu_button_opens_the_sidebar_and_the_top_bar_menus_fit(
         assert box["x"] >= -1 and box["x"] + box["width"] <= 391, f"{toggle} menu spills out: {box}"
         page.keyboard.press("Escape")
     context.close()
+
+
+BRANCHING = [
+    {"id": "a1", "type": "log_event", "config": {"event": "seen"}},
+    {"id": "b1", "type": "branch", "config": {"match": "any", "conditions": [
+        {"field": "deal.value", "op": "gte", "value": 10000}, {"field": "steps.a1.output.event", "op": "eq", "value": "vip"}]},
+     "then": [{"id": "a2", "type": "log_event", "delay_seconds": 3600,
+               "config": {"event": "a_rather_long_event_name_for_a_big_deal_that_must_not_push_the_card_out"}},
+              {"id": "a5", "type": "wait_delay", "config": {"seconds": 86400}}],
+     "else": [{"id": "a3", "type": "log_event", "config": {"event": "small"}}]},
+    {"id": "a4", "type": "log_event", "config": {"event": "done", "message": "{{ steps.a1.output.event }}"}},
+]
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_a_branching_workflow_fits_the_screen_and_passes_axe(browser, live_server, size):
+    """The editor of a workflow with a branch (its card, its Then and Else paths, a nested step's panel) and the run
+    detail of a run that took the Else path: no sideways scroll, nothing off-screen, axe-core clean."""
+    app = live_server.app
+    with app.app_context():
+        ws = make_workspace("Branch Page Co", "every@example.test")
+        workflow = make_workflow(ws.id, actions=BRANCHING, name="Big or small deals")
+        execution = new_execution(workflow, {"deal": {"id": 1, "title": "Small one", "value": 10}})
+        db.session.add(execution)
+        db.session.commit()
+        run_execution(execution.id)
+        workflow_id, execution_id = workflow.id, execution.id
+    os.makedirs(os.environ.get("SCREENSHOT_DIR", "tmp/screenshots"), exist_ok=True)
+    context = browser.new_context(viewport=SIZES[size], bypass_csp=True)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    _sign_in(page, live_server)
+    problems = []
+    page.goto(f"{live_server.url}/automations/{workflow_id}")
+    page.wait_for_load_state("networkidle")
+    assert page.locator(".branch-card .flow-card-open").count() == 1
+    _check(page, f"{size} editor", problems)
+    for step in ("Step 2: Branch (If / Else)", "Step 2 › Then 1: Log Event"):
+        page.locator(f"[data-step='{step}'] .flow-card-open").click()
+        page.wait_for_selector(f"[data-step='{step}'].selected")
+        _check(page, f"{size} editor, {step} open", problems)
+    page.screenshot(path=os.path.join(os.environ.get("SCREENSHOT_DIR", "tmp/screenshots"), f"page-{size}-branch-editor.png"),
+                    full_page=True)
+    page.goto(f"{live_server.url}/automations/runs/{execution_id}")
+    page.wait_for_load_state("networkidle")
+    assert page.locator(".run-step-not-taken").count() == 2
+    _check(page, f"{size} run detail", problems)
+    problems.extend(f"{size}: script error {error}" for error in errors)
+    context.close()
+    assert not problems, "\n".join(problems)

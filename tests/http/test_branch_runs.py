@@ -8,6 +8,7 @@ from engine.core.catalog import sample_payload
 from engine.core.runs import fire_workflow_event
 from engine.runtime.runner import run_execution
 from models import WorkflowExecution, db
+from services import execution_service
 from tests.factories import make_workflow
 from tests.support.engine import load_execution
 
@@ -73,3 +74,25 @@ def test_replay_from_a_failed_step_inside_a_branch_over_http(logged_in):
     assert replay.current_step == 3 and [r["path"] for r in replay.completed_actions] == ["0", "1", "1.then.0"]
     html = client.get(f"/automations/runs/{replay.id}").get_data(as_text=True)
     assert f"from run #{original.id}" in html
+
+
+def test_a_run_cancelled_during_a_wait_inside_a_branch_says_so_on_that_step(logged_in):
+    """The run's current_step is a plan position: the Wait is found inside the Then path, not at top-level index 2."""
+    client, ws, _ = logged_in("member")
+    make_workflow(ws.id, actions=[
+        {"id": "a1", "type": "log_event", "config": {"event": "seen"}},
+        {"id": "b1", "type": "branch", "config": {"conditions": [{"field": "deal.value", "op": "gte", "value": 10000}]},
+         "then": [{"id": "w1", "type": "wait_delay", "config": {"seconds": 3600}},
+                  {"id": "a2", "type": "log_event", "config": {"event": "big"}}],
+         "else": [{"id": "a3", "type": "log_event", "config": {"event": "small"}}]},
+        {"id": "a4", "type": "log_event", "config": {"event": "done"}},
+    ])
+    run = fire(ws, 50000)
+    assert run.status == "paused" and run.current_step == 2
+    assert execution_service.cancel_execution(run)
+    db.session.commit()
+    html = client.get(f"/automations/runs/{run.id}").get_data(as_text=True)
+    steps = steps_of(html)
+    assert steps[2] == ("2 › Then 1", "cancelled", "1.then.0"), steps
+    assert steps[3][1] == "not_run" and steps[5][1] == "not_run"  # the step at top-level index 2 is not the Wait
+    assert html.count("Cancelled during this wait.") == 1

@@ -1,6 +1,7 @@
 """The editor with branches, over HTTP: it draws a branch's two paths, says its condition in words, edits steps
 inside the paths (add, move, drag between paths, conditions, All/Any), offers earlier steps' outputs in the
 Insert field picker, and saves what it shows without losing a path, an id or conditions_match."""
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -175,3 +176,39 @@ def test_a_bad_step_inside_a_path_is_shown_on_its_card(editing):
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert 'data-selected="4"' in html and "cannot have run before this one" in html
+
+
+def test_the_step_being_edited_keeps_its_panel_when_dragged_between_paths(editing):
+    """Then 1 (a2, plan position 2) is open and dragged to the end of Else: its panel stays open at its new
+    position (4), found by its id in the new plan."""
+    client, _workflow, page = editing
+    fields = fields_of(page, selected="2", action_order=["0", "1", "3", "4", "2", "5"], **{"actions-2-parent": "1.else"})
+    dragged = render(client, fields, "reorder")
+    assert 'data-selected="4"' in dragged and 'name="actions-4-id" value="a2"' in dragged
+    assert re.search(r'class="editor-pane "\s+data-panel="4"', dragged), "a2's panel is not the open one"
+    assert 'data-step="Step 2 › Else 2: Log Event"' in dragged
+    # a main-line step moved above the branch: the open nested step (a3, Else 1) moves from 4 to 5
+    moved = render(client, fields_of(page, selected="4", action_order=["0", "5", "1", "2", "3", "4"]), "reorder")
+    assert 'data-selected="5"' in moved and 'name="actions-5-id" value="a3"' in moved
+
+
+def test_durations_and_delay_errors_inside_a_branch_path(editing):
+    client, workflow, page = editing
+    chosen = render(client, fields_of(page), "choose_path", "1.else")
+    added = render(client, fields_of(chosen), "add_action", "wait_delay")  # Else 2: plan position 5
+    assert 'data-step="Step 2 › Else 2: Wait / Delay"' in added and 'data-summary-inputs=""' in added
+    assert "Not set up yet" in added
+    bad = client.post(f"/automations/{workflow.id}", data=fields_of(added, name="Test workflow", **{"actions-4-delay_seconds": "abc"}))
+    assert bad.status_code == 422
+    refused = bad.get_data(as_text=True)
+    assert 'id="delay-4-errors"' in refused and 'aria-invalid="true"' in refused  # under the nested step's field
+    fields = fields_of(added, name="Test workflow", **{"actions-4-delay_seconds": "5", "actions-4-delay_unit": "minutes",
+                                 "actions-5-config-seconds": "2", "actions-5-config-seconds_unit": "days"})
+    response = client.post(f"/automations/{workflow.id}", data=fields)
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    db.session.expire_all()
+    branch = db.session.get(Workflow, workflow.id).actions[1]
+    assert branch["else"][0]["delay_seconds"] == 300 and branch["else"][0]["id"] == "a3"
+    assert branch["else"][1]["type"] == "wait_delay" and branch["else"][1]["config"]["seconds"] == 172800
+    shown = body(client.get(f"/automations/{workflow.id}"))
+    assert "Waits 2 d" in shown and "5 min" in shown
