@@ -8,11 +8,11 @@ from flask import Flask
 from engine.runtime import handoff
 from engine.runtime.embedded import embedded_runner
 from engine.executors import missing_executors
-from webapp import database, errors, layout, security, viewhelpers
+from webapp import database, errors, headers, layout, security, viewhelpers
 from webapp.blueprints import BLUEPRINTS
 from webapp.cli import register_cli
 from webapp.config import ConfigError, config_from_environment, finalize_config
-from webapp.extensions import csrf, db, htmx, login_manager, migrate
+from webapp.extensions import csrf, db, htmx, limiter, login_manager, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,6 +30,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
+    limiter.init_app(app)
+    headers.register(app)
 
     database.configure_engine(app)
     check_executor_registry()

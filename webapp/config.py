@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from limits import parse_many
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -141,6 +142,18 @@ def _database_url(name: str, value: str) -> None:
         raise ConfigError(f"{name} is not a valid database URL.") from None
 
 
+def _rate_limits(name: str, value: str) -> None:
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be rate limits such as `5 per minute; 30 per hour` (got {value!r}).") from None
+
+
+def _readable_file(name: str, value: str) -> None:
+    if not os.path.isfile(value):
+        raise ConfigError(f"{name} must name a readable file (got {value!r}).")
+
+
 def _random_secret_key() -> str:
     return "dev-" + secrets.token_hex(16)
 
@@ -183,6 +196,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SMTP_URL", "str", None,
             "`smtp://user:pass@host:587?starttls=true` or `smtps://host:465`; required with `EMAIL_BACKEND=smtp`",
             check=_url_with("smtp://", "smtps://")),
+    Setting("SMTP_CA_FILE", "str", None,
+            "a PEM file of the certificate authorities SMTP servers are checked against (unset: the system's); "
+            "the server's certificate must match its host name either way",
+            check=_readable_file),
+    Setting("EMAIL_MAX_ATTEMPTS", "int", 5,
+            "delivery attempts of one email (backend errors are retried after 30 s, then ×4) before it stays failed"),
     Setting("EMAIL_FROM", "str", "Workestra <no-reply@workestra.test>", "sender of every email"),
     Setting("RESEND_API_KEY", "str", None, "API key for `EMAIL_BACKEND=resend` (POST https://api.resend.com/emails)"),
     Setting("WEBHOOK_RATE_LIMIT_PER_MINUTE", "int", 60,
@@ -191,6 +210,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PASSWORD_HASH_METHOD", "str", "scrypt",
             "how new passwords are hashed: a method of Werkzeug's `generate_password_hash`, "
             "e.g. `pbkdf2:sha256:600000`"),
+    Setting("AUTH_RATE_LIMIT_PER_ACCOUNT", "str", "5 per minute; 20 per hour",
+            "failed sign-ins and password changes allowed per account, and sign-ups and invitation "
+            "acceptances per email (429 beyond); counted in Redis when `REDIS_URL` is set, else in memory",
+            check=_rate_limits),
+    Setting("AUTH_RATE_LIMIT_PER_ADDRESS", "str", "20 per minute; 100 per hour",
+            "the same, per client address (see `TRUSTED_PROXIES`)", check=_rate_limits),
+    Setting("TRUSTED_PROXIES", "int", 0,
+            "how many reverse proxies in front of the app set `X-Forwarded-For`/`-Proto`/`-Host` "
+            "(Werkzeug's ProxyFix); `1` behind one TLS proxy, so links and webhook URLs come out `https://`"),
     Setting("SEED_ONBOARDING_WORKFLOW", "bool", True,
             "a new workspace starts with the onboarding workflow (a draft, from the system templates)"),
 )
@@ -233,6 +261,7 @@ def finalize_config(config: dict) -> dict:
     config["REMEMBER_COOKIE_SECURE"] = production
     config["WTF_CSRF_TIME_LIMIT"] = None
     config["WTF_CSRF_SSL_STRICT"] = production
+    config["RATELIMIT_STORAGE_URI"] = config["REDIS_URL"] or "memory://"
     config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     return config
 

@@ -101,7 +101,7 @@ def test_email_settings_in_the_environment_send_a_workflows_mail_over_smtp(envir
     environment.setenv("EMAIL_FROM", "Acme Ops <ops@acme.example>")
     app = make_app(ENGINE_HANDOFF="sweep", SWEEP_PENDING_GRACE_SECONDS=0)  # no email keys in test_config
     with app.app_context():
-        ws, owner = workspace_service.create_workspace("Mail Co", "owner@mail.test", "password123", "Olga Owner")
+        ws, owner = workspace_service.create_workspace("Mail Co", "owner@mail.test", "test-pass-2718", "Olga Owner")
         db.session.commit()
         make_workflow(ws.id, trigger="contact_created", actions=[{"type": "send_template_email", "config": {
             "to": "{{ trigger.contact.email }}", "subject": "Welcome, {{ trigger.contact.name }}", "body": "Hello"}}])
