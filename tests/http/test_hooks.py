@@ -291,7 +291,7 @@ def test_external_webhook_creates_a_ticket_from_the_signed_curl_example(live_ser
 # --- The editor's panels ----------------------------------------------------------------------------
 
 def test_webhook_panel_shows_url_secret_curl_and_deliveries(app, client, logged_in):
-    client, ws, member = logged_in("member")
+    client, ws, admin = logged_in("admin")
     workflow, endpoint = webhook_workflow(ws.id)
     post(client, endpoint, delivery_id="msg_seen")
     post(client, endpoint, sign=False, delivery_id="msg_unsigned")
@@ -304,7 +304,7 @@ def test_webhook_panel_shows_url_secret_curl_and_deliveries(app, client, logged_
 
 
 def test_rotating_the_secret_makes_the_old_one_fail(app, client, logged_in):
-    client, ws, member = logged_in("member")
+    client, ws, admin = logged_in("admin")
     workflow, endpoint = webhook_workflow(ws.id)
     old_secret = endpoint.secret
     response = client.post(f"/automations/{workflow.id}/triggers/webhook/rotate", headers={"HX-Request": "true"})
@@ -315,6 +315,20 @@ def test_rotating_the_secret_makes_the_old_one_fail(app, client, logged_in):
     assert post(client, endpoint, secret=old_secret).status_code == 401
     assert post(client, endpoint).status_code == 202
     assert db.session.scalar(select(AuditEvent).where(AuditEvent.event == "webhook.secret_rotated", AuditEvent.subject_id == workflow.id))
+
+
+def test_members_neither_see_nor_rotate_the_signing_secret(app, client, logged_in):
+    """Finding 9: a member could read and rotate a webhook's signing secret; only owners and admins may."""
+    client, ws, member = logged_in("member")
+    workflow, endpoint = webhook_workflow(ws.id)
+    for page in (client.get(f"/automations/{workflow.id}/triggers/webhook"), client.get(f"/automations/{workflow.id}")):
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200
+        assert f"/hooks/{endpoint.token}" in html and endpoint.secret not in html
+        assert "Only owners and admins" in html and "Rotate secret" not in html
+    assert client.post(f"/automations/{workflow.id}/triggers/webhook/rotate").status_code == 403
+    db.session.expire_all()
+    assert incoming_webhook_service.endpoint_for(workflow.id).secret == endpoint.secret
 
 
 def test_rotation_needs_csrf_and_stays_in_the_workspace(app, client, logged_in, workspace):
