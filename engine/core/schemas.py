@@ -105,7 +105,9 @@ def _allowed_hosts() -> set[str]:
     """WEBHOOK_ALLOWED_HOSTS, when an app is there to say (outgoing calls check it again at run time)."""
     if not has_app_context():
         return set()
-    return {str(host).strip().lower().strip("[]") for host in current_app.config.get("WEBHOOK_ALLOWED_HOSTS") or ()}
+    raw = current_app.config.get("WEBHOOK_ALLOWED_HOSTS") or ()
+    items = str(raw).split(",") if isinstance(raw, str) else raw
+    return {str(host).strip().lower().strip("[]") for host in items if str(host).strip()}
 
 
 def _parse_integer(value: Any) -> int:

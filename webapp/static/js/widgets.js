@@ -7,11 +7,7 @@
     button.innerHTML = '<i class="bi bi-check2"></i> Copied';
     setTimeout(() => { button.innerHTML = before; }, 1500);
   };
-  const copyText = (text, button) => {
-    if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(text).then(() => copied(button));
-      return;
-    }
+  const copyWithSelection = (text, button) => {
     const area = document.createElement("textarea");
     area.value = text;
     document.body.appendChild(area);
@@ -19,6 +15,14 @@
     document.execCommand("copy");
     area.remove();
     copied(button);
+  };
+  const copyText = (text, button) => {
+    if (navigator.clipboard && window.isSecureContext) {
+      // Refused (no clipboard permission, e.g. a headless browser): fall back to a selection copy.
+      navigator.clipboard.writeText(text).then(() => copied(button), () => copyWithSelection(text, button));
+      return;
+    }
+    copyWithSelection(text, button);
   };
 
   // <select data-submit-on-change>: choosing an option submits its form (a workspace, a sort order).
