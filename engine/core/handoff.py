@@ -42,6 +42,23 @@ def hand_off_of(app: Flask) -> HandOff:
     return app.extensions.get(EXTENSION_KEY, _SWEEP_ONLY)
 
 
+# -- Background jobs other than runs (the outbox's mail delivery) ------------------------------------
+JOBS_EXTENSION_KEY = "workestra_jobs"
+
+
+class Jobs(Protocol):
+    def run_job(self, path: str, args: list, delay_seconds: float = 0) -> None:
+        """Run the function at dotted `path` with `args` in the app context, after `delay_seconds`."""
+
+
+def jobs_of(app: Flask) -> Jobs | None:
+    """The app's background jobs: RQ with REDIS_URL, the embedded runner's timer threads otherwise; None while
+    ENGINE_HANDOFF is `sweep` or no runtime is installed (the caller then does the work itself)."""
+    if app.config["ENGINE_HANDOFF"] == "sweep":
+        return None
+    return app.extensions.get(JOBS_EXTENSION_KEY)
+
+
 def hand_over_after_commit(execution_ids: list[int]) -> None:
     """Hand these executions over once the current transaction commits (never before: it may roll back)."""
     if execution_ids:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from flask import Flask
 from redis import RedisError
 from rq import Queue
+from rq.utils import import_attribute
 
 from engine.core import handoff as handoff_port
 from engine.core.redis_client import redis_connection
@@ -66,10 +67,50 @@ class EmbeddedHandOff:
         embedded_runner(self.app).submit_at(execution_id, when)
 
 
+class RQJobs:
+    """Background jobs (mail delivery) on the RQ queue; a delay goes through RQ's scheduler."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+
+    def run_job(self, path: str, args: list, delay_seconds: float = 0) -> None:
+        options = {"result_ttl": 0, "failure_ttl": 86400}
+        if delay_seconds > 0:
+            rq_queue(self.app).enqueue_in(timedelta(seconds=delay_seconds), path, *args, **options)
+        else:
+            rq_queue(self.app).enqueue(path, *args, **options)
+
+
+class EmbeddedJobs:
+    """Background jobs in this process: a timer thread per job, in the app context."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self.timers: "weakref.WeakSet[threading.Timer]" = weakref.WeakSet()
+
+    def run_job(self, path: str, args: list, delay_seconds: float = 0) -> None:
+        timer = threading.Timer(max(0.0, delay_seconds), self._run, (path, args))
+        timer.daemon = True
+        self.timers.add(timer)
+        timer.start()
+
+    def stop(self) -> None:
+        for timer in list(self.timers):
+            timer.cancel()
+
+    def _run(self, path: str, args: list) -> None:
+        with self.app.app_context():
+            try:
+                import_attribute(path)(*args)
+            except Exception:  # the job's rows stay queued: `flask emails deliver` and the Retry button remain
+                log.exception("Background job %s%s failed", path, tuple(args))
+
+
 def install(app: Flask) -> None:
     """Put the app's hand-off in place: RQ with REDIS_URL, else embedded (unused while ENGINE_HANDOFF=sweep)."""
     hand_off = RQHandOff(app) if app.config["REDIS_URL"] else EmbeddedHandOff(app)
     app.extensions[handoff_port.EXTENSION_KEY] = hand_off
+    app.extensions[handoff_port.JOBS_EXTENSION_KEY] = RQJobs(app) if app.config["REDIS_URL"] else EmbeddedJobs(app)
 
 
 def enqueue_executions(app: Flask, execution_ids: list[int]) -> None:
@@ -238,5 +279,8 @@ def shutdown(app) -> None:
     runner = app.extensions.pop(EMBEDDED_RUNNER_KEY, None)
     if runner is not None:
         runner.stop()
+    jobs = app.extensions.get(handoff_port.JOBS_EXTENSION_KEY)
+    if isinstance(jobs, EmbeddedJobs):
+        jobs.stop()  # jobs not started yet stay undone: their rows stay queued
 
 

@@ -38,6 +38,11 @@ NON_DEFAULT = {
     "WEBHOOK_RATE_LIMIT_PER_MINUTE": ("0", 0),
     "PASSWORD_HASH_METHOD": ("pbkdf2:sha256:1000", "pbkdf2:sha256:1000"),
     "SEED_ONBOARDING_WORKFLOW": ("off", False),
+    "SMTP_CA_FILE": (__file__, __file__),
+    "EMAIL_MAX_ATTEMPTS": ("2", 2),
+    "AUTH_RATE_LIMIT_PER_ACCOUNT": ("3 per minute", "3 per minute"),
+    "AUTH_RATE_LIMIT_PER_ADDRESS": ("50 per hour", "50 per hour"),
+    "TRUSTED_PROXIES": ("1", 1),
 }
 # Values that are only valid with another variable set beside them.
 NEEDS = {"APP_ENV": ("SECRET_KEY", "CRON_SECRET", "WEBHOOK_SIGNING_SECRET"), "EMAIL_BACKEND": ("RESEND_API_KEY",)}
@@ -88,6 +93,10 @@ def test_unset_and_empty_variables_take_the_defaults(environment):
     ("REDIS_URL", "http://127.0.0.1:6379"),
     ("SMTP_URL", "http://mail.example.test"),
     ("DATABASE_URL", "not a url"),
+    ("AUTH_RATE_LIMIT_PER_ACCOUNT", "lots"),
+    ("AUTH_RATE_LIMIT_PER_ADDRESS", "5 per fortnight"),
+    ("SMTP_CA_FILE", "/no/such/ca.pem"),
+    ("TRUSTED_PROXIES", "-1"),
 ])
 def test_an_invalid_variable_stops_start_up_with_an_error_naming_it(environment, name, value):
     environment.setenv(name, value)

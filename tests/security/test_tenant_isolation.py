@@ -61,6 +61,7 @@ BROWSER_CASES = [
     C("settings.change_role", "POST", {"role": "admin"}, membership_id="membership_id"),
     C("settings.remove_member", "POST", membership_id="membership_id"),
     C("settings.revoke_invitation", "POST", invitation_id="invitation_id"),
+    C("platform.retry_email", "POST", email_id="email_id"),
     C("finance.record_payment", "POST", {"amount": "10"}, invoice_id="invoice_id"),
     C("finance.refund", "POST", {"amount": "10", "reason": "x"}, invoice_id="invoice_id"),
     C("finance.send_invoice", "POST", invoice_id="invoice_id"),
