@@ -13,7 +13,7 @@ from tests.factories import make_workflow
 from tests.http.test_runs import add_run
 
 FAILING = [{"type": "log_event", "config": {"event": "first", "message": "ok"}},
-           {"type": "call_webhook", "config": {"url": "http://127.0.0.1:9/nowhere"}},
+           {"type": "call_webhook", "config": {"url": "http://nowhere.invalid/nowhere"}},
            {"type": "log_event", "config": {"event": "third", "message": "ok"}}]
 
 
