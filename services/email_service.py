@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import requests
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.core.handoff import jobs_of
@@ -47,6 +47,7 @@ TIMEOUT = (5, 10)
 DELIVER_JOB = "services.email_service.deliver_job"
 RETRY_FIRST_SECONDS = 30
 RETRY_FACTOR = 4
+SEND_LEASE = timedelta(minutes=2)  # longer than an SMTP or HTTP attempt can take (TIMEOUT)
 _EMAIL_RE = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 
 # Named layouts for Send Template Email (the catalog's `template` choices): intro + body + sign-off.
@@ -159,13 +160,19 @@ def deliver(ids: list[int] | None = None, limit: int = 100) -> dict[str, int]:
     retries: dict[float, list[int]] = {}
     now = utcnow()
     with Session(db.engine) as session:
-        query = select(OutboxEmail).where(
-            OutboxEmail.status == EmailStatus.QUEUED,
-            (OutboxEmail.next_attempt_at.is_(None)) | (OutboxEmail.next_attempt_at <= now))
+        query = select(OutboxEmail).where(OutboxEmail.status == EmailStatus.QUEUED, _due(now))
         if ids is not None:
             query = query.where(OutboxEmail.id.in_(ids))
         for email in session.scalars(query.order_by(OutboxEmail.id).limit(limit)).all():
-            email.attempts = (email.attempts or 0) + 1
+            # Claim the attempt (a job, a retry and `flask emails deliver` may meet on one row): one sender wins,
+            # and the row is not due again for SEND_LEASE (a sender that dies mid-way leaves it to a later one).
+            claimed = session.execute(update(OutboxEmail).where(
+                OutboxEmail.id == email.id, OutboxEmail.status == EmailStatus.QUEUED, _due(utcnow()),
+            ).values(attempts=OutboxEmail.attempts + 1, next_attempt_at=utcnow() + SEND_LEASE)).rowcount
+            session.commit()
+            if not claimed:
+                continue
+            session.refresh(email)
             try:
                 email.provider_id = _send(email)
                 email.status, email.sent_at, email.error, email.next_attempt_at = EmailStatus.SENT, utcnow(), None, None
@@ -187,6 +194,10 @@ def deliver(ids: list[int] | None = None, limit: int = 100) -> dict[str, int]:
         if jobs_of(app) is not None:
             _schedule(app, retry_ids, delay)
     return counts
+
+
+def _due(now):
+    return OutboxEmail.next_attempt_at.is_(None) | (OutboxEmail.next_attempt_at <= now)
 
 
 def _describe(error: Exception) -> str:

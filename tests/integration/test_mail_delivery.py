@@ -138,7 +138,7 @@ def test_delivery_leaves_the_request_and_a_failure_is_retried_with_backoff(make_
     app = make_app(EMAIL_BACKEND="smtp", SMTP_URL=f"smtp://127.0.0.1:{port}", REDIS_URL=None, EMAIL_MAX_ATTEMPTS=3)
     with app.app_context():
         _invite(app)
-        row = _wait_for(lambda: (r := _row()) is not None and r.attempts == 1 and r)
+        row = _wait_for(lambda: (r := _row()) is not None and r.attempts == 1 and r.next_attempt_at and r)
         assert row.status == "queued" and "Error" in row.error
         wait = (row.next_attempt_at - datetime.now(timezone.utc)).total_seconds()
         assert 25 < wait <= 30  # 30 s, then 2 min, then 8 min
@@ -191,3 +191,33 @@ def test_at_scale_delivery_and_its_retries_are_rq_jobs(make_app):
         assert len(scheduled) == 1
         retry_job = queue.fetch_job(scheduled[0])
         assert retry_job.func_name == email_service.DELIVER_JOB and retry_job.args == ([row.id],)
+
+
+def test_two_deliverers_meeting_on_one_row_send_it_once(make_app, smtp_server):
+    """A job, a scheduled retry and `flask emails deliver` may run at once: each attempt is claimed first."""
+    import threading
+
+    app = make_app(EMAIL_BACKEND="smtp", SMTP_URL=smtp_server.url, ENGINE_HANDOFF="sweep")
+    with app.app_context():
+        ws = make_workspace()
+        for n in range(5):
+            db.session.add(OutboxEmail(workspace_id=ws.id, to=f"r{n}@example.test", subject="Once", body="b",
+                                       backend="smtp", status="queued"))
+        db.session.commit()
+    start = threading.Barrier(3)
+    counts = []
+
+    def deliverer():
+        with app.app_context():
+            start.wait()
+            counts.append(email_service.deliver_pending())
+
+    threads = [threading.Thread(target=deliverer) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(m["to"][0] for m in smtp_server.messages) == [f"r{n}@example.test" for n in range(5)]
+    assert sum(c["sent"] for c in counts) == 5
+    with app.app_context():
+        assert {row.attempts for row in db.session.scalars(select(OutboxEmail))} == {1}
