@@ -12,6 +12,7 @@ which `flask emails deliver` runs.
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import smtplib
@@ -30,12 +31,14 @@ from models.base import utcnow
 from models.vocabulary import EmailStatus, parse_bool
 from services.common import Origin, fire, origin_columns
 from services.errors import ValidationFailed
+from services.outgoing_http import Deadline, read_limited, took_too_long, watch
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("outbox", "smtp", "resend")
 RESEND_URL = "https://api.resend.com/emails"
 TIMEOUT = (5, 10)
+RESEND_RESPONSE_BYTES = 65536  # read at most this much of Resend's answer
 _EMAIL_RE = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 
 # Named layouts for Send Template Email (the catalog's `template` choices): intro + body + sign-off.
@@ -172,23 +175,38 @@ def send_smtp(email: OutboxEmail) -> str:
 
 
 def _http() -> requests.Session:
-    """The HTTP session for Resend (tests replace it)."""
-    return requests.Session()
+    """The HTTP session for Resend (tests replace it); its sockets stay under the call's Deadline."""
+    return watch(requests.Session())
 
 
 def send_resend(email: OutboxEmail) -> str | None:
     if not current_app.config["RESEND_API_KEY"]:
         raise RuntimeError("RESEND_API_KEY is not set")
-    response = _http().post(
-        RESEND_URL,
-        json={"from": _sender(), "to": [email.to], "subject": email.subject, "text": email.body},
-        headers={"Authorization": f"Bearer {current_app.config['RESEND_API_KEY']}",
-                 "Idempotency-Key": f"outbox-{email.id}"},
-        timeout=TIMEOUT,
-    )
-    if not 200 <= response.status_code < 300:
-        raise RuntimeError(f"Resend answered {response.status_code}: {response.text[:500]}")
+    limit = current_app.config["OUTGOING_HTTP_DEADLINE_SECONDS"]
+    deadline = Deadline(limit)
     try:
-        return (response.json() or {}).get("id")
-    except ValueError:
+        with deadline:
+            response = _http().post(
+                RESEND_URL,
+                json={"from": _sender(), "to": [email.to], "subject": email.subject, "text": email.body},
+                headers={"Authorization": f"Bearer {current_app.config['RESEND_API_KEY']}",
+                         "Idempotency-Key": f"outbox-{email.id}"},
+                timeout=TIMEOUT, stream=True,
+            )
+            try:
+                raw = read_limited(response, RESEND_RESPONSE_BYTES)
+            finally:
+                getattr(response, "close", lambda: None)()
+    except (requests.RequestException, OSError):
+        if deadline.expired:
+            raise RuntimeError(f"Resend: {took_too_long(limit)}") from None
+        raise
+    if deadline.expired:
+        raise RuntimeError(f"Resend: {took_too_long(limit)}")
+    text = raw.decode("utf-8", errors="replace")
+    if not 200 <= response.status_code < 300:
+        raise RuntimeError(f"Resend answered {response.status_code}: {text[:500]}")
+    try:
+        return (json.loads(text) or {}).get("id")
+    except (ValueError, AttributeError):
         return None
