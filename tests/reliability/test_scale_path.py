@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from engine.core.catalog import sample_payload
 from engine.core.runs import fire_workflow_event
-from engine.runtime.handoff import WORKER_HEARTBEATS_KEY, WORKER_RUNS_KEY
+from engine.runtime.handoff import WORKER_HEARTBEATS_KEY, WORKER_RUNS_KEY, enqueue_executions
 from models import AuditEvent, WorkflowExecution, db
 from tests.factories import make_workflow, make_workspace
 from tests.reliability.conftest import TRIGGER, record, wait_until, worker_env
@@ -29,13 +29,16 @@ from tests.support.http_server import serving
 pytestmark = pytest.mark.slow
 
 
-def fire(ws_id: int, n: int = 1) -> list[int]:
+def fire(ws_id: int, n: int = 1, one_commit: bool = False) -> list[int]:
+    """n runs, committed one by one (events arriving), or all in one commit (one hand-off: a burst)."""
     ids = []
     for i in range(n):
         payload = sample_payload(TRIGGER)
         payload["contact"]["name"] = f"run {i}"
         ids += fire_workflow_event(ws_id, TRIGGER, payload)
-        db.session.commit()
+        if not one_commit:
+            db.session.commit()
+    db.session.commit()
     return ids
 
 
@@ -226,7 +229,7 @@ def test_four_workers_all_work_a_burst_even_with_one_wake_slot(make_app, databas
                                                                slow_receiver):
     runs = 120
     slow_receiver.delay = 0.05
-    app = make_app(REDIS_URL=pg_and_redis)
+    app = make_app(REDIS_URL=pg_and_redis, ENGINE_HANDOFF="sweep", RQ_WAKE_SLOTS=1)  # made first, handed over at once
     with app.app_context():
         ws = make_workspace("Burst Co")
         make_workflow(ws.id, trigger=TRIGGER, actions=[{"type": "call_webhook", "config": {"url": slow_receiver.url}}])
@@ -235,6 +238,8 @@ def test_four_workers_all_work_a_burst_even_with_one_wake_slot(make_app, databas
         workers.start(4)
         wait_for_heartbeats(pg_and_redis, 4)
         ids = fire(ws.id, runs)
+        app.config["ENGINE_HANDOFF"] = "queue"
+        enqueue_executions(app, ids)  # one hand-off of the whole burst: with the old loop, one wake job ran it all
         wait_until(lambda: all_finished(ids), timeout=120, message="the burst")
         assert statuses(ids) == {"completed": runs}
         per_worker = {k.decode(): int(v) for k, v in redis.Redis.from_url(pg_and_redis).hgetall(WORKER_RUNS_KEY).items()}
