@@ -237,6 +237,9 @@ def test_four_workers_all_work_a_burst_even_with_one_wake_slot(make_app, databas
                                          SWEEP_INTERVAL_SECONDS=0))
         workers.start(4)
         wait_for_heartbeats(pg_and_redis, 4)
+        health = app.test_client().get("/healthz")
+        assert health.status_code == 200
+        assert health.get_json()["workers"] == "ok" and health.get_json()["worker_heartbeat_age_seconds"] < 15
         ids = fire(ws.id, runs)
         app.config["ENGINE_HANDOFF"] = "queue"
         enqueue_executions(app, ids)  # one hand-off of the whole burst: with the old loop, one wake job ran it all
