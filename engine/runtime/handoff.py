@@ -167,12 +167,13 @@ def push_back(app, execution_ids: list[int]) -> None:
 
 
 # -- worker heartbeats ------------------------------------------------------------------------
-def beat(app, worker_name: str) -> None:
-    redis_connection(app).hset(WORKER_HEARTBEATS_KEY, worker_name, f"{time.time():.3f}")
+def beat(connection, worker_name: str) -> None:
+    """A worker's heartbeat, on the Redis connection of its queue."""
+    connection.hset(WORKER_HEARTBEATS_KEY, worker_name, f"{time.time():.3f}")
 
 
-def forget_worker(app, worker_name: str) -> None:
-    redis_connection(app).hdel(WORKER_HEARTBEATS_KEY, worker_name)
+def forget_worker(connection, worker_name: str) -> None:
+    connection.hdel(WORKER_HEARTBEATS_KEY, worker_name)
 
 
 def heartbeats(app) -> dict[str, float]:

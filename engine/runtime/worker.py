@@ -51,7 +51,7 @@ class AppContextWorker:
         finally:
             self._beating.set()
             try:
-                handoff.forget_worker(app, self.name)
+                handoff.forget_worker(self.connection, self.name)
             except Exception:
                 pass
 
@@ -61,7 +61,7 @@ class AppContextWorker:
         def loop():
             while True:
                 try:
-                    handoff.beat(app, self.name)
+                    handoff.beat(self.connection, self.name)
                 except Exception as error:  # Redis down: the worker's own loop reports it
                     log.debug("Heartbeat not written: %s", error)
                 if self._beating.wait(interval):
