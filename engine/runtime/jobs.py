@@ -6,14 +6,19 @@ takes no new run, finishes the step under way, gives back what it claimed and di
 another wake job for the rest. RQ's own job_timeout (RQ_JOB_TIMEOUT_SECONDS) stays far above the budget;
 if it ever fires, JobTimeoutException goes through the runner to RQ untouched (never a step's failure).
 """
+import logging
+
 from flask import current_app
+from redis import RedisError
 from rq import get_current_job
 
 from engine.runtime.budget import WorkBudget
-from engine.runtime.handoff import count_runs, push_back, take_due_ids, wake_more
+from engine.runtime.handoff import SWEEP_JOB, count_runs, job_options, push_back, rq_queue, take_due_ids, wake_more
 from engine.runtime.runner import default_worker_id, run_claimed_batch, run_execution
 from engine.runtime.sweep import sweep_pending_executions
 from models import db
+
+log = logging.getLogger(__name__)
 
 
 def _budget(app) -> WorkBudget:
@@ -75,9 +80,17 @@ def wake_job(slot: int | None = None):
 
 
 def sweep_job():
+    """The periodic sweep: with Redis it hands the due runs to every worker; run here (Redis refused them), what
+    the budget left is swept by another sweep job queued at once."""
     app = current_app._get_current_object()
     try:
         with _budget(app).active():
-            return sweep_pending_executions()
+            counts = sweep_pending_executions()
+        if counts["left"]:
+            try:
+                rq_queue(app).enqueue(SWEEP_JOB, **job_options(app, result_ttl=60))
+            except RedisError as error:  # the periodic sweep comes again anyway
+                log.warning("Could not queue the rest of the sweep (%s)", error)
+        return counts
     finally:
         db.session.remove()

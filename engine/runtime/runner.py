@@ -222,8 +222,11 @@ def run_claimed_batch(execution_ids: list[int], worker_id: str | None = None) ->
         try:
             status = run_claimed(state, owner).value
         except JobTimeoutException:  # RQ stops the job: give back the runs not started, then let RQ see it
-            db.session.rollback()
-            hand_back(states[position + 1:], owner)
+            try:
+                db.session.rollback()
+                hand_back(states[position + 1:], owner)
+            except Exception:  # the timeout may have broken the connection: their leases expire instead
+                log.warning("Could not give back executions after RQ's job timeout", exc_info=True)
             raise
         except Exception:  # keep going with the rest of the batch; the lease expires and the sweep retries this one
             log.exception("Execution %s failed in worker %s; the sweep retries it when the lease expires", state.id, owner)

@@ -50,7 +50,7 @@ def sweep_pending_executions(now: datetime | None = None, worker_id: str | None 
     clock = shifted_clock(now)
     now = clock()
     owner = worker_id or default_worker_id()
-    counts = {"due": 0, "claimed": 0, "handed_off": 0} | {
+    counts = {"due": 0, "claimed": 0, "handed_off": 0, "left": 0} | {
         status.value: 0 for status in RunStatus if status is not RunStatus.RUNNING}
     ids = due_execution_ids(now)
     db.session.commit()
@@ -58,9 +58,10 @@ def sweep_pending_executions(now: datetime | None = None, worker_id: str | None 
     if ids and not moved and hand_off_of(current_app).hand_over_from_sweep(ids):
         counts["handed_off"] = len(ids)
         ids = []
-    for execution_id in ids:
+    for position, execution_id in enumerate(ids):
         if budget.should_yield():
-            break  # the rest is still due: the next sweep (or the wake-up this job queues) takes it
+            counts["left"] = len(ids) - position  # still due: the sweep job queues another sweep for them
+            break
         for state in claim_states([execution_id], owner, clock() if moved else None):
             status = run_claimed(state, owner, clock if moved else shifted_clock(None)).value
             counts["claimed"] += 1

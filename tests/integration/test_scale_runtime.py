@@ -137,3 +137,16 @@ def test_log_lines_carry_the_run_ids_as_json(engine_app, capsys):
         assert " WARNING engine.test [ws=7 run=42] plain" in line
     finally:
         logs.configure(engine_app.config["LOG_FORMAT"], engine_app.config["LOG_LEVEL"])
+
+
+def test_the_sweep_stops_at_its_budget_and_says_what_is_left(engine_app):
+    engine_app.config["SWEEP_PENDING_GRACE_SECONDS"] = 0
+    ws = make_workspace()
+    three_logs(ws.id)
+    ids = fire(ws.id, 3)
+    with WorkBudget(0).active():
+        counts = sweep_pending_executions()
+    assert (counts["due"], counts["claimed"], counts["left"]) == (3, 0, 3)
+    assert {load_execution(i).status for i in ids} == {"pending"}
+    counts = sweep_pending_executions()
+    assert (counts["claimed"], counts["completed"], counts["left"]) == (3, 3, 0)
