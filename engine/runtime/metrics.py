@@ -9,7 +9,7 @@ whichever machine does the work.
 import os
 from datetime import datetime, timezone
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, REGISTRY
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import func, select
@@ -87,5 +87,3 @@ class _Forward:
     def collect(self):
         return self.metric.collect()
 
-
-__all__ = ["REGISTRY", "RUNS_FINISHED", "STEP_DURATION", "LEASE_TAKEOVERS", "observe_steps", "registry_for_scrape"]

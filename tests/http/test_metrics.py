@@ -1,5 +1,9 @@
 """GET /metrics (DESIGN.md "Observability"): Prometheus text that prometheus_client's own parser reads,
 the backlog gauges equal to the database's counts, and access from loopback or with METRICS_TOKEN."""
+import os
+import subprocess
+import sys
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
@@ -66,10 +70,6 @@ def test_metrics_are_for_loopback_or_the_token_holder(metrics_app):
 
 def test_counters_of_every_process_add_up_in_multiprocess_mode(tmp_path, database_url):
     """Under gunicorn (PROMETHEUS_MULTIPROC_DIR) each process writes its counters to files; /metrics adds them."""
-    import os
-    import subprocess
-    import sys
-
     env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(tmp_path), DATABASE_URL=database_url, REDIS_URL="",
                SECRET_KEY="test-secret-key-0123456789", APP_ENV="development")
     count = "from engine.runtime.metrics import RUNS_FINISHED; RUNS_FINISHED.labels(status='failed').inc({})"

@@ -1,9 +1,16 @@
 """The RQ worker classes push the app context around every job, so nothing under engine/ imports the web app."""
+import os
+import subprocess
+import sys
+
 import fakeredis
+import pytest
+from redis import Redis
 from rq import Queue
 
 from engine.runtime.handoff import RQ_QUEUE_NAME
 from engine.runtime.worker import AppSimpleWorker
+from tests.reliability.conftest import RELIABILITY_REDIS, redis_available
 
 
 def _has_app_context_in_a_job(worker, connection) -> bool:
@@ -33,15 +40,6 @@ def test_a_plain_rq_worker_builds_the_app_the_way_flask_does(monkeypatch, tmp_pa
 def test_rq_worker_command_builds_the_app_once_not_per_job(tmp_path):
     """RQ's own `rq worker --worker-class ...` (both classes): every job runs in the app context, and a job takes
     milliseconds, not the seconds of building the app (the forking class builds it once, in the parent)."""
-    import os
-    import subprocess
-    import sys
-
-    import pytest
-    from redis import Redis
-
-    from tests.reliability.conftest import RELIABILITY_REDIS, redis_available
-
     if not redis_available(RELIABILITY_REDIS):
         pytest.skip(f"needs Redis at {RELIABILITY_REDIS}")
     connection = Redis.from_url(RELIABILITY_REDIS)
