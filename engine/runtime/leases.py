@@ -49,7 +49,7 @@ def renewal_expression():
 
 _RENEW = (
     update(EXECUTIONS)
-    .where(EXECUTIONS.c.id == bindparam("run_id"), EXECUTIONS.c.lease_owner == bindparam("owner"),
+    .where(EXECUTIONS.c.id.in_(bindparam("run_ids", expanding=True)), EXECUTIONS.c.lease_owner == bindparam("owner"),
            EXECUTIONS.c.status == RunStatus.RUNNING)
 )
 
@@ -64,12 +64,14 @@ class LeaseKeeper:
         self.thread: threading.Thread | None = None
         self.next_key = 0
 
-    def hold(self, app, execution_id: int, owner: str) -> int:
+    def hold(self, app, execution_ids: "int | list[int]", owner: str) -> int:
+        """Keep renewing these leases (a run under way, or a claimed batch waiting its turn) until released."""
         seconds = float(app.config["EXECUTION_LEASE_SECONDS"])
+        ids = [execution_ids] if isinstance(execution_ids, int) else list(execution_ids)
         with self.lock:
             self.next_key += 1
             key = self.next_key
-            self.held[key] = {"app": app, "id": execution_id, "owner": owner, "seconds": seconds,
+            self.held[key] = {"app": app, "ids": ids, "owner": owner, "seconds": seconds,
                               "renewed": time.monotonic()}
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self.loop, name="workestra-lease-heartbeat", daemon=True)
@@ -90,14 +92,15 @@ class LeaseKeeper:
                 try:
                     renewed = self.renew(entry)
                 except Exception:  # a database blip: try again on the next tick, the lease still has 2/3 left
-                    log.warning("Could not renew the lease of execution %s", entry["id"], exc_info=True)
+                    log.warning("Could not renew the leases of executions %s", entry["ids"], exc_info=True)
                     continue
                 entry["renewed"] = now
-                if not renewed:
-                    log.info("Execution %s is no longer held by %s (cancelled or taken over)", entry["id"], entry["owner"])
+                if renewed < len(entry["ids"]):
+                    log.info("Of executions %s, %s are no longer held by %s (finished, cancelled or taken over)",
+                             entry["ids"], len(entry["ids"]) - renewed, entry["owner"])
 
     @staticmethod
-    def renew(entry) -> bool:
+    def renew(entry) -> int:
         with entry["app"].app_context():
             engine = db.engine
             with engine.begin() as connection:
@@ -107,8 +110,8 @@ class LeaseKeeper:
                 else:
                     statement = _RENEW.values(lease_expires_at=bindparam("expires", type_=UTCDateTime()))
                     params = {"expires": utcnow() + timedelta(seconds=entry["seconds"])}
-                result = connection.execute(statement, {"run_id": entry["id"], "owner": entry["owner"], **params})
-                return result.rowcount == 1
+                result = connection.execute(statement, {"run_ids": entry["ids"], "owner": entry["owner"], **params})
+                return result.rowcount
 
 
 KEEPER = LeaseKeeper()

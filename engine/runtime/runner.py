@@ -215,6 +215,15 @@ def run_claimed_batch(execution_ids: list[int], worker_id: str | None = None) ->
     counts: dict = {"given": len(execution_ids), "claimed": 0, "handed_back": []}
     states = claim_states(list(execution_ids), owner)
     counts["claimed"] = len(states)
+    waiting = KEEPER.hold(current_app._get_current_object(), [state.id for state in states], owner)
+    try:
+        _run_batch(states, owner, counts)
+    finally:
+        KEEPER.release(waiting)  # the claimed runs waiting their turn keep their leases too
+    return counts
+
+
+def _run_batch(states: list[RunState], owner: str, counts: dict) -> None:
     for position, state in enumerate(states):
         if budget.should_yield():  # out of time or stopping: the runs not started go back for another worker
             counts["handed_back"] += hand_back(states[position:], owner)
@@ -235,7 +244,6 @@ def run_claimed_batch(execution_ids: list[int], worker_id: str | None = None) ->
         if status == RunStatus.PENDING and budget.should_yield():
             counts["handed_back"].append(state.id)
         counts[status] = counts.get(status, 0) + 1
-    return counts
 
 
 def hand_back(states: list[RunState], owner: str) -> list[int]:

@@ -225,6 +225,32 @@ def test_the_lease_heartbeat_keeps_a_long_step_and_a_killed_worker_loses_it(make
         record("lease_heartbeat", long_step_seconds=slow_receiver.delay, takeover_after_kill=1)
 
 
+def test_claimed_runs_waiting_in_a_batch_keep_their_leases(make_app, database_url, pg_and_redis, worker_pool,
+                                                           slow_receiver):
+    """A worker claims 3 runs in one statement and runs them one after another (3 × 2.5 s, lease 2 s): the
+    ones waiting their turn are renewed too, so the other worker, sweeping every second, takes none over."""
+    slow_receiver.delay = 2.5
+    app = make_app(REDIS_URL=pg_and_redis, ENGINE_HANDOFF="sweep")
+    with app.app_context():
+        ws = make_workspace("Batch Co")
+        make_workflow(ws.id, trigger=TRIGGER, actions=[{"type": "call_webhook", "config": {"url": slow_receiver.url}}])
+        ids = fire(ws.id, 3)
+        env = worker_env(database_url, pg_and_redis, EXECUTION_LEASE_SECONDS=2, ENGINE_CLAIM_BATCH=3)
+        workers = worker_pool(env)
+        workers.start(1)
+        wait_for_heartbeats(pg_and_redis, 1)
+        app.config["ENGINE_HANDOFF"] = "queue"
+        enqueue_executions(app, ids)  # one hand-off: the first worker claims the three at once
+        wait_until(lambda: statuses(ids).get("running", 0) == 3, timeout=20, message="the batch to be claimed")
+        workers.start(1)  # sweeps every second: it would take over any lease left to expire
+        wait_until(lambda: all_finished(ids), timeout=60, message="the batch to finish")
+        assert statuses(ids) == {"completed": 3}
+        takeovers = db.session.scalar(select(func.sum(WorkflowExecution.takeover_count)).where(WorkflowExecution.id.in_(ids)))
+        assert takeovers == 0
+        assert len(slow_receiver.requests) == 3
+        record("batch_leases", runs=3, step_seconds=slow_receiver.delay, lease_seconds=2, takeovers=takeovers)
+
+
 def test_four_workers_all_work_a_burst_even_with_one_wake_slot(make_app, database_url, pg_and_redis, worker_pool,
                                                                slow_receiver):
     runs = 120
