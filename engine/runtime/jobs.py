@@ -60,7 +60,7 @@ def wake_job(slot: int | None = None):
             while ids:
                 wake_more(app)  # ids may still wait behind these: let idle workers join in
                 counts = run_claimed_batch(ids, owner)
-                back = counts.pop("handed_back")
+                back = counts.pop("handed_back", [])
                 handed_back += back
                 count_runs(app, worker, counts["claimed"] - len(back))
                 for key, value in counts.items():

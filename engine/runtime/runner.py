@@ -212,9 +212,11 @@ def run_claimed_batch(execution_ids: list[int], worker_id: str | None = None) ->
     given; ids already taken by someone else, cancelled or finished are skipped.
     """
     owner = worker_id or default_worker_id()
-    counts: dict = {"given": len(execution_ids), "claimed": 0, "handed_back": []}
+    counts: dict = {"given": len(execution_ids), "claimed": 0}  # + "handed_back": [ids] when some were
     states = claim_states(list(execution_ids), owner)
     counts["claimed"] = len(states)
+    if not states:
+        return counts
     waiting = KEEPER.hold(current_app._get_current_object(), [state.id for state in states], owner)
     try:
         _run_batch(states, owner, counts)
@@ -226,7 +228,7 @@ def run_claimed_batch(execution_ids: list[int], worker_id: str | None = None) ->
 def _run_batch(states: list[RunState], owner: str, counts: dict) -> None:
     for position, state in enumerate(states):
         if budget.should_yield():  # out of time or stopping: the runs not started go back for another worker
-            counts["handed_back"] += hand_back(states[position:], owner)
+            counts.setdefault("handed_back", []).extend(hand_back(states[position:], owner))
             break
         try:
             status = run_claimed(state, owner).value
@@ -242,7 +244,7 @@ def _run_batch(states: list[RunState], owner: str, counts: dict) -> None:
             db.session.rollback()
             status = "error"
         if status == RunStatus.PENDING and budget.should_yield():
-            counts["handed_back"].append(state.id)
+            counts.setdefault("handed_back", []).append(state.id)
         counts[status] = counts.get(status, 0) + 1
 
 

@@ -49,6 +49,7 @@ def test_a_spent_budget_hands_the_claimed_runs_back_untouched(engine_app):
     with WorkBudget(0).active():
         counts = run_claimed_batch(ids)
     assert counts["claimed"] == 3 and sorted(counts["handed_back"]) == sorted(ids)
+    assert "handed_back" not in run_claimed_batch([])  # nothing given back: the counts as before
     for execution_id in ids:
         run = load_execution(execution_id)
         assert (run.status, run.lease_owner, run.claim_count, run.completed_actions) == ("pending", None, 0, [])
