@@ -8,7 +8,8 @@ classes (rq's default class knows nothing of the app context the jobs need):
 The class builds the app the way the `flask` command does (FLASK_APP), once per worker process, before the
 first job; nothing under engine/ imports the web app, and no job builds it. AppSimpleWorker (the default and
 the recommended class) runs jobs in its own process: no fork and no app build per job. AppForkWorker forks
-per job (isolation) from the app built once in the parent; the child drops the inherited connection pool.
+per job (isolation) from the app built once in the parent; the child drops the inherited connection pool, and
+a SIGTERM to the parent reaches the job in the child (SIGUSR1).
 
 Both also: write a heartbeat to Redis every WORKER_HEARTBEAT_SECONDS (the wake-up fan-out and /healthz read
 it), configure logging like the web app (LOG_FORMAT, LOG_LEVEL), and on SIGTERM (warm shutdown) tell the job
@@ -16,6 +17,7 @@ under way to stop at the next step boundary and hand the rest back (engine.runti
 """
 import logging
 import os
+import signal
 import threading
 
 from flask import Flask
@@ -84,7 +86,20 @@ class AppSimpleWorker(AppContextWorker, SimpleWorker):
 
 
 class AppForkWorker(AppContextWorker, Worker):
-    """Forks per job; the child drops the parent's pooled connections (they must not cross fork())."""
+    """Forks per job; the child drops the parent's pooled connections (they must not cross fork()).
+    A warm shutdown reaches the job in the child as SIGUSR1 (the child ignores SIGINT and sits in its own session)."""
+
+    def setup_work_horse_signals(self):
+        super().setup_work_horse_signals()
+        signal.signal(signal.SIGUSR1, lambda signum, frame: budget.STOP_REQUESTED.set())
+
+    def request_stop(self, signum, frame):
+        if self.horse_pid:
+            try:
+                os.kill(self.horse_pid, signal.SIGUSR1)
+            except ProcessLookupError:
+                pass
+        return super().request_stop(signum, frame)
 
     def main_work_horse(self, job, queue):
         with self.flask_app().app_context():

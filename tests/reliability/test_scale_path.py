@@ -95,8 +95,9 @@ def test_rq_job_timeout_is_never_recorded_as_the_step_failure(make_app, database
         record("job_timeout", deliveries=len(slow_receiver.requests), takeovers=run.takeover_count)
 
 
+@pytest.mark.parametrize("worker_class", ["simple", "fork"])
 def test_sigterm_mid_batch_finishes_the_step_and_hands_the_rest_back(make_app, database_url, pg_and_redis,
-                                                                     worker_pool, slow_receiver):
+                                                                     worker_pool, slow_receiver, worker_class):
     runs = 12
     slow_receiver.delay = 0.5
     app = make_app(REDIS_URL=pg_and_redis)
@@ -109,6 +110,7 @@ def test_sigterm_mid_batch_finishes_the_step_and_hands_the_rest_back(make_app, d
         ])
         env = worker_env(database_url, pg_and_redis, ENGINE_CLAIM_BATCH=runs, SWEEP_INTERVAL_SECONDS=0)
         workers = worker_pool(env)
+        workers.worker_args = ["--worker-class", worker_class]
         workers.start(1)
         wait_for_heartbeats(pg_and_redis, 1)
         ids = fire(ws.id, runs)
@@ -132,7 +134,7 @@ def test_sigterm_mid_batch_finishes_the_step_and_hands_the_rest_back(make_app, d
         assert sorted(deliveries) == sorted(f"exec-{i}-step-1" for i in ids)  # one delivery per run: none repeated
         takeovers = db.session.scalar(select(func.sum(WorkflowExecution.takeover_count)).where(WorkflowExecution.id.in_(ids)))
         assert takeovers == 0  # handed back, not abandoned: nobody had to wait for a lease to expire
-        record("sigterm", runs=runs, done_before_stop=done_by_first, stop_seconds=round(stop_seconds, 2))
+        record("sigterm", worker_class=worker_class, runs=runs, done_before_stop=done_by_first, stop_seconds=round(stop_seconds, 2))
 
 
 class Trickle(BaseHTTPRequestHandler):
