@@ -211,8 +211,12 @@ def wake_slots(app) -> int:
 
 
 def count_runs(app, worker_name: str, claimed: int) -> None:
+    """Runs claimed per worker name (kept a day after the last count: worker names change at every start)."""
     if claimed:
-        redis_connection(app).hincrby(WORKER_RUNS_KEY, worker_name, claimed)
+        pipeline = redis_connection(app).pipeline(transaction=False)
+        pipeline.hincrby(WORKER_RUNS_KEY, worker_name, claimed)
+        pipeline.expire(WORKER_RUNS_KEY, 86400)
+        pipeline.execute()
 
 
 class RedisPusher:
