@@ -23,11 +23,26 @@ STEP_DURATION = Histogram("workestra_step_duration_seconds", "Duration of one st
 LEASE_TAKEOVERS = Counter("workestra_lease_takeovers", "Runs claimed from a worker whose lease had expired")
 
 
+_STEP_CHILDREN: dict = {}  # action → its labelled histogram (labels() costs more than the observation)
+_FINISHED_CHILDREN: dict = {}
+
+
 def observe_steps(records: list) -> None:
     for record in records:
         duration = record.get("duration_ms") if isinstance(record, dict) else None
         if isinstance(duration, (int, float)) and record.get("status") != "skipped":
-            STEP_DURATION.labels(action=str(record.get("type"))).observe(duration / 1000)
+            action = str(record.get("type"))
+            child = _STEP_CHILDREN.get(action)
+            if child is None:
+                child = _STEP_CHILDREN[action] = STEP_DURATION.labels(action=action)
+            child.observe(duration / 1000)
+
+
+def run_finished(status: str) -> None:
+    child = _FINISHED_CHILDREN.get(status)
+    if child is None:
+        child = _FINISHED_CHILDREN[status] = RUNS_FINISHED.labels(status=status)
+    child.inc()
 
 
 class BacklogCollector:

@@ -231,7 +231,7 @@ def _run_batch(states: list[RunState], owner: str, counts: dict) -> None:
             counts.setdefault("handed_back", []).extend(hand_back(states[position:], owner))
             break
         try:
-            status = run_claimed(state, owner).value
+            status = run_claimed(state, owner, keep_lease=False).value  # the batch's hold renews it
         except JobTimeoutException:  # RQ stops the job: give back the runs not started, then let RQ see it
             try:
                 db.session.rollback()
@@ -264,10 +264,11 @@ def hand_back(states: list[RunState], owner: str) -> list[int]:
     return handed
 
 
-def run_claimed(state: RunState, owner: str, clock=utcnow) -> RunStatus:
+def run_claimed(state: RunState, owner: str, clock=utcnow, keep_lease: bool = True) -> RunStatus:
     """Run an execution this worker has just claimed; its status afterwards (as the database has it when
-    the lease was lost to a cancel or another worker)."""
-    held = KEEPER.hold(current_app._get_current_object(), state.id, owner)  # the lease lives while this worker does
+    the lease was lost to a cancel or another worker). `keep_lease`: renew its lease while it runs (off when
+    the caller's batch hold renews it already)."""
+    held = KEEPER.hold(current_app._get_current_object(), state.id, owner) if keep_lease else None
     try:
         with logs.run_context(workspace_id=state.workspace_id, run_id=state.id):
             return ExecutionRun(state.id, owner, clock, state).run()
@@ -280,7 +281,8 @@ def run_claimed(state: RunState, owner: str, clock=utcnow) -> RunStatus:
                  state.id, state.current_step)
         return RunStatus.PENDING
     finally:
-        KEEPER.release(held)
+        if held is not None:
+            KEEPER.release(held)
 
 
 # -- running ---------------------------------------------------------------------------------------
@@ -441,7 +443,7 @@ class RunWriter:
             self.observed = len(records)
         status = values.get("status")
         if status in (RunStatus.COMPLETED, RunStatus.FAILED):
-            metrics.RUNS_FINISHED.labels(status=RunStatus(status).value).inc()
+            metrics.run_finished(RunStatus(status).value)
 
     @classmethod
     def _statement(cls, columns: tuple, renew_on_database_clock: bool = False):
