@@ -109,6 +109,8 @@ class WorkflowExecution(db.Model):
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     claim_count: Mapped[int] = mapped_column(Integer, default=0)
+    # claims of a running row whose lease had expired (its worker died or hung); capped by EXECUTION_MAX_TAKEOVERS
+    takeover_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     event_depth: Mapped[int] = mapped_column(Integer, default=0)
     replay_of_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("workflow_executions.id", ondelete="SET NULL"))
 

@@ -17,6 +17,7 @@ sends whatever is due.
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import smtplib
@@ -38,6 +39,7 @@ from models.base import utcnow
 from models.vocabulary import EmailStatus, parse_bool
 from services.common import Origin, fire, origin_columns
 from services.errors import NotFound, ValidationFailed
+from services.outgoing_http import Deadline, read_limited, took_too_long, watch
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,8 @@ TIMEOUT = (5, 10)
 DELIVER_JOB = "services.email_service.deliver_job"
 RETRY_FIRST_SECONDS = 30
 RETRY_FACTOR = 4
-SEND_LEASE = timedelta(minutes=2)  # longer than an SMTP or HTTP attempt can take (TIMEOUT)
+SEND_LEASE = timedelta(minutes=2)  # longer than an SMTP or HTTP attempt can take (TIMEOUT, the HTTP deadline)
+RESEND_RESPONSE_BYTES = 65536  # read at most this much of Resend's answer
 _EMAIL_RE = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 
 # Named layouts for Send Template Email (the catalog's `template` choices): intro + body + sign-off.
@@ -270,24 +273,39 @@ def tls_context() -> ssl.SSLContext:
 
 
 def _http() -> requests.Session:
-    """The HTTP session for Resend (tests replace it)."""
-    return requests.Session()
+    """The HTTP session for Resend (tests replace it); its sockets stay under the call's Deadline."""
+    return watch(requests.Session())
 
 
 def send_resend(email: OutboxEmail) -> str | None:
     if not current_app.config["RESEND_API_KEY"]:
         raise RuntimeError("RESEND_API_KEY is not set")
-    response = _http().post(
-        RESEND_URL,
-        json={"from": _sender(), "to": [email.to], "subject": email.subject, "text": email.body},
-        headers={"Authorization": f"Bearer {current_app.config['RESEND_API_KEY']}",
-                 "Idempotency-Key": f"outbox-{email.id}"},
-        timeout=TIMEOUT,
-    )
+    limit = current_app.config["OUTGOING_HTTP_DEADLINE_SECONDS"]
+    deadline = Deadline(limit)
+    try:
+        with deadline:
+            response = _http().post(
+                RESEND_URL,
+                json={"from": _sender(), "to": [email.to], "subject": email.subject, "text": email.body},
+                headers={"Authorization": f"Bearer {current_app.config['RESEND_API_KEY']}",
+                         "Idempotency-Key": f"outbox-{email.id}"},
+                timeout=TIMEOUT, stream=True,
+            )
+            try:
+                raw = read_limited(response, RESEND_RESPONSE_BYTES)
+            finally:
+                getattr(response, "close", lambda: None)()
+    except (requests.RequestException, OSError):
+        if deadline.expired:
+            raise RuntimeError(f"Resend: {took_too_long(limit)}") from None
+        raise
+    if deadline.expired:
+        raise RuntimeError(f"Resend: {took_too_long(limit)}")
+    text = raw.decode("utf-8", errors="replace")
     if not 200 <= response.status_code < 300:
         failure = PermanentFailure if 400 <= response.status_code < 500 and response.status_code != 429 else RuntimeError
-        raise failure(f"Resend answered {response.status_code}: {response.text[:500]}")
+        raise failure(f"Resend answered {response.status_code}: {text[:500]}")
     try:
-        return (response.json() or {}).get("id")
-    except ValueError:
+        return (json.loads(text) or {}).get("id")
+    except (ValueError, AttributeError):
         return None

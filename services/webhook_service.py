@@ -11,7 +11,8 @@ Signing (DESIGN.md "Contracts"):
 SSRF guard: the host is resolved once; every resolved address must be public unless the host
 is in WEBHOOK_ALLOWED_HOSTS; the request goes to the checked address (http: the IP in the URL
 and a Host header; https: an adapter that keeps SNI and certificate checks on the host name);
-no redirects; 5 s to connect, 10 s to read; at most 2 KB of the response is kept.
+no redirects; 5 s to connect, 10 s per read, OUTGOING_HTTP_DEADLINE_SECONDS (15) for the whole call
+(services.outgoing_http); at most 2 KB of the response is read.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from flask import current_app
-from requests.adapters import HTTPAdapter
+
+from services.outgoing_http import Deadline, WatchedAdapter, read_limited, took_too_long, watch
 
 from engine.core.addresses import is_public_address  # noqa: F401 (the guard's rule; tests read it here)
 
@@ -110,7 +112,7 @@ def checked_address(host: str, port: int) -> str:
     return addresses[0]
 
 
-class PinnedHostAdapter(HTTPAdapter):
+class PinnedHostAdapter(WatchedAdapter):
     """HTTPS to a pinned IP while TLS (SNI and the certificate check) uses the original host name."""
 
     def __init__(self, hostname: str, **kwargs):
@@ -130,7 +132,7 @@ def _pinned_url(parts, address: str) -> str:
 
 
 def _session(parts) -> requests.Session:
-    session = requests.Session()
+    session = watch(requests.Session())  # every socket of the call under its Deadline
     session.trust_env = False  # no proxies from the environment: the pinned address is what we connect to
     if parts.scheme == "https":
         session.mount("https://", PinnedHostAdapter(parts.hostname))
@@ -182,18 +184,27 @@ def post_signed(url: str, payload, *, webhook_id: str, headers: dict | None = No
     }
     output = {"url": url, "webhook_id": webhook_id, "address": address}
     started = time.monotonic()
+    limit = current_app.config["OUTGOING_HTTP_DEADLINE_SECONDS"]
+    deadline = Deadline(limit)
     try:
-        with _session(parts) as session:
+        with deadline, _session(parts) as session:
             response = session.post(_pinned_url(parts, address), data=body, headers=request_headers,
-                                    timeout=TIMEOUT, allow_redirects=False, stream=True)
+                                    timeout=(min(TIMEOUT[0], limit), min(TIMEOUT[1], limit)),
+                                    allow_redirects=False, stream=True)
             try:
-                raw = response.raw.read(EXCERPT_BYTES, decode_content=True) or b""
+                raw = read_limited(response, EXCERPT_BYTES)
             finally:
                 response.close()
-    except requests.Timeout:
-        raise WebhookError(f"Timed out calling {url}", retryable=True, output=output) from None
-    except requests.RequestException as error:
+    except (requests.RequestException, OSError) as error:
+        output["duration_ms"] = int((time.monotonic() - started) * 1000)
+        if deadline.expired:
+            raise WebhookError(f"Calling {url}: {took_too_long(limit)}", retryable=True, output=output) from None
+        if isinstance(error, requests.Timeout):
+            raise WebhookError(f"Timed out calling {url}", retryable=True, output=output) from None
         raise WebhookError(f"Could not call {url}: {type(error).__name__}", retryable=True, output=output) from None
+    if deadline.expired:  # the body was cut short by the deadline
+        output["duration_ms"] = int((time.monotonic() - started) * 1000)
+        raise WebhookError(f"Calling {url}: {took_too_long(limit)}", retryable=True, output=output)
     output.update(status_code=response.status_code,
                   response_excerpt=raw[:EXCERPT_BYTES].decode("utf-8", errors="replace"),
                   duration_ms=int((time.monotonic() - started) * 1000))

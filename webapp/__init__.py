@@ -5,7 +5,7 @@ from pathlib import Path
 from dotenv import load_dotenv
 from flask import Flask
 
-from engine.runtime import handoff
+from engine.runtime import handoff, logs
 from engine.runtime.embedded import embedded_runner
 from engine.executors import missing_executors
 from webapp import database, errors, headers, layout, security, viewhelpers
@@ -24,6 +24,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     settings.update(test_config or {})
     app.config.update(finalize_config(settings))
     os.makedirs(app.instance_path, exist_ok=True)
+    logs.configure(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])  # the same in the web app and every worker
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True, compare_type=True)

@@ -21,6 +21,9 @@ class HandOff(Protocol):
     def hand_over_at(self, execution_id: int, when: datetime) -> None:
         """Run this execution again at `when` (a wait, a delay or a retry)."""
 
+    def hand_over_from_sweep(self, execution_ids: list[int]) -> bool:
+        """Give the sweep's due runs to every worker; False when the caller (the sweep) must run them itself."""
+
 
 class SweepOnly:
     """No hand-off: runs wait for the sweep (ENGINE_HANDOFF=sweep, or an app without a runtime)."""
@@ -30,6 +33,9 @@ class SweepOnly:
 
     def hand_over_at(self, execution_id: int, when: datetime) -> None:
         pass
+
+    def hand_over_from_sweep(self, execution_ids: list[int]) -> bool:
+        return False
 
 
 _SWEEP_ONLY = SweepOnly()

@@ -132,6 +132,7 @@ BODY_ID_CASES = [
 NO_SCOPED_ID = {
     "static": "static files",
     "main.healthz": "health check, no data",
+    "observability.metrics": "loopback or METRICS_TOKEN; counts across every workspace by design, no ids",
     "main.dashboard": "current workspace only",
     "auth.login": "public", "auth.logout": "current session", "auth.signup": "creates a new workspace",
     "auth.accept_invitation": "token-scoped (secret invitation token), not an id",
