@@ -43,6 +43,9 @@ class WebhookEndpoint(db.Model):
     secret: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Requests refused before their signature held are counted here, not logged one row each.
+    unverified_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_unverified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     workflow: Mapped[Workflow] = relationship()
 

@@ -177,6 +177,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ENGINE_CLAIM_BATCH", "int", 20, "runs a worker (or an embedded runner thread) claims in one statement"),
     Setting("RQ_WAKE_SLOTS", "int", 4,
             "at most this many wake-up jobs wait in the RQ queue, however many events arrive"),
+    Setting("CHAIN_RUN_BUDGET", "int", 100,
+            "the fan-out budget: runs one run's chain may count in all (itself and every run its actions' events "
+            "cause, at any depth); beyond it no run is created and the causing step's output says why; `0` = no budget"),
+    Setting("WORKSPACE_RUNS_PER_MINUTE", "int", 0,
+            "runs a workspace may start per minute; beyond it new runs wait for a later minute (delayed, never "
+            "dropped); `0` = no ceiling"),
     Setting("EMAIL_BACKEND", "choice", "outbox",
             "`outbox` (mail is only recorded, shown on Settings → Outbox), `smtp` or `resend`",
             choices=EMAIL_BACKENDS),
