@@ -35,8 +35,9 @@ from models import User, Workflow, db
 from models.base import begin_savepoint, utcnow
 from models.triggers import WebhookDelivery, WebhookEndpoint
 from models.vocabulary import RunSource, WorkflowStatus
-from services import audit_service
+from services import audit_service, input_hygiene
 from services.common import is_plain_int
+from services.input_hygiene import HostileInput
 
 log = logging.getLogger(__name__)
 
@@ -287,44 +288,17 @@ def _check_workflow(workflow: Workflow) -> None:
         raise WebhookRejected(409, f"Workflow {workflow.name!r} is {state}: activate it to accept deliveries.")
 
 
-def _finite_number(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number out of range: {text}")
-    return value
-
-
-def _not_json_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
-
-
-def _holds_nul(document) -> bool:
-    """Any NUL character in a key or string value (iterative: bodies can nest deeply)."""
-    pending = [document]
-    while pending:
-        value = pending.pop()
-        if isinstance(value, str):
-            if "\x00" in value:
-                return True
-        elif isinstance(value, dict):
-            pending.extend(value.keys())
-            pending.extend(value.values())
-        elif isinstance(value, list):
-            pending.extend(value)
-    return False
-
-
 def _parse_body(body: bytes) -> dict:
-    # Strict JSON: NaN/Infinity (and 1e999, which Python reads as inf) cannot be stored in a JSON column;
-    # absurdly deep nesting raises RecursionError. Both are a 400, not a 500.
+    # services.input_hygiene: a NUL, a lone surrogate, NaN/Infinity/1e999 or absurd nesting is a 422 naming the
+    # field (none of them can be stored); anything else that is not JSON is a 400.
     try:
-        document = json.loads(body.decode("utf-8"), parse_float=_finite_number, parse_constant=_not_json_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        document = input_hygiene.loads(body.decode("utf-8"))
+    except HostileInput as hostile:
+        raise WebhookRejected(422, f"The body cannot be stored: {hostile.field}: {hostile.message}") from None
+    except (UnicodeDecodeError, ValueError):
         raise WebhookRejected(400, "The body is not valid JSON (UTF-8). Send a JSON object with Content-Type: application/json.") from None
     if not isinstance(document, dict):
         raise WebhookRejected(422, f"The body must be a JSON object, not a JSON {type(document).__name__}.")
-    if _holds_nul(document):  # PostgreSQL's JSON columns cannot store \u0000
-        raise WebhookRejected(422, "The body contains a NUL character (\\u0000), which cannot be stored.")
     return document
 
 
