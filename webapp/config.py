@@ -192,8 +192,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EMAIL_FROM", "str", "Workestra <no-reply@workestra.test>", "sender of every email"),
     Setting("RESEND_API_KEY", "str", None, "API key for `EMAIL_BACKEND=resend` (POST https://api.resend.com/emails)"),
     Setting("WEBHOOK_RATE_LIMIT_PER_MINUTE", "int", 60,
-            "incoming deliveries per minute per Webhook Received workflow (429 + `Retry-After` beyond); "
+            "signed incoming deliveries per minute per Webhook Received workflow (429 + `Retry-After` beyond); "
             "counted in Redis when `REDIS_URL` is set, else in the database; `0` = no limit"),
+    Setting("WEBHOOK_UNVERIFIED_PER_MINUTE", "int", 30,
+            "incoming webhook requests with a missing or bad signature accepted per minute from one address (401, "
+            "counted on the workflow, no delivery row); beyond it 429 without any write; counted in Redis when "
+            "`REDIS_URL` is set, else per process; `0` = no limit"),
     Setting("PASSWORD_HASH_METHOD", "str", "scrypt",
             "how new passwords are hashed: a method of Werkzeug's `generate_password_hash`, "
             "e.g. `pbkdf2:sha256:600000`"),

@@ -1,4 +1,4 @@
-"""chain budget columns on workflow_executions, API idempotency keys, unverified webhook counters (issue #18)
+"""chain budget columns on workflow_executions, API idempotency keys, unverified webhook counters, webhook replay keys (issue #18)
 
 Revision ID: c018a0000018
 Revises: b1a1c0de0016
@@ -30,6 +30,9 @@ def upgrade():
     with op.batch_alter_table('webhook_endpoints') as batch:
         batch.add_column(sa.Column('unverified_count', sa.Integer(), server_default='0', nullable=False))
         batch.add_column(sa.Column('last_unverified_at', sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table('webhook_deliveries') as batch:
+        batch.add_column(sa.Column('replay_key', sa.String(length=100), nullable=True))
+        batch.create_unique_constraint('uq_webhook_deliveries_endpoint_replay', ['endpoint_id', 'replay_key'])
     op.create_table(
         'api_idempotency_keys',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -41,7 +44,7 @@ def upgrade():
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('id'),
-        sa.UniqueConstraint('workspace_id', 'key'),
+        sa.UniqueConstraint('workspace_id', 'key', name='uq_api_idempotency_keys_workspace_id'),
     )
     op.create_index('ix_api_idempotency_keys_created', 'api_idempotency_keys', ['created_at'], unique=False)
     if op.get_bind().dialect.name == "postgresql":
@@ -55,6 +58,9 @@ def downgrade():
             op.execute(f"DROP FUNCTION IF EXISTS {signature}")  # the portable path runs until upgraded again
     op.drop_index('ix_api_idempotency_keys_created', table_name='api_idempotency_keys')
     op.drop_table('api_idempotency_keys')
+    with op.batch_alter_table('webhook_deliveries') as batch:
+        batch.drop_constraint('uq_webhook_deliveries_endpoint_replay', type_='unique')
+        batch.drop_column('replay_key')
     with op.batch_alter_table('webhook_endpoints') as batch:
         batch.drop_column('last_unverified_at')
         batch.drop_column('unverified_count')
