@@ -25,9 +25,15 @@ class HostileInput(Exception):
     """`field` (a dotted path) holds something no field may hold; `message` says what."""
 
     def __init__(self, field: str, message: str):
+        field = printable(field)  # a field name may itself hold the NUL or surrogate; the name is shown and logged
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+def printable(name: str) -> str:
+    """The name, with a NUL or lone surrogate written as its JSON escape."""
+    return json.dumps(name)[1:-1] if text_problem(name) else name
 
 
 def text_problem(value: str) -> str | None:

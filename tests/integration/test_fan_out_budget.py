@@ -60,6 +60,8 @@ def test_run_once_of_an_email_loop_ends_within_the_budget(chain_app):
     _drain()
 
     runs = _count(WorkflowExecution, WorkflowExecution.workspace_id == ws.id)
+    emails = _count(OutboxEmail, OutboxEmail.workspace_id == ws.id)
+    print(f"RELIABILITY email loop (send_template_email x5, Run once): {runs} runs, {emails} emails")
     assert runs == 100  # budget 100: the root and 99 caused runs (without the budget: 3,906)
     assert _count(WorkflowExecution, WorkflowExecution.status != "completed") == 0
     root = db.session.scalar(select(WorkflowExecution).where(WorkflowExecution.chain_root_id.is_(None)))

@@ -38,6 +38,16 @@ def _scalar(statement):
     return db.session.scalar(statement)
 
 
+def _report(label, bill, ws, statuses):
+    paid = _scalar(select(func.coalesce(func.sum(Payment.amount), 0)).where(Payment.invoice_id == bill.id))
+    payments = _scalar(select(func.count()).select_from(Payment).where(Payment.invoice_id == bill.id))
+    refunded = _scalar(select(func.coalesce(func.sum(Refund.amount), 0)).where(Refund.invoice_id == bill.id))
+    fired = _scalar(select(func.count()).select_from(WorkflowExecution).where(
+        WorkflowExecution.workspace_id == ws.id, WorkflowExecution.trigger_type == "invoice_paid"))
+    print(f"RELIABILITY {label} ({db.engine.dialect.name}): statuses {statuses}; {payments} payments = {paid}, "
+          f"refunded {refunded}, invoice_paid fired {fired}x")
+
+
 def _setup(live_server):
     ws = make_workspace("Money")
     make_workflow(ws.id, trigger="invoice_paid", name="Thank the payer")
@@ -54,6 +64,7 @@ def test_parallel_payments_of_the_whole_amount_record_one(live_server):
         responses = _in_parallel(f"{live_server.url}/api/v1/invoices/{bill.id}/payments", secret,
                                  [{"amount": 100}] * PARALLEL)
         statuses = sorted(response.status_code for response in responses)
+        _report("8 parallel payments of 100 on a 100 invoice", bill, ws, statuses)
         assert statuses == [201] + [422] * (PARALLEL - 1), [r.text for r in responses]
         assert _scalar(select(func.count()).select_from(Payment).where(Payment.invoice_id == bill.id)) == 1
         assert _scalar(select(func.sum(Payment.amount)).where(Payment.invoice_id == bill.id)) == Decimal("100")
@@ -85,6 +96,7 @@ def test_parallel_refunds_never_exceed_what_was_paid(live_server):
         pay(ws, bill, 100)
         responses = _in_parallel(f"{live_server.url}/api/v1/invoices/{bill.id}/refunds", secret,
                                  [{"amount": 60}] * PARALLEL)
+        _report("8 parallel refunds of 60 on 100 paid", bill, ws, sorted(r.status_code for r in responses))
         assert sorted(response.status_code for response in responses) == [201] + [422] * (PARALLEL - 1)
         assert _scalar(select(func.sum(Refund.amount)).where(Refund.invoice_id == bill.id)) == Decimal("60")
         db.session.expire_all()

@@ -124,6 +124,8 @@ def test_every_page_form_field_refuses_hostile_input_with_a_422_naming_it(app, c
                     sent += 1
                     if response.status_code != 422 or not _named(response, field):
                         problems.append(f"{rule.endpoint} {field}={value[:30]!r} {headers}: {response.status_code}")
+    print(f"RELIABILITY hygiene, page forms: {sent} requests, {len(scraped)} form endpoints, "
+          f"{sum(map(len, scraped.values()))} scraped fields, {len(problems)} not a 422 naming the field")
     assert not problems, f"{len(problems)} of {sent}: " + "\n".join(problems[:40])
     assert table_counts() == before
 
@@ -145,6 +147,7 @@ def test_every_api_body_field_refuses_hostile_input_with_a_422_naming_it(app, cl
                 if response.status_code != 422 or not _named(response, field):
                     problems.append(f"{op.method} {op.endpoint} {field}={value[:20]}: {response.status_code} "
                                     f"{response.get_data(as_text=True)[:120]}")
+    print(f"RELIABILITY hygiene, API bodies: {sent} requests, {len(problems)} not a 422 naming the field")
     assert sent > 100
     assert not problems, f"{len(problems)} of {sent}: " + "\n".join(problems[:40])
 
