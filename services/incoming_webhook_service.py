@@ -179,8 +179,6 @@ def check_standard_signature(secret: str, body: bytes, headers, now: float | Non
     if not message_id or not is_plain_int(stamp):
         raise WebhookRejected(401, f"Standard Webhooks: send {STANDARD_ID}, {STANDARD_TIMESTAMP} (unix seconds) and "
                                    f"{STANDARD_SIGNATURE} (v1,<base64 HMAC-SHA256 of \"<id>.<timestamp>.<body>\">).")
-    if len(message_id) > MAX_DELIVERY_ID_LENGTH:
-        raise WebhookRejected(400, f"The delivery id header is longer than {MAX_DELIVERY_ID_LENGTH} characters.")
     timestamp = int(stamp)
     now = time.time() if now is None else now
     if abs(now - timestamp) > SIGNATURE_TOLERANCE_SECONDS:
@@ -269,8 +267,6 @@ def verify(endpoint: WebhookEndpoint, body: bytes, body_size: int, headers, now:
         return Verified(message_id, None)
     check_signature(endpoint.secret, body, headers.get(SIGNATURE_HEADER), now.timestamp())
     sender_id = delivery_id_from(headers)
-    if sender_id is not None and len(sender_id) > MAX_DELIVERY_ID_LENGTH:
-        raise WebhookRejected(400, f"The delivery id header is longer than {MAX_DELIVERY_ID_LENGTH} characters.")
     timestamp = _signed_timestamp(headers.get(SIGNATURE_HEADER))
     return Verified(sender_id, f"{timestamp}:{hashlib.sha256(body).hexdigest()}")
 
@@ -308,6 +304,8 @@ def receive_delivery(token: str, body: bytes, body_size: int, headers, now: date
 
 
 def _accept(endpoint, body, body_size, verified: Verified, now) -> DeliveryResult:
+    if verified.delivery_id is not None and len(verified.delivery_id) > MAX_DELIVERY_ID_LENGTH:
+        raise WebhookRejected(400, f"The delivery id header is longer than {MAX_DELIVERY_ID_LENGTH} characters.")
     retry_after = retry_after_if_limited(endpoint, now)
     if retry_after is not None:
         raise WebhookRejected(429, f"Rate limit reached: at most {rate_limit()} deliveries per minute for this workflow. Retry after {retry_after} s.", retry_after)
