@@ -138,13 +138,14 @@ def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, s
             hand_over_paced(workspace_id, ids)
             holding = _runs_whose_conditions_hold(others, payload, depth, source, root_id)
             if chain:
-                holding = chain.allow(holding, already=len(ids), trigger_key=trigger_key)
+                chain.spend(len(ids))
+                holding = chain.allow(holding, trigger_key=trigger_key)
             if holding:
                 more = postgresql_runs.insert_runs(connection, [run.row() for run in holding])
                 hand_over_paced(workspace_id, more)
+                if chain:
+                    chain.spend(len(more))
                 ids = ids + more
-            if chain:
-                chain.spend(len(ids))
             return ids
         with core_savepoint(session):
             chain = ChainBudget.of_cause(_cause.get())
@@ -152,7 +153,7 @@ def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, s
             runs = _runs_whose_conditions_hold(active_workflows(workspace_id, trigger_key), payload, depth, source,
                                                root_id)
             if chain:
-                runs = chain.allow(runs, already=0, trigger_key=trigger_key)
+                runs = chain.allow(runs, trigger_key=trigger_key)
                 chain.spend(len(runs))
             ids = start_runs(runs)
         return ids
@@ -205,13 +206,12 @@ class ChainBudget:
             return None
         return cls(row.id, row.chain_runs, current_app.config["CHAIN_RUN_BUDGET"])
 
-    def allow(self, runs: list, already: int, trigger_key: str) -> list:
-        """The runs that fit in what is left after `already` runs of this dispatch; the refusal of the others
-        goes to the step that caused them (its output's dispatch_refused)."""
-        left = self.left
-        if left is None:
+    def allow(self, runs: list, trigger_key: str) -> list:
+        """The runs that fit in what is left; the refusal of the others goes to the step that caused them (its
+        output's dispatch_refused)."""
+        room = self.left
+        if room is None:
             return runs
-        room = max(0, left - already)
         if len(runs) > room:
             _refuse_over_budget(trigger_key, self, len(runs) - room)
         return runs[:room]
