@@ -2,7 +2,8 @@
 bodies of pages, the API and the cron route (services.input_hygiene says what is refused and why).
 
 A refusal is a 422 naming the field: `{"error", "message", "errors": {"field": [...]}}` for the API and
-other JSON callers, the error page (or, for htmx, an alert fragment) for browsers. Form fields that hold
+other JSON callers, the error page for browsers (for htmx, a toast added to the page's #toasts, so the form
+that was sent stays as it is). Form fields that hold
 JSON (Run now's payload) are checked as JSON. Incoming webhooks (/hooks/<token>) are checked by their
 service after the signature, so that an unsigned request learns nothing.
 """
@@ -65,6 +66,7 @@ def refusal(hostile: HostileInput):
     message = f"{hostile.field}: {hostile.message}"
     if wants_json():
         return jsonify({"error": TITLES[422], "message": message, "errors": {hostile.field: [hostile.message]}}), 422
-    if request.headers.get("HX-Request"):
-        return render_template("errors/_input_refused.html", field=hostile.field, message=hostile.message), 422
+    if request.headers.get("HX-Request"):  # a toast: the form that was sent stays as it is, to be corrected
+        fragment = render_template("errors/_input_refused.html", field=hostile.field, message=hostile.message)
+        return fragment, 422, {"HX-Retarget": "#toasts", "HX-Reswap": "beforeend"}
     return render_template("errors/error.html", code=422, title=TITLES[422], description=message), 422

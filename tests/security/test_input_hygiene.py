@@ -188,6 +188,7 @@ def test_run_now_refuses_what_cannot_be_stored(client, tenant, payload):
                            headers={"HX-Request": "true"})
     assert response.status_code == 422
     assert 'data-refused-field="payload' in response.get_data(as_text=True)
+    assert response.headers["HX-Retarget"] == "#toasts"  # a toast; the form keeps what was typed
     assert table_counts() == before
 
 
