@@ -8,7 +8,7 @@ from flask import Flask
 from engine.runtime import handoff, logs
 from engine.runtime.embedded import embedded_runner
 from engine.executors import missing_executors
-from webapp import database, errors, headers, layout, security, viewhelpers
+from webapp import database, errors, headers, input_hygiene, layout, security, viewhelpers
 from webapp.blueprints import BLUEPRINTS
 from webapp.cli import register_cli
 from webapp.config import ConfigError, config_from_environment, finalize_config
@@ -42,6 +42,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
     app.before_request(security.enforce_login_and_load_workspace)
+    app.before_request(input_hygiene.refuse_hostile_input)
     layout.register(app)
     viewhelpers.register(app)
     errors.register(app)

@@ -206,6 +206,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOG_LEVEL", "choice", "info", "the root logger's level", choices=("debug", "info", "warning", "error")),
     Setting("METRICS_TOKEN", "str", None,
             "Bearer token that opens `GET /metrics` from other addresses than loopback; unset: loopback only"),
+    Setting("CHAIN_RUN_BUDGET", "int", 100,
+            "the fan-out budget: runs one run's chain may count in all (itself and every run its actions' events "
+            "cause, at any depth); beyond it no run is created and the causing step's output says why; `0` = no budget"),
+    Setting("WORKSPACE_RUNS_PER_MINUTE", "int", 0,
+            "runs a workspace may start per minute; beyond it new runs wait for a later minute (delayed, never "
+            "dropped); `0` = no ceiling"),
     Setting("EMAIL_BACKEND", "choice", "outbox",
             "`outbox` (mail is only recorded, shown on Settings → Outbox), `smtp` or `resend`",
             choices=EMAIL_BACKENDS),
@@ -221,8 +227,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EMAIL_FROM", "str", "Workestra <no-reply@workestra.test>", "sender of every email"),
     Setting("RESEND_API_KEY", "str", None, "API key for `EMAIL_BACKEND=resend` (POST https://api.resend.com/emails)"),
     Setting("WEBHOOK_RATE_LIMIT_PER_MINUTE", "int", 60,
-            "incoming deliveries per minute per Webhook Received workflow (429 + `Retry-After` beyond); "
+            "signed incoming deliveries per minute per Webhook Received workflow (429 + `Retry-After` beyond); "
             "counted in Redis when `REDIS_URL` is set, else in the database; `0` = no limit"),
+    Setting("WEBHOOK_UNVERIFIED_PER_MINUTE", "int", 30,
+            "incoming webhook requests with a missing or bad signature accepted per minute from one address (401, "
+            "counted on the workflow, no delivery row); beyond it 429 without any write; counted in Redis when "
+            "`REDIS_URL` is set, else per process; `0` = no limit"),
     Setting("PASSWORD_HASH_METHOD", "str", "scrypt",
             "how new passwords are hashed: a method of Werkzeug's `generate_password_hash`, "
             "e.g. `pbkdf2:sha256:600000`"),

@@ -73,3 +73,15 @@ def hand_over_after_commit(execution_ids: list[int]) -> None:
 
 def _hand_over_committed(app: Flask, execution_ids: list[int]) -> None:
     hand_off_of(app).hand_over(execution_ids)
+
+
+def hand_over_later_after_commit(due: list[tuple[int, datetime]]) -> None:
+    """Hand these (execution id, due time) pairs over at their time, once the current transaction commits."""
+    if due:
+        after_commit(_hand_over_later_committed, due)
+
+
+def _hand_over_later_committed(app: Flask, due: list[tuple[int, datetime]]) -> None:
+    hand_off = hand_off_of(app)
+    for execution_id, when in due:
+        hand_off.hand_over_at(execution_id, when)

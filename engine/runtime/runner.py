@@ -578,7 +578,7 @@ class ExecutionRun:
             step_index=address.index, action_type=action_type, config=config, payload=state.trigger_payload or {},
             attempt=record.attempts, claim_count=state.claim_count, config_cleaned=True,
         )
-        with caused_by_execution(state.event_depth, refusals):
+        with caused_by_execution(state.event_depth, refusals, state.id):
             output = executor(step)
             db.session.flush()
         return as_jsonable(output or {})

@@ -34,9 +34,10 @@ gate_behind_automations_flag(panels_bp)
 def receive(token):
     body, size = _read_body()
     try:
-        result = incoming_webhook_service.receive_delivery(token, body, size, request.headers)
+        result = incoming_webhook_service.receive_delivery(token, body, size, request.headers,
+                                                           source=request.remote_addr)
     except WebhookRejected as rejection:
-        db.session.commit()  # keep the rejection in the workflow's delivery log
+        db.session.commit()  # keep a verified rejection in the delivery log, or an unverified one's count
         response = jsonify({"error": HOOK_TITLES.get(rejection.status, "Error"), "message": rejection.message})
         if rejection.retry_after is not None:
             response.headers["Retry-After"] = str(rejection.retry_after)
