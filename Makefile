@@ -29,7 +29,7 @@ browser-deps:
 test: install browser-deps
 	$(BIN)/pytest
 
-## Benchmarks B1–B5 at small sizes (about 2 minutes; PostgreSQL + Redis needed, see bench/README.md).
+## Benchmarks B1–B6 at small sizes (about 4 minutes; PostgreSQL + Redis needed, see bench/README.md).
 ## Full sizes (1,000,000 runs for B4, 100,000 for B5; much longer): $(BIN)/python -m bench.run --full
 bench: install
 	$(BIN)/python -m bench.run --small

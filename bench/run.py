@@ -18,6 +18,7 @@ BENCHMARKS = {
     "B3": "bench.b3_dispatch",
     "B4": "bench.b4_pages",
     "B5": "bench.b5_memory",
+    "B6": "bench.b6_fan_out",
 }
 
 

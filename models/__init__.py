@@ -1,5 +1,5 @@
 """SQLAlchemy models, one module per area. Importing this package registers every table."""
-from models.api_tokens import ApiToken
+from models.api_tokens import ApiToken, IdempotencyKey
 from models.automations import Workflow, WorkflowExecution
 from models.base import Base, db
 from models.crm import Contact, Deal
@@ -16,6 +16,7 @@ from models.workspace import Invitation, Membership, Role, User, Workspace
 
 __all__ = [
     "ApiToken",
+    "IdempotencyKey",
     "Base", "db", "AuditEvent", "Invitation", "Membership", "Role", "User",
     "RunStatus", "Workflow", "WorkflowExecution", "WorkflowStatus", "Workspace",
     "Contact", "Deal", "Project", "Task", "SprintCycle", "Ticket", "Invoice", "Quotation", "Payment",

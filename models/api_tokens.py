@@ -4,7 +4,7 @@ Only the SHA-256 of the secret is stored; the secret itself is shown once when c
 """
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import db, utcnow
@@ -34,3 +34,18 @@ class ApiToken(db.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class IdempotencyKey(db.Model):
+    """An API POST's Idempotency-Key and the response it got, kept 24 h per workspace: the same key again
+    answers the same response; the same key with another request is refused."""
+    __tablename__ = "api_idempotency_keys"
+    __table_args__ = (UniqueConstraint("workspace_id", "key"), Index("ix_api_idempotency_keys_created", "created_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))  # hex SHA-256 of method, path and body
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

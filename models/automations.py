@@ -87,6 +87,7 @@ class WorkflowExecution(db.Model):
         Index("ix_workflow_executions_lease", "status", "lease_expires_at"),
         Index("ix_workflow_executions_replay_of", "replay_of_id"),  # the replays of a run (run detail)
         Index("ix_workflow_executions_workspace_created", "workspace_id", "created_at"),  # Runs filtered by dates
+        Index("ix_workflow_executions_chain_root", "chain_root_id"),
         check_in("status", RunStatus, name="status_known"),
         *json_shape_checks("workflow_executions", EXECUTION_JSON_SHAPES),
     )
@@ -113,7 +114,13 @@ class WorkflowExecution(db.Model):
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     claim_count: Mapped[int] = mapped_column(Integer, default=0)
+    # claims of a running row whose lease had expired (its worker died or hung); capped by EXECUTION_MAX_TAKEOVERS
+    takeover_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     event_depth: Mapped[int] = mapped_column(Integer, default=0)
     replay_of_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("workflow_executions.id", ondelete="SET NULL"))
+    # A run caused by another run's action (through an event) belongs to the chain of the first run, the root;
+    # the root counts the runs its chain has caused (the fan-out budget, CHAIN_RUN_BUDGET).
+    chain_root_id: Mapped[int | None] = mapped_column(BigId)
+    chain_runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     workflow: Mapped[Workflow | None] = relationship()

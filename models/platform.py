@@ -30,7 +30,8 @@ class AuditEvent(db.Model):
 
 class OutboxEmail(CreatedByStep, db.Model):
     """Every email the product sends, whatever the backend. `status`: queued (waiting for the
-    commit), sent, failed. With the `outbox` backend an email is `sent` to the outbox only."""
+    commit, or for its next attempt after a failure), sent, failed (out of attempts, or refused for
+    good). With the `outbox` backend an email is `sent` to the outbox only."""
 
     __tablename__ = "outbox_emails"
     __table_args__ = (
@@ -53,6 +54,8 @@ class OutboxEmail(CreatedByStep, db.Model):
     idempotency_key: Mapped[str | None] = mapped_column(String(100), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A queued email whose last attempt failed waits for this time (backoff); None: due now.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Notification(CreatedByStep, db.Model):

@@ -43,6 +43,9 @@ class WebhookEndpoint(db.Model):
     secret: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Requests refused before their signature held are counted here, not logged one row each.
+    unverified_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_unverified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     workflow: Mapped[Workflow] = relationship()
 
@@ -55,6 +58,7 @@ class WebhookDelivery(db.Model):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         UniqueConstraint("endpoint_id", "dedupe_key"),
+        UniqueConstraint("endpoint_id", "replay_key", name="uq_webhook_deliveries_endpoint_replay"),
         Index("ix_webhook_deliveries_endpoint_received", "endpoint_id", "received_at"),
     )
 
@@ -64,6 +68,8 @@ class WebhookDelivery(db.Model):
     workflow_id: Mapped[int | None] = mapped_column(ForeignKey("workflows.id", ondelete="SET NULL"))
     delivery_id: Mapped[str | None] = mapped_column(String(200))
     dedupe_key: Mapped[str | None] = mapped_column(String(200))
+    # "<timestamp>:<sha256 of the body>" of an X-Workestra-Signature delivery: the same signed request again is a replay
+    replay_key: Mapped[str | None] = mapped_column(String(100))
     status_code: Mapped[int] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     execution_id: Mapped[int | None] = mapped_column(BigId)

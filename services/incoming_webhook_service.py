@@ -1,30 +1,37 @@
 """Webhook Received triggers: each workflow's URL token and signing secret, and receiving a delivery.
 
-A delivery is checked in this order, and every rejection is logged on the workflow (the editor
-shows recent deliveries); only a valid one creates an execution:
+A delivery is checked in this order; only a valid one creates an execution:
 
-  unknown token 404 · over the rate limit 429 (+ Retry-After) · body over 256 KB 413 ·
-  missing/bad signature 401 · stale timestamp 401 · workflow not active (or no longer a webhook
-  workflow) 409 · body not JSON 400 / not a JSON object 422 · same delivery id again 200 with the
-  first execution's id · otherwise 202 with the new execution's id.
+  unknown token 404 · body over 256 KB 413 · missing/bad/stale signature 401 — these are *unverified*:
+  they write no delivery row (the endpoint counts them: unverified_count, last_unverified_at), and an
+  address sending more than WEBHOOK_UNVERIFIED_PER_MINUTE of them gets 429 without even that write ·
+  then, signed requests only: over the workflow's rate limit 429 (+ Retry-After) · the same delivery id
+  or the same signed request (timestamp and body) again 200 with the first execution's id · workflow
+  not active (or no longer a webhook workflow) 409 · body not JSON 400 / not a JSON object, or holding
+  what cannot be stored (services.input_hygiene) 422 · otherwise 202 with the new execution's id.
+  Verified requests are logged on the workflow (the editor shows recent deliveries).
 
-Signature (DESIGN.md "Contracts"): `X-Workestra-Signature: t=<unix>,v1=<hex HMAC-SHA256 of
-"<t>.<raw body>">` keyed with the workflow's own secret; a timestamp more than five minutes away
-is rejected; digests are compared in constant time. The delivery id comes from
-`X-Workestra-Webhook-Id` or `webhook-id`.
+Two signature schemes, both keyed with the workflow's own secret (its UTF-8 bytes), digests compared in
+constant time, timestamps more than five minutes away refused:
+- `X-Workestra-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">` (DESIGN.md "Contracts"),
+  with an optional, unsigned delivery id in `X-Workestra-Webhook-Id` (or `webhook-id`). Since the id is
+  not signed, the signed request itself (its timestamp and body hash) is also a replay key.
+- Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of
+  "<id>.<timestamp>.<raw body>">` (several space-separated signatures allowed). The id is signed, so it
+  is the replay key. With the `standardwebhooks` library: `Webhook("whsec_" + base64(secret))`.
 """
 import hashlib
 import hmac
-import json
 import logging
 import math
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.core.conditions import conditions_hold
@@ -35,8 +42,10 @@ from models import User, Workflow, db
 from models.base import begin_savepoint, utcnow
 from models.triggers import WebhookDelivery, WebhookEndpoint
 from models.vocabulary import RunSource, WorkflowStatus
-from services import audit_service
+from services import audit_service, input_hygiene
 from services.common import is_plain_int
+from services.input_hygiene import HostileInput
+from services.webhook_service import standard_signature  # the same scheme as our outgoing webhooks
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +54,7 @@ MAX_BODY_BYTES = 256 * 1024
 SIGNATURE_TOLERANCE_SECONDS = 300
 SIGNATURE_HEADER = "X-Workestra-Signature"
 DELIVERY_ID_HEADERS = ("X-Workestra-Webhook-Id", "webhook-id")
+STANDARD_ID, STANDARD_TIMESTAMP, STANDARD_SIGNATURE = "webhook-id", "webhook-timestamp", "webhook-signature"
 MAX_DELIVERY_ID_LENGTH = 200
 RATE_WINDOW_SECONDS = 60
 RECENT_DELIVERIES = 20
@@ -162,6 +172,26 @@ def check_signature(secret: str, body: bytes, header: str | None, now: float | N
         raise WebhookRejected(401, "Invalid signature: it does not match this workflow's signing secret and the raw request body.")
 
 
+def check_standard_signature(secret: str, body: bytes, headers, now: float | None = None) -> str:
+    """The signed message id, or WebhookRejected(401/400) with the reason (Standard Webhooks scheme)."""
+    message_id = (headers.get(STANDARD_ID) or "").strip()
+    stamp = (headers.get(STANDARD_TIMESTAMP) or "").strip()
+    if not message_id or not is_plain_int(stamp):
+        raise WebhookRejected(401, f"Standard Webhooks: send {STANDARD_ID}, {STANDARD_TIMESTAMP} (unix seconds) and "
+                                   f"{STANDARD_SIGNATURE} (v1,<base64 HMAC-SHA256 of \"<id>.<timestamp>.<body>\">).")
+    timestamp = int(stamp)
+    now = time.time() if now is None else now
+    if abs(now - timestamp) > SIGNATURE_TOLERANCE_SECONDS:
+        raise WebhookRejected(401, "Stale signature: webhook-timestamp is more than 5 minutes from our clock. Sign each request when you send it.")
+    expected = standard_signature(secret, message_id, timestamp, body).split(",", 1)[1].encode()
+    offered = [part.split(",", 1)[1].encode() for part in headers.get(STANDARD_SIGNATURE, "").split()
+               if part.startswith("v1,")]
+    if not any(hmac.compare_digest(expected, signature) for signature in offered):
+        raise WebhookRejected(401, "Invalid signature: it does not match this workflow's signing secret, the "
+                                   "webhook-id, the webhook-timestamp and the raw request body.")
+    return message_id
+
+
 # --- Rate limit ---------------------------------------------------------------------------------
 
 def rate_limit() -> int:
@@ -183,8 +213,12 @@ def retry_after_if_limited(endpoint: WebhookEndpoint, now: datetime) -> int | No
 
 
 def _redis_retry_after(endpoint: WebhookEndpoint, limit: int) -> int | None:
+    return _redis_window(f"workestra:hooks:rate:{endpoint.token}", limit)
+
+
+def _redis_window(key: str, limit: int) -> int | None:
+    """Count one request in a fixed one-minute window at `key`; seconds to wait when over `limit`, else None."""
     redis = redis_connection(current_app)
-    key = f"workestra:hooks:rate:{endpoint.token}"
     pipe = redis.pipeline()
     pipe.set(key, 0, ex=RATE_WINDOW_SECONDS, nx=True)  # the window starts with its first request
     pipe.incr(key)
@@ -217,50 +251,85 @@ def delivery_id_from(headers) -> str | None:
     return None
 
 
-def receive_delivery(token: str, body: bytes, body_size: int, headers, now: datetime | None = None) -> DeliveryResult:
-    """Check one request on /hooks/<token> and create its execution. Flushes; the caller commits
-    (also after a WebhookRejected, so the rejection stays in the delivery log)."""
+@dataclass
+class Verified:
+    """A request whose signature holds: its delivery id (signed or not) and its replay key."""
+    delivery_id: str | None
+    replay_key: str | None  # X-Workestra scheme: "<t>:<sha256 of the body>"
+
+
+def verify(endpoint: WebhookEndpoint, body: bytes, body_size: int, headers, now: datetime) -> Verified:
+    """The signature check, before anything else is looked at; WebhookRejected (413/401/400) otherwise."""
+    if body_size > MAX_BODY_BYTES:
+        raise WebhookRejected(413, f"Body too large: {body_size} bytes; the limit is {MAX_BODY_BYTES} bytes (256 KB).")
+    if headers.get(STANDARD_SIGNATURE) and not headers.get(SIGNATURE_HEADER):
+        message_id = check_standard_signature(endpoint.secret, body, headers, now.timestamp())
+        return Verified(message_id, None)
+    check_signature(endpoint.secret, body, headers.get(SIGNATURE_HEADER), now.timestamp())
+    sender_id = delivery_id_from(headers)
+    timestamp = _signed_timestamp(headers.get(SIGNATURE_HEADER))
+    return Verified(sender_id, f"{timestamp}:{hashlib.sha256(body).hexdigest()}")
+
+
+def _signed_timestamp(header: str) -> int:
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t":
+            return int(value.strip())
+    raise ValueError("checked by check_signature")
+
+
+def receive_delivery(token: str, body: bytes, body_size: int, headers, now: datetime | None = None,
+                     source: str | None = None) -> DeliveryResult:
+    """Check one request on /hooks/<token> (from the address `source`) and create its execution. Flushes; the
+    caller commits (also after a WebhookRejected: a verified rejection is logged, an unverified one counted)."""
     now = now or utcnow()
     endpoint = endpoint_by_token(token)
     if endpoint is None:
         raise WebhookRejected(404, "No webhook endpoint at this URL. Copy the URL again from the workflow editor.")
-    sender_id = delivery_id_from(headers)
     try:
-        return _accept(endpoint, body, body_size, headers, sender_id, now)
+        verified = verify(endpoint, body, body_size, headers, now)
     except WebhookRejected as rejection:
-        _log(endpoint, sender_id, rejection.status, rejection.message, body_size, now)
+        retry_after = unverified_retry_after(source)
+        if retry_after is not None:
+            raise WebhookRejected(429, f"Too many unverified requests from this address: at most "
+                                       f"{unverified_limit()} per minute. Retry after {retry_after} s.", retry_after) from None
+        _count_unverified(endpoint, now)
+        raise rejection
+    try:
+        return _accept(endpoint, body, body_size, verified, now)
+    except WebhookRejected as rejection:
+        _log(endpoint, verified.delivery_id, rejection.status, rejection.message, body_size, now)
         raise
 
 
-def _accept(endpoint, body, body_size, headers, sender_id, now) -> DeliveryResult:
+def _accept(endpoint, body, body_size, verified: Verified, now) -> DeliveryResult:
+    if verified.delivery_id is not None and len(verified.delivery_id) > MAX_DELIVERY_ID_LENGTH:
+        raise WebhookRejected(400, f"The delivery id header is longer than {MAX_DELIVERY_ID_LENGTH} characters.")
     retry_after = retry_after_if_limited(endpoint, now)
     if retry_after is not None:
         raise WebhookRejected(429, f"Rate limit reached: at most {rate_limit()} deliveries per minute for this workflow. Retry after {retry_after} s.", retry_after)
-    if body_size > MAX_BODY_BYTES:
-        raise WebhookRejected(413, f"Body too large: {body_size} bytes; the limit is {MAX_BODY_BYTES} bytes (256 KB).")
-    if sender_id is not None and len(sender_id) > MAX_DELIVERY_ID_LENGTH:
-        raise WebhookRejected(400, f"The delivery id header is longer than {MAX_DELIVERY_ID_LENGTH} characters.")
-    check_signature(endpoint.secret, body, headers.get(SIGNATURE_HEADER), now.timestamp())
-    if sender_id is not None:
-        earlier = _accepted_delivery(endpoint, sender_id)
-        if earlier is not None:
-            return _duplicate(earlier)
+    earlier = _earlier_delivery(endpoint, verified)
+    if earlier is not None:
+        return _duplicate(earlier)
+    sender_id = verified.delivery_id
     workflow = endpoint.workflow
     _check_workflow(workflow)
     document = _parse_body(body)
     delivery_id = sender_id or f"whk_{secrets.token_hex(12)}"
     payload = {"body": document, "delivery_id": delivery_id, "received_at": now.isoformat(),
                "actor": dict(WEBHOOK_ACTOR), "workspace": workspace_payload(workflow.workspace_id)}
+    keys = {"dedupe": sender_id, "replay_key": verified.replay_key}
     if not conditions_hold(workflow.conditions or [], payload, workflow.conditions_match):
         message = "Received; the workflow's conditions did not match, so it did not run."
-        _log(endpoint, sender_id, 200, message, body_size, now, dedupe=sender_id)
+        _log(endpoint, sender_id, 200, message, body_size, now, **keys)
         return DeliveryResult(200, None, delivery_id, message=message)
     try:
         with begin_savepoint(db.session):
             [execution_id] = start_runs([NewRun.of(workflow, payload, RunSource.WEBHOOK)])
-            _log(endpoint, sender_id, 202, None, body_size, now, dedupe=sender_id, execution_id=execution_id)
-    except IntegrityError:  # the same delivery id was accepted concurrently
-        earlier = _accepted_delivery(endpoint, sender_id)
+            _log(endpoint, sender_id, 202, None, body_size, now, execution_id=execution_id, **keys)
+    except IntegrityError:  # the same delivery was accepted concurrently
+        earlier = _earlier_delivery(endpoint, verified)
         if earlier is None:
             raise
         return _duplicate(earlier)
@@ -269,14 +338,63 @@ def _accept(endpoint, body, body_size, headers, sender_id, now) -> DeliveryResul
 
 def _duplicate(earlier: WebhookDelivery) -> DeliveryResult:
     return DeliveryResult(200, earlier.execution_id, earlier.delivery_id, duplicate=True,
-                          message="Already received: this delivery id was accepted before; no new run.")
+                          message="Already received: this delivery (its id, or the same signed request) was accepted "
+                                  "before; no new run.")
 
 
-def _accepted_delivery(endpoint: WebhookEndpoint, delivery_id: str | None) -> WebhookDelivery | None:
-    if delivery_id is None:
+def _earlier_delivery(endpoint: WebhookEndpoint, verified: Verified) -> WebhookDelivery | None:
+    """The delivery accepted before with the same id, or the same signed request (replay key)."""
+    for column, value in ((WebhookDelivery.dedupe_key, verified.delivery_id),
+                          (WebhookDelivery.replay_key, verified.replay_key)):
+        if value is not None:
+            earlier = db.session.scalar(select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id,
+                                                                      column == value))
+            if earlier is not None:
+                return earlier
+    return None
+
+
+# --- Unverified requests ----------------------------------------------------------------------------
+
+def _count_unverified(endpoint: WebhookEndpoint, now: datetime) -> None:
+    """Count a refused unverified request on the endpoint (one UPDATE; no delivery row)."""
+    db.session.execute(update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint.id).values(
+        unverified_count=WebhookEndpoint.unverified_count + 1, last_unverified_at=now))
+
+
+def unverified_limit() -> int:
+    return current_app.config["WEBHOOK_UNVERIFIED_PER_MINUTE"]
+
+
+_UNVERIFIED_KEY = "workestra_unverified_webhooks"  # app.extensions: (lock, {address: (window start, count)})
+MAX_TRACKED_ADDRESSES = 10_000
+
+
+def unverified_retry_after(source: str | None) -> int | None:
+    """Count one unverified request from `source`; seconds to wait when the address is over its limit, else
+    None. In Redis when REDIS_URL is set, else in this process."""
+    limit = unverified_limit()
+    if limit <= 0 or not source:
         return None
-    return db.session.scalar(select(WebhookDelivery).where(
-        WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.dedupe_key == delivery_id))
+    if current_app.config["REDIS_URL"]:
+        try:
+            return _redis_window(f"workestra:hooks:unverified:{source}", limit)
+        except Exception:
+            log.warning("Unverified webhook limit: Redis unavailable, counting in this process", exc_info=True)
+    now = time.monotonic()
+    lock, windows = current_app.extensions.setdefault(_UNVERIFIED_KEY, (threading.Lock(), {}))
+    with lock:
+        start, count = windows.get(source, (now, 0))
+        if now - start >= RATE_WINDOW_SECONDS:
+            start, count = now, 0
+        if len(windows) >= MAX_TRACKED_ADDRESSES and source not in windows:
+            for address, (began, _count) in list(windows.items()):
+                if now - began >= RATE_WINDOW_SECONDS:
+                    del windows[address]
+        windows[source] = (start, count + 1)
+    if count + 1 > limit:
+        return max(1, math.ceil(RATE_WINDOW_SECONDS - (now - start)))
+    return None
 
 
 def _check_workflow(workflow: Workflow) -> None:
@@ -287,51 +405,26 @@ def _check_workflow(workflow: Workflow) -> None:
         raise WebhookRejected(409, f"Workflow {workflow.name!r} is {state}: activate it to accept deliveries.")
 
 
-def _finite_number(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number out of range: {text}")
-    return value
-
-
-def _not_json_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
-
-
-def _holds_nul(document) -> bool:
-    """Any NUL character in a key or string value (iterative: bodies can nest deeply)."""
-    pending = [document]
-    while pending:
-        value = pending.pop()
-        if isinstance(value, str):
-            if "\x00" in value:
-                return True
-        elif isinstance(value, dict):
-            pending.extend(value.keys())
-            pending.extend(value.values())
-        elif isinstance(value, list):
-            pending.extend(value)
-    return False
-
-
 def _parse_body(body: bytes) -> dict:
-    # Strict JSON: NaN/Infinity (and 1e999, which Python reads as inf) cannot be stored in a JSON column;
-    # absurdly deep nesting raises RecursionError. Both are a 400, not a 500.
+    # services.input_hygiene: a NUL, a lone surrogate, NaN/Infinity/1e999 or absurd nesting is a 422 naming the
+    # field (none of them can be stored); anything else that is not JSON is a 400.
     try:
-        document = json.loads(body.decode("utf-8"), parse_float=_finite_number, parse_constant=_not_json_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        document = input_hygiene.loads(body.decode("utf-8"))
+    except HostileInput as hostile:
+        raise WebhookRejected(422, f"The body cannot be stored: {hostile.field}: {hostile.message}") from None
+    except (UnicodeDecodeError, ValueError):
         raise WebhookRejected(400, "The body is not valid JSON (UTF-8). Send a JSON object with Content-Type: application/json.") from None
     if not isinstance(document, dict):
         raise WebhookRejected(422, f"The body must be a JSON object, not a JSON {type(document).__name__}.")
-    if _holds_nul(document):  # PostgreSQL's JSON columns cannot store \u0000
-        raise WebhookRejected(422, "The body contains a NUL character (\\u0000), which cannot be stored.")
     return document
 
 
-def _log(endpoint, sender_id, status, error, body_size, now, dedupe=None, execution_id=None) -> WebhookDelivery:
+def _log(endpoint, sender_id, status, error, body_size, now, dedupe=None, execution_id=None,
+         replay_key=None) -> WebhookDelivery:
     entry = WebhookDelivery(
         workspace_id=endpoint.workspace_id, endpoint_id=endpoint.id, workflow_id=endpoint.workflow_id,
-        delivery_id=(sender_id or "")[:MAX_DELIVERY_ID_LENGTH] or None, dedupe_key=dedupe, status_code=status,
+        delivery_id=(sender_id or "")[:MAX_DELIVERY_ID_LENGTH] or None, dedupe_key=dedupe, replay_key=replay_key,
+        status_code=status,
         error=error, execution_id=execution_id, body_bytes=min(body_size, 2**31 - 1), received_at=now,
     )
     db.session.add(entry)

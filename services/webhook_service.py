@@ -11,14 +11,14 @@ Signing (DESIGN.md "Contracts"):
 SSRF guard: the host is resolved once; every resolved address must be public unless the host
 is in WEBHOOK_ALLOWED_HOSTS; the request goes to the checked address (http: the IP in the URL
 and a Host header; https: an adapter that keeps SNI and certificate checks on the host name);
-no redirects; 5 s to connect, 10 s to read; at most 2 KB of the response is kept.
+no redirects; 5 s to connect, 10 s per read, OUTGOING_HTTP_DEADLINE_SECONDS (15) for the whole call
+(services.outgoing_http); at most 2 KB of the response is read.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import socket
 import time
@@ -26,12 +26,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from flask import current_app
-from requests.adapters import HTTPAdapter
+
+from services.outgoing_http import Deadline, WatchedAdapter, read_limited, took_too_long, watch
+
+from engine.core.addresses import is_public_address  # noqa: F401 (the guard's rule; tests read it here)
 
 TIMEOUT = (5, 10)
 EXCERPT_BYTES = 2048
-SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
 RESERVED_HEADERS = {"host", "content-type", "content-length", "x-workestra-signature", "x-workestra-webhook-id",
                     "webhook-id", "webhook-timestamp", "webhook-signature", "transfer-encoding", "connection"}
 USER_AGENT = "Workestra-Webhooks/1.0"
@@ -78,21 +79,6 @@ def verify_workestra_signature(secret: str, body: bytes, header: str, tolerance:
 
 # --- SSRF guard -----------------------------------------------------------------------------
 
-def is_public_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if ip.version == 6:
-        if ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        elif ip in NAT64:
-            ip = ipaddress.ip_address(ip.packed[-4:])
-        elif ip.sixtofour is not None:
-            ip = ip.sixtofour
-    if ip.version == 4 and ip in SHARED_ADDRESS_SPACE:
-        return False
-    return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved
-                or ip.is_unspecified) and ip.is_global
-
-
 def allowed_hosts() -> set[str]:
     raw = current_app.config["WEBHOOK_ALLOWED_HOSTS"]
     if isinstance(raw, (list, tuple, set)):
@@ -126,7 +112,7 @@ def checked_address(host: str, port: int) -> str:
     return addresses[0]
 
 
-class PinnedHostAdapter(HTTPAdapter):
+class PinnedHostAdapter(WatchedAdapter):
     """HTTPS to a pinned IP while TLS (SNI and the certificate check) uses the original host name."""
 
     def __init__(self, hostname: str, **kwargs):
@@ -146,7 +132,7 @@ def _pinned_url(parts, address: str) -> str:
 
 
 def _session(parts) -> requests.Session:
-    session = requests.Session()
+    session = watch(requests.Session())  # every socket of the call under its Deadline
     session.trust_env = False  # no proxies from the environment: the pinned address is what we connect to
     if parts.scheme == "https":
         session.mount("https://", PinnedHostAdapter(parts.hostname))
@@ -174,7 +160,10 @@ def post_signed(url: str, payload, *, webhook_id: str, headers: dict | None = No
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookError(f"Not an http(s) URL: {url!r}", retryable=False)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # e.g. http://0000::1/ (an IPv6 address without brackets reads as host:port)
+        raise WebhookError(f"Not a valid URL (bad port or unbracketed IPv6 address): {url!r}", retryable=False) from None
     address = checked_address(parts.hostname, port)
     secret = secret or current_app.config["WEBHOOK_SIGNING_SECRET"]
     body = json.dumps(payload, separators=(",", ":"), default=str, ensure_ascii=False).encode()
@@ -195,18 +184,27 @@ def post_signed(url: str, payload, *, webhook_id: str, headers: dict | None = No
     }
     output = {"url": url, "webhook_id": webhook_id, "address": address}
     started = time.monotonic()
+    limit = current_app.config["OUTGOING_HTTP_DEADLINE_SECONDS"]
+    deadline = Deadline(limit)
     try:
-        with _session(parts) as session:
+        with deadline, _session(parts) as session:
             response = session.post(_pinned_url(parts, address), data=body, headers=request_headers,
-                                    timeout=TIMEOUT, allow_redirects=False, stream=True)
+                                    timeout=(min(TIMEOUT[0], limit), min(TIMEOUT[1], limit)),
+                                    allow_redirects=False, stream=True)
             try:
-                raw = response.raw.read(EXCERPT_BYTES, decode_content=True) or b""
+                raw = read_limited(response, EXCERPT_BYTES)
             finally:
                 response.close()
-    except requests.Timeout:
-        raise WebhookError(f"Timed out calling {url}", retryable=True, output=output) from None
-    except requests.RequestException as error:
+    except (requests.RequestException, OSError) as error:
+        output["duration_ms"] = int((time.monotonic() - started) * 1000)
+        if deadline.expired:
+            raise WebhookError(f"Calling {url}: {took_too_long(limit)}", retryable=True, output=output) from None
+        if isinstance(error, requests.Timeout):
+            raise WebhookError(f"Timed out calling {url}", retryable=True, output=output) from None
         raise WebhookError(f"Could not call {url}: {_why(error)}", retryable=True, output=output) from None
+    if deadline.expired:  # the body was cut short by the deadline
+        output["duration_ms"] = int((time.monotonic() - started) * 1000)
+        raise WebhookError(f"Calling {url}: {took_too_long(limit)}", retryable=True, output=output)
     output.update(status_code=response.status_code,
                   response_excerpt=raw[:EXCERPT_BYTES].decode("utf-8", errors="replace"),
                   duration_ms=int((time.monotonic() - started) * 1000))

@@ -1,5 +1,7 @@
 """Workspaces, users, memberships and invitations."""
 import secrets
+from datetime import timedelta
+from functools import lru_cache
 from zoneinfo import available_timezones
 
 from flask import current_app
@@ -12,11 +14,21 @@ from models.base import utcnow
 from models.vocabulary import one_of, values
 from services import audit_service, email_service, template_service
 from services.common import is_plain_int
-from services.errors import NotFound, ValidationFailed
+from services.password_policy import password_problem
+from services.errors import NotFound, PermissionDenied, ValidationFailed
 
 ROLE_VALUES = values(Role)
 ROLE_ERROR = f"Choose {one_of(Role)}."
-MIN_PASSWORD_LENGTH = 8
+INVITATION_LIFETIME = timedelta(days=7)
+# Said for a sign-up with an email that already has an account, so the page does not tell whether it has.
+SIGNUP_REFUSED = ("We could not create a workspace with this email. If you already have an account, "
+                  "sign in and create or join workspaces from there.")
+
+
+def _check_password(value: str) -> None:
+    problem = password_problem(value)
+    if problem:
+        raise ValidationError(problem)
 
 
 class _Stripped(fields.String):
@@ -27,9 +39,7 @@ class _Stripped(fields.String):
 class NewUserSchema(Schema):
     email = fields.Email(required=True, error_messages={"required": "Email is required.", "invalid": "Enter a valid email address."})
     password = fields.String(
-        required=True,
-        validate=validate.Length(min=MIN_PASSWORD_LENGTH, max=200, error=f"Use at least {MIN_PASSWORD_LENGTH} characters."),
-        error_messages={"required": "Password is required."},
+        required=True, validate=_check_password, error_messages={"required": "Password is required."},
     )
     name = _Stripped(load_default="", validate=validate.Length(max=120))
 
@@ -63,12 +73,11 @@ def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(func.lower(User.email) == (email or "").strip().lower()))
 
 
-def _new_user(email: str, password: str, name: str = "") -> User:
+def _new_user(email: str, password: str, name: str = "", taken_message: str = "An account with this email already exists.") -> User:
+    password_hash = _hash(password)  # hashed first: a taken email takes as long to refuse as a new one
     if find_user_by_email(email):
-        raise ValidationFailed({"email": ["An account with this email already exists."]})
-    method = current_app.config["PASSWORD_HASH_METHOD"]
-    user = User(email=email, name=name, password_hash=generate_password_hash(password, method=method),
-                session_token=secrets.token_hex(16))
+        raise ValidationFailed({"email": [taken_message]})
+    user = User(email=email, name=name, password_hash=password_hash, session_token=secrets.token_hex(16))
     db.session.add(user)
     return user
 
@@ -76,7 +85,7 @@ def _new_user(email: str, password: str, name: str = "") -> User:
 def create_workspace(workspace_name: str, email: str, password: str, name: str = "") -> tuple[Workspace, User]:
     """Sign-up: a new user who owns a new workspace."""
     data = _load(NewWorkspaceSchema(), {"workspace_name": workspace_name, "email": email, "password": password, "name": name})
-    user = _new_user(data["email"], data["password"], data["name"])
+    user = _new_user(data["email"], data["password"], data["name"], taken_message=SIGNUP_REFUSED)
     workspace = Workspace(name=data["workspace_name"])
     db.session.add(workspace)
     db.session.add(Membership(workspace=workspace, user=user, role=Role.OWNER))
@@ -110,11 +119,43 @@ def _add_membership(workspace: Workspace, user: User, role: str) -> Membership:
     return membership
 
 
+def _hash(password: str) -> str:
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(method: str) -> str:
+    return generate_password_hash(secrets.token_hex(16), method=method)
+
+
 def authenticate(email: str, password: str) -> User | None:
+    """The user with this email and password, or None. An unknown email costs a hash check too (against a
+    dummy hash of the configured method), so the time to refuse does not tell which emails have accounts."""
     user = find_user_by_email(email or "")
-    if user is None or not check_password_hash(user.password_hash, password or ""):
+    if user is None:
+        check_password_hash(_dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]), password or "")
+        return None
+    if not check_password_hash(user.password_hash, password or ""):
         return None
     return user
+
+
+def change_password(user: User, current_password: str, new_password: str, confirmation: str) -> None:
+    """Check the current password and the policy, store the new hash and sign out every other session."""
+    errors = {}
+    if not check_password_hash(user.password_hash, current_password or ""):
+        errors["current_password"] = ["This is not your current password."]
+    problem = password_problem(new_password or "")
+    if problem:
+        errors["new_password"] = [problem]
+    elif new_password == current_password:
+        errors["new_password"] = ["Choose a password different from the current one."]
+    if not errors.get("new_password") and new_password != confirmation:
+        errors["confirmation"] = ["The two new passwords differ."]
+    if errors:
+        raise ValidationFailed(errors)
+    user.password_hash = _hash(new_password)
+    rotate_session_token(user)
 
 
 def rotate_session_token(user: User) -> None:
@@ -142,13 +183,91 @@ def list_members(workspace: Workspace) -> list[Membership]:
 
 
 def pending_invitations(workspace: Workspace) -> list[Invitation]:
+    """Invitations not accepted yet and not expired."""
     return list(
         db.session.scalars(
             select(Invitation)
-            .where(Invitation.workspace_id == workspace.id, Invitation.accepted_at.is_(None))
+            .where(Invitation.workspace_id == workspace.id, Invitation.accepted_at.is_(None),
+                   Invitation.created_at > utcnow() - INVITATION_LIFETIME)
             .order_by(Invitation.created_at.desc())
         )
     )
+
+
+def invitation_expires_at(invitation: Invitation):
+    return invitation.created_at + INVITATION_LIFETIME
+
+
+def _acting_membership(workspace: Workspace, actor: User) -> Membership:
+    acting = membership_in(actor, workspace.id)
+    if acting is None or acting.role_enum.rank < Role.ADMIN.rank:
+        raise PermissionDenied("Only owners and admins can manage members.")
+    return acting
+
+
+def _member_of(workspace: Workspace, membership_id) -> Membership:
+    membership = db.session.scalar(select(Membership).where(
+        Membership.id == membership_id, Membership.workspace_id == workspace.id)) if is_plain_int(str(membership_id)) else None
+    if membership is None:
+        raise NotFound("This person is not a member of this workspace.")
+    return membership
+
+
+def _owner_count(workspace: Workspace) -> int:
+    return db.session.scalar(select(func.count()).select_from(Membership).where(
+        Membership.workspace_id == workspace.id, Membership.role == Role.OWNER.value))
+
+
+def _check_may_manage(acting: Membership, target: Membership) -> None:
+    if target.role == Role.OWNER.value and acting.role_enum is not Role.OWNER:
+        raise PermissionDenied("Only owners can change or remove an owner.")
+
+
+def change_role(workspace: Workspace, membership_id, role: str, actor: User) -> Membership:
+    """Owners and admins change a member's role; only owners make or unmake owners; the last owner stays one."""
+    acting = _acting_membership(workspace, actor)
+    target = _member_of(workspace, membership_id)
+    if role not in ROLE_VALUES:
+        raise ValidationFailed({"role": [ROLE_ERROR]})
+    _check_may_manage(acting, target)
+    if role == Role.OWNER.value and acting.role_enum is not Role.OWNER:
+        raise PermissionDenied("Only owners can make someone an owner.")
+    if target.role == Role.OWNER.value and role != Role.OWNER.value and _owner_count(workspace) <= 1:
+        raise ValidationFailed({"role": ["A workspace keeps at least one owner: make someone else owner first."]})
+    if target.role != role:
+        audit_service.record_event(workspace.id, "member_role_changed",
+                                   f"{target.user.email}: {target.role} → {role}", actor_id=actor.id)
+        target.role = role
+        db.session.flush()
+    return target
+
+
+def remove_member(workspace: Workspace, membership_id, actor: User) -> User:
+    """Owners and admins remove a member (only owners remove an owner; never the last owner)."""
+    acting = _acting_membership(workspace, actor)
+    target = _member_of(workspace, membership_id)
+    _check_may_manage(acting, target)
+    if target.role == Role.OWNER.value and _owner_count(workspace) <= 1:
+        raise ValidationFailed({"member": ["The last owner cannot be removed: make someone else owner first."]})
+    removed = target.user
+    audit_service.record_event(workspace.id, "member_removed", f"{removed.email} ({target.role})", actor_id=actor.id)
+    db.session.delete(target)  # their next request no longer finds the membership (webapp.security)
+    db.session.flush()
+    return removed
+
+
+def revoke_invitation(workspace: Workspace, invitation_id, actor: User) -> Invitation:
+    _acting_membership(workspace, actor)
+    invitation = db.session.scalar(select(Invitation).where(
+        Invitation.id == invitation_id, Invitation.workspace_id == workspace.id,
+        Invitation.accepted_at.is_(None))) if is_plain_int(str(invitation_id)) else None
+    if invitation is None:
+        raise NotFound("This invitation does not exist or was already used.")
+    audit_service.record_event(workspace.id, "invitation_revoked", f"{invitation.email} ({invitation.role})",
+                               actor_id=actor.id)
+    db.session.delete(invitation)
+    db.session.flush()
+    return invitation
 
 
 def invite_member(workspace: Workspace, email: str, role: str, invited_by: User) -> Invitation:
@@ -184,6 +303,8 @@ def open_invitation(token: str) -> Invitation:
     invitation = db.session.scalar(select(Invitation).where(Invitation.token == token))
     if invitation is None or invitation.accepted_at is not None:
         raise NotFound("This invitation does not exist or was already used.")
+    if utcnow() >= invitation_expires_at(invitation):
+        raise NotFound("This invitation has expired. Ask an admin of the workspace for a new one.")
     return invitation
 
 

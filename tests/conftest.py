@@ -120,6 +120,11 @@ def make_app(database_url):
             "SWEEP_INTERVAL_SECONDS": 0,  # tests sweep explicitly
             "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",  # fast hashing: tests create hundreds of users
             "SEED_ONBOARDING_WORKFLOW": False,  # tests start from empty workspaces; one test turns it on
+            # Tests sign in and sign up from 127.0.0.1 all day (and share Redis's counters in CI's second run):
+            # the throttling tests set realistic limits themselves.
+            "AUTH_RATE_LIMIT_PER_ACCOUNT": "10000 per minute",
+            "AUTH_RATE_LIMIT_PER_ADDRESS": "10000 per minute",
+            "WEBHOOK_UNVERIFIED_PER_MINUTE": 0,  # every test client is 127.0.0.1; the hooks tests turn it on
         }
         config.update(overrides)
         from webapp import create_app

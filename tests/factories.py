@@ -10,7 +10,7 @@ from services import (application_service, contact_service, deal_service, invoic
                       project_service, task_service, ticket_service, workflow_service, workspace_service)
 from tests.support.engine import log_step
 
-PASSWORD = "password123"
+PASSWORD = "test-pass-2718"
 _sequence = count(1)
 _executions = count(900_000)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from limits import parse_many
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -141,6 +142,18 @@ def _database_url(name: str, value: str) -> None:
         raise ConfigError(f"{name} is not a valid database URL.") from None
 
 
+def _rate_limits(name: str, value: str) -> None:
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be rate limits such as `5 per minute; 30 per hour` (got {value!r}).") from None
+
+
+def _readable_file(name: str, value: str) -> None:
+    if not os.path.isfile(value):
+        raise ConfigError(f"{name} must name a readable file (got {value!r}).")
+
+
 def _random_secret_key() -> str:
     return "dev-" + secrets.token_hex(16)
 
@@ -177,20 +190,61 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ENGINE_CLAIM_BATCH", "int", 20, "runs a worker (or an embedded runner thread) claims in one statement"),
     Setting("RQ_WAKE_SLOTS", "int", 4,
             "at most this many wake-up jobs wait in the RQ queue, however many events arrive"),
+    Setting("RQ_JOB_TIMEOUT_SECONDS", "int", 120,
+            "RQ's `job_timeout` of every job the engine enqueues; keep it above ENGINE_JOB_BUDGET_SECONDS plus the "
+            "longest step (OUTGOING_HTTP_DEADLINE_SECONDS)"),
+    Setting("ENGINE_JOB_BUDGET_SECONDS", "float", 20,
+            "a wake or sweep job takes no new run after this long and re-enqueues itself for the rest"),
+    Setting("EXECUTION_MAX_TAKEOVERS", "int", 3,
+            "a run taken over (its worker stopped renewing the lease) more often than this fails with a clear error"),
+    Setting("WORKER_HEARTBEAT_SECONDS", "float", 5,
+            "how often an RQ worker writes its heartbeat to Redis (the wake-up fan-out counts live workers by it)"),
+    Setting("OUTGOING_HTTP_DEADLINE_SECONDS", "float", 15,
+            "wall-clock limit of one outgoing webhook or Resend call: connect, headers and body together"),
+    Setting("LOG_FORMAT", "choice", "text", "`text` lines or `json` lines (one object per event), web and worker alike",
+            choices=("text", "json")),
+    Setting("LOG_LEVEL", "choice", "info", "the root logger's level", choices=("debug", "info", "warning", "error")),
+    Setting("METRICS_TOKEN", "str", None,
+            "Bearer token that opens `GET /metrics` from other addresses than loopback; unset: loopback only"),
+    Setting("CHAIN_RUN_BUDGET", "int", 100,
+            "the fan-out budget: runs one run's chain may count in all (itself and every run its actions' events "
+            "cause, at any depth); beyond it no run is created and the causing step's output says why; `0` = no budget"),
+    Setting("WORKSPACE_RUNS_PER_MINUTE", "int", 0,
+            "runs a workspace may start per minute; beyond it new runs wait for a later minute (delayed, never "
+            "dropped); `0` = no ceiling"),
     Setting("EMAIL_BACKEND", "choice", "outbox",
             "`outbox` (mail is only recorded, shown on Settings → Outbox), `smtp` or `resend`",
             choices=EMAIL_BACKENDS),
     Setting("SMTP_URL", "str", None,
             "`smtp://user:pass@host:587?starttls=true` or `smtps://host:465`; required with `EMAIL_BACKEND=smtp`",
             check=_url_with("smtp://", "smtps://")),
+    Setting("SMTP_CA_FILE", "str", None,
+            "a PEM file of the certificate authorities SMTP servers are checked against (unset: the system's); "
+            "the server's certificate must match its host name either way",
+            check=_readable_file),
+    Setting("EMAIL_MAX_ATTEMPTS", "int", 5,
+            "delivery attempts of one email (backend errors are retried after 30 s, then ×4) before it stays failed"),
     Setting("EMAIL_FROM", "str", "Workestra <no-reply@workestra.test>", "sender of every email"),
     Setting("RESEND_API_KEY", "str", None, "API key for `EMAIL_BACKEND=resend` (POST https://api.resend.com/emails)"),
     Setting("WEBHOOK_RATE_LIMIT_PER_MINUTE", "int", 60,
-            "incoming deliveries per minute per Webhook Received workflow (429 + `Retry-After` beyond); "
+            "signed incoming deliveries per minute per Webhook Received workflow (429 + `Retry-After` beyond); "
             "counted in Redis when `REDIS_URL` is set, else in the database; `0` = no limit"),
+    Setting("WEBHOOK_UNVERIFIED_PER_MINUTE", "int", 30,
+            "incoming webhook requests with a missing or bad signature accepted per minute from one address (401, "
+            "counted on the workflow, no delivery row); beyond it 429 without any write; counted in Redis when "
+            "`REDIS_URL` is set, else per process; `0` = no limit"),
     Setting("PASSWORD_HASH_METHOD", "str", "scrypt",
             "how new passwords are hashed: a method of Werkzeug's `generate_password_hash`, "
             "e.g. `pbkdf2:sha256:600000`"),
+    Setting("AUTH_RATE_LIMIT_PER_ACCOUNT", "str", "5 per minute; 20 per hour",
+            "failed sign-ins and password changes allowed per account, and sign-ups and invitation "
+            "acceptances per email (429 beyond); counted in Redis when `REDIS_URL` is set, else in memory",
+            check=_rate_limits),
+    Setting("AUTH_RATE_LIMIT_PER_ADDRESS", "str", "20 per minute; 100 per hour",
+            "the same, per client address (see `TRUSTED_PROXIES`)", check=_rate_limits),
+    Setting("TRUSTED_PROXIES", "int", 0,
+            "how many reverse proxies in front of the app set `X-Forwarded-For`/`-Proto`/`-Host` "
+            "(Werkzeug's ProxyFix); `1` behind one TLS proxy, so links and webhook URLs come out `https://`"),
     Setting("SEED_ONBOARDING_WORKFLOW", "bool", True,
             "a new workspace starts with the onboarding workflow (a draft, from the system templates)"),
 )
@@ -233,6 +287,7 @@ def finalize_config(config: dict) -> dict:
     config["REMEMBER_COOKIE_SECURE"] = production
     config["WTF_CSRF_TIME_LIMIT"] = None
     config["WTF_CSRF_SSL_STRICT"] = production
+    config["RATELIMIT_STORAGE_URI"] = config["REDIS_URL"] or "memory://"
     config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     return config
 

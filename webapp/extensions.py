@@ -1,4 +1,6 @@
 """Extensions created unbound at import time and bound in create_app."""
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
@@ -10,5 +12,9 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 htmx = Htmx()
+# Storage from RATELIMIT_STORAGE_URI (webapp.config: Redis when REDIS_URL is set, else memory). A Redis
+# outage must not lock people out: errors are swallowed and counting falls back to memory.
+limiter = Limiter(key_func=get_remote_address, headers_enabled=True, swallow_errors=True,
+                  in_memory_fallback_enabled=True, key_prefix="workestra-auth")
 
-__all__ = ["db", "migrate", "login_manager", "csrf", "htmx"]
+__all__ = ["db", "migrate", "login_manager", "csrf", "htmx", "limiter"]

@@ -28,7 +28,7 @@ from models.vocabulary import RunStatus, WorkflowStatus
 
 # The columns a new run is inserted with (besides PENDING_STATE), in the portable insert and in SQL.
 NEW_RUN_COLUMNS = ("workspace_id", "workflow_id", "workflow_name", "trigger_type", "source", "definition",
-                   "trigger_payload", "event_depth", "created_at")
+                   "trigger_payload", "event_depth", "chain_root_id", "created_at")
 PENDING_STATE = {"status": RunStatus.PENDING.value, "completed_actions": [], "current_step": 0, "step_attempts": 0,
                  "claim_count": 0}
 # What dispatch reads of a workflow: enough to match it and to snapshot it.
@@ -56,7 +56,7 @@ _SNAPSHOT_SQL = "jsonb_build_object({})".format(", ".join(
 _FROM_CANDIDATE = {
     "workspace_id": "workspace_id", "workflow_id": "id", "workflow_name": "name", "trigger_type": "trigger_type",
     "source": "p_source", "definition": _SNAPSHOT_SQL, "trigger_payload": "p_payload", "event_depth": "p_depth",
-    "created_at": "p_created_at",
+    "chain_root_id": "p_chain_root_id", "created_at": "p_created_at",
 }
 assert tuple(_FROM_CANDIDATE) == NEW_RUN_COLUMNS
 
@@ -68,12 +68,14 @@ _CANDIDATES = ", ".join(CANDIDATE_COLUMNS)
 _CANDIDATE_TYPES = ", ".join(f"{name} {_type(_WORKFLOWS, name)}" for name in CANDIDATE_COLUMNS)
 _NULL_CANDIDATE = ", ".join(f"NULL::{_type(_WORKFLOWS, name)}" for name in CANDIDATE_COLUMNS)
 
-DISPATCH_SIGNATURE = "workestra_dispatch(integer, varchar, varchar, jsonb, integer, timestamptz)"
+DISPATCH_SIGNATURE = "workestra_dispatch(integer, varchar, varchar, jsonb, integer, timestamptz, bigint, integer)"
+# The signatures earlier migrations installed (dropped by function_statements()).
+OLD_SIGNATURES = ("workestra_dispatch(integer, varchar, varchar, jsonb, integer, timestamptz)",)
 INSERT_RUNS_SIGNATURE = "workestra_insert_runs(jsonb)"
 
 DISPATCH_FUNCTION = f"""CREATE OR REPLACE FUNCTION workestra_dispatch(
     p_workspace_id integer, p_trigger_key varchar, p_source varchar, p_payload jsonb, p_depth integer,
-    p_created_at timestamptz)
+    p_created_at timestamptz, p_chain_root_id bigint, p_limit integer)
 RETURNS TABLE (execution_id bigint, {_CANDIDATE_TYPES}, error text)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -89,14 +91,15 @@ BEGIN
         FROM candidates
         WHERE unconditional
         ORDER BY id
-        RETURNING id
+        LIMIT p_limit
+        RETURNING id, workflow_id
     )
     SELECT inserted.id, {_NULL_CANDIDATE}, NULL::text
     FROM inserted
     UNION ALL
     SELECT NULL::bigint, {_CANDIDATES}, NULL::text
     FROM candidates
-    WHERE NOT unconditional;
+    WHERE NOT unconditional OR id NOT IN (SELECT workflow_id FROM inserted);
 EXCEPTION WHEN OTHERS OR query_canceled THEN
     RETURN QUERY SELECT NULL::bigint, {_NULL_CANDIDATE}, SQLSTATE || ': ' || SQLERRM;
 END
@@ -126,13 +129,14 @@ _COMMENT = f"workestra {FUNCTIONS_HASH}"
 
 def function_statements() -> list[str]:
     """The DDL that installs both functions as this code expects them (run by a migration)."""
-    drops = [f"DROP FUNCTION IF EXISTS {signature}" for signature in (DISPATCH_SIGNATURE, INSERT_RUNS_SIGNATURE)]
+    drops = [f"DROP FUNCTION IF EXISTS {signature}"
+             for signature in (*OLD_SIGNATURES, DISPATCH_SIGNATURE, INSERT_RUNS_SIGNATURE)]
     comments = [f"COMMENT ON FUNCTION {signature} IS '{_COMMENT}'"
                 for signature in (DISPATCH_SIGNATURE, INSERT_RUNS_SIGNATURE)]
     return [*drops, DISPATCH_FUNCTION, INSERT_RUNS_FUNCTION, *comments]
 
 
-_DISPATCH = "SELECT * FROM workestra_dispatch(%s, %s, %s, %s, %s, %s)"
+_DISPATCH = "SELECT * FROM workestra_dispatch(%s, %s, %s, %s, %s, %s, %s, %s)"
 _INSERT_RUNS = "SELECT * FROM workestra_insert_runs(%s)"
 _FUNCTIONS_MATCH = (
     f"SELECT coalesce(obj_description(to_regprocedure('{DISPATCH_SIGNATURE}'), 'pg_proc') = '{_COMMENT}'"
@@ -157,13 +161,16 @@ def usable(connection) -> bool:
 
 
 def start_unconditional(connection, workspace_id: int, trigger_key: str, payload: dict, depth: int,
-                        source: str) -> tuple[list[int], list]:
-    """Insert the runs of the matching workflows that have no conditions, in one round trip.
+                        source: str, chain_root_id: int | None = None, limit: int | None = None
+                        ) -> tuple[list[int], list]:
+    """Insert the runs of the matching workflows that have no conditions, in one round trip (at most
+    `limit` of them: what is left of a chain's budget; None: no limit).
 
-    Returns their ids (in workflow order) and the matching workflows that have conditions, as rows
-    of CANDIDATE_COLUMNS for runs.NewRun.of.
+    Returns their ids (in workflow order) and the other matching workflows (with conditions, or over the
+    limit), as rows of CANDIDATE_COLUMNS for runs.NewRun.of.
     """
-    rows = _call(connection, _DISPATCH, (workspace_id, trigger_key, source, Jsonb(payload), depth, utcnow()))
+    rows = _call(connection, _DISPATCH, (workspace_id, trigger_key, source, Jsonb(payload), depth, utcnow(),
+                                         chain_root_id, limit))
     ids = sorted(row.execution_id for row in rows if row.execution_id is not None)
     return ids, [row for row in rows if row.execution_id is None]
 

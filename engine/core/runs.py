@@ -11,16 +11,18 @@ savepoint, one round trip, see engine.core.postgresql_runs), so a dispatch failu
 the dispatch. It never raises into the caller.
 """
 import logging
+from collections import defaultdict
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, func, insert, select, update
 
 from engine.core import postgresql_runs
 from engine.core.conditions import conditions_hold
-from engine.core.handoff import hand_over_after_commit
+from engine.core.handoff import hand_over_after_commit, hand_over_later_after_commit
 from models import Workflow, WorkflowExecution, db
 from models.base import core_savepoint, utcnow
 from models.vocabulary import RunSource, WorkflowStatus
@@ -32,6 +34,8 @@ MAX_CHAIN_DEPTH = 5
 # Set by the runner while an action runs, so events caused by a workflow carry the chain depth.
 _event_depth: ContextVar[int] = ContextVar("workestra_event_depth", default=0)
 _refusals: ContextVar[list | None] = ContextVar("workestra_dispatch_refusals", default=None)
+# The run whose action is running: events dispatched now belong to its chain (the fan-out budget).
+_cause: ContextVar[int | None] = ContextVar("workestra_dispatch_cause", default=None)
 
 EXECUTIONS = WorkflowExecution.__table__
 
@@ -48,15 +52,17 @@ class NewRun:
     definition: dict
     trigger_payload: dict
     event_depth: int = 0
+    chain_root_id: int | None = None
     progress: dict = field(default_factory=dict)
 
     @classmethod
-    def of(cls, workflow, payload: dict, source: str = RunSource.EVENT, depth: int = 0) -> "NewRun":
+    def of(cls, workflow, payload: dict, source: str = RunSource.EVENT, depth: int = 0,
+           chain_root_id: int | None = None) -> "NewRun":
         return cls(
             workspace_id=workflow.workspace_id, workflow_id=workflow.id, workflow_name=workflow.name,
             trigger_type=workflow.trigger_type, source=source,
             definition=Workflow.definition(workflow),  # the snapshot, from a Workflow or a row of its columns
-            trigger_payload=payload, event_depth=depth,
+            trigger_payload=payload, event_depth=depth, chain_root_id=chain_root_id,
         )
 
     def row(self, created_at=None) -> dict:
@@ -65,7 +71,7 @@ class NewRun:
             "workspace_id": self.workspace_id, "workflow_id": self.workflow_id, "workflow_name": self.workflow_name,
             "trigger_type": self.trigger_type, "source": self.source, "definition": self.definition,
             "trigger_payload": self.trigger_payload, "event_depth": self.event_depth,
-            "created_at": created_at or utcnow(),
+            "chain_root_id": self.chain_root_id, "created_at": created_at or utcnow(),
             **postgresql_runs.PENDING_STATE, **self.progress,
         }
 
@@ -76,7 +82,11 @@ def start_runs(runs: list[NewRun], created_at=None) -> list[int]:
         return []
     now = created_at or utcnow()
     ids = _insert([run.row(now) for run in runs])
-    hand_over_after_commit(ids)
+    by_workspace = defaultdict(list)
+    for run, execution_id in zip(runs, ids):
+        by_workspace[run.workspace_id].append(execution_id)
+    for workspace_id, started in by_workspace.items():
+        hand_over_paced(workspace_id, started)
     return ids
 
 
@@ -93,15 +103,18 @@ def _insert(rows: list[dict]) -> list[int]:
 # -- domain events ----------------------------------------------------------------------------------
 
 @contextmanager
-def caused_by_execution(depth: int, refusals: list):
-    """Within this block, dispatched events are one level deeper and refusals are collected."""
+def caused_by_execution(depth: int, refusals: list, execution_id: int | None = None):
+    """Within this block, dispatched events are one level deeper, belong to the chain of `execution_id`
+    (the running run) and refusals are collected."""
     depth_token = _event_depth.set(depth + 1)
     refusal_token = _refusals.set(refusals)
+    cause_token = _cause.set(execution_id)
     try:
         yield
     finally:
         _event_depth.reset(depth_token)
         _refusals.reset(refusal_token)
+        _cause.reset(cause_token)
 
 
 def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, source: str = RunSource.EVENT) -> list[int]:
@@ -118,27 +131,142 @@ def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, s
         connection = session.connection()
         if postgresql_runs.usable(connection):
             session.flush()  # the business change is written before, and outside, the function's savepoint
-            ids, conditioned = postgresql_runs.start_unconditional(
-                connection, workspace_id, trigger_key, payload, depth, source)
-            hand_over_after_commit(ids)
-            holding = _runs_whose_conditions_hold(conditioned, payload, depth, source)
+            chain = ChainBudget.of_cause(_cause.get())
+            root_id, limit = (chain.root_id, chain.left) if chain else (None, None)
+            ids, others = postgresql_runs.start_unconditional(
+                connection, workspace_id, trigger_key, payload, depth, source, root_id, limit)
+            hand_over_paced(workspace_id, ids)
+            holding = _runs_whose_conditions_hold(others, payload, depth, source, root_id)
+            if chain:
+                chain.spend(len(ids))
+                holding = chain.allow(holding, trigger_key=trigger_key)
             if holding:
                 more = postgresql_runs.insert_runs(connection, [run.row() for run in holding])
-                hand_over_after_commit(more)
+                hand_over_paced(workspace_id, more)
+                if chain:
+                    chain.spend(len(more))
                 ids = ids + more
             return ids
         with core_savepoint(session):
-            ids = start_runs(_runs_whose_conditions_hold(active_workflows(workspace_id, trigger_key), payload,
-                                                         depth, source))
+            chain = ChainBudget.of_cause(_cause.get())
+            root_id = chain.root_id if chain else None
+            runs = _runs_whose_conditions_hold(active_workflows(workspace_id, trigger_key), payload, depth, source,
+                                               root_id)
+            if chain:
+                runs = chain.allow(runs, trigger_key=trigger_key)
+                chain.spend(len(runs))
+            ids = start_runs(runs)
         return ids
     except Exception:
         log.exception("Dispatch of %s in workspace %s failed; the business change goes on", trigger_key, workspace_id)
         return ids  # those inserted before the failure (in a savepoint of their own) stand
 
 
-def _runs_whose_conditions_hold(workflows, payload: dict, depth: int, source: str) -> list[NewRun]:
-    return [NewRun.of(workflow, payload, source, depth)
+def _runs_whose_conditions_hold(workflows, payload: dict, depth: int, source: str,
+                                chain_root_id: int | None = None) -> list[NewRun]:
+    return [NewRun.of(workflow, payload, source, depth, chain_root_id)
             for workflow in workflows if conditions_hold(workflow.conditions or [], payload, workflow.conditions_match)]
+
+
+# -- the fan-out budget -----------------------------------------------------------------------------
+
+# Lock the chain's root (the causing run's root, or the causing run itself) and read what its chain has used.
+# An UPDATE, not a SELECT: it takes PostgreSQL's row lock and SQLite's write lock, so two runs of one chain
+# dispatching at once count one after the other.
+_LOCK_ROOT = (
+    update(EXECUTIONS)
+    .where(EXECUTIONS.c.id == select(func.coalesce(EXECUTIONS.c.chain_root_id, EXECUTIONS.c.id))
+           .where(EXECUTIONS.c.id == bindparam("cause")).scalar_subquery())
+    .values(chain_runs=EXECUTIONS.c.chain_runs)
+    .returning(EXECUTIONS.c.id, EXECUTIONS.c.chain_runs)
+)
+_SPEND = update(EXECUTIONS).where(EXECUTIONS.c.id == bindparam("root")).values(
+    chain_runs=EXECUTIONS.c.chain_runs + bindparam("spent"))
+
+
+@dataclass
+class ChainBudget:
+    """What is left of one chain's budget: CHAIN_RUN_BUDGET runs in all, the root included, across depths."""
+    root_id: int
+    used: int      # runs the chain has caused so far (the root's chain_runs)
+    budget: int    # 0: no budget
+
+    @property
+    def left(self) -> int | None:
+        return None if self.budget <= 0 else max(0, self.budget - 1 - self.used)
+
+    @classmethod
+    def of_cause(cls, cause_id: int | None) -> "ChainBudget | None":
+        """The budget of the chain the running run `cause_id` belongs to (locked until the commit); None
+        outside a run's action."""
+        if cause_id is None:
+            return None
+        row = db.session.execute(_LOCK_ROOT, {"cause": cause_id}).one_or_none()
+        if row is None:
+            return None
+        return cls(row.id, row.chain_runs, current_app.config["CHAIN_RUN_BUDGET"])
+
+    def allow(self, runs: list, trigger_key: str) -> list:
+        """The runs that fit in what is left; the refusal of the others goes to the step that caused them (its
+        output's dispatch_refused)."""
+        room = self.left
+        if room is None:
+            return runs
+        if len(runs) > room:
+            _refuse_over_budget(trigger_key, self, len(runs) - room)
+        return runs[:room]
+
+    def spend(self, count: int) -> None:
+        if count:
+            db.session.execute(_SPEND, {"root": self.root_id, "spent": count})
+            self.used += count
+
+
+def _refuse_over_budget(trigger_key: str, chain: ChainBudget, count: int) -> None:
+    message = (f"{trigger_key} not dispatched to {count} workflow(s): the chain started by run #{chain.root_id} "
+               f"has reached its budget of {chain.budget} runs (CHAIN_RUN_BUDGET)")
+    log.warning(message)
+    refusals = _refusals.get()
+    if refusals is not None:
+        refusals.append({"trigger": trigger_key, "chain_root_id": chain.root_id, "budget": chain.budget,
+                         "refused": count, "message": message})
+
+
+# -- the per-workspace start rate -------------------------------------------------------------------
+
+_RATE_WINDOW = timedelta(seconds=60)
+_RATE_HORIZON = timedelta(hours=1)  # runs created longer ago are not counted (keeps the count on the index)
+_STARTS_IN_WINDOW = select(func.count()).select_from(EXECUTIONS).where(
+    EXECUTIONS.c.workspace_id == bindparam("workspace_id"),
+    EXECUTIONS.c.created_at > bindparam("horizon"),
+    EXECUTIONS.c.id.not_in(bindparam("new_ids", expanding=True)),
+    func.coalesce(EXECUTIONS.c.started_at, EXECUTIONS.c.resume_at, EXECUTIONS.c.created_at) > bindparam("since"),
+)
+_DELAY = update(EXECUTIONS).where(EXECUTIONS.c.id.in_(bindparam("ids", expanding=True))).values(
+    resume_at=bindparam("resume_at", type_=EXECUTIONS.c.resume_at.type))
+
+
+def hand_over_paced(workspace_id: int, ids: list[int], now=None) -> None:
+    """Hand new runs over after the commit; beyond WORKSPACE_RUNS_PER_MINUTE runs started (or due to start)
+    in the workspace within a minute, a run waits for a later minute (resume_at): delayed, never dropped."""
+    ceiling = current_app.config["WORKSPACE_RUNS_PER_MINUTE"]
+    if not ids or ceiling <= 0:
+        hand_over_after_commit(ids)
+        return
+    now = now or utcnow()
+    counted = db.session.scalar(_STARTS_IN_WINDOW, {
+        "workspace_id": workspace_id, "horizon": now - _RATE_HORIZON, "since": now - _RATE_WINDOW, "new_ids": ids})
+    now_ids, later = [], defaultdict(list)
+    for position, execution_id in enumerate(ids, start=counted or 0):
+        minutes = position // ceiling
+        if minutes == 0:
+            now_ids.append(execution_id)
+        else:
+            later[now + minutes * _RATE_WINDOW].append(execution_id)
+    for resume_at, delayed in later.items():
+        db.session.execute(_DELAY, {"ids": delayed, "resume_at": resume_at})
+    hand_over_after_commit(now_ids)
+    hand_over_later_after_commit([(execution_id, when) for when, delayed in later.items() for execution_id in delayed])
 
 
 # The hot path reads only the columns a snapshot needs, as plain rows (no ORM identity map): about half

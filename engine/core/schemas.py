@@ -14,9 +14,11 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
+from flask import current_app, has_app_context
 from marshmallow import (RAISE, Schema, ValidationError, fields, post_dump, post_load,
                          validate, validates_schema)
 
+from engine.core.addresses import is_loopback_name, is_public_address, literal_address
 from engine.core.catalog import (ACTIONS, CONDITION_OPERATORS, DEAL_CHANGE_FIELDS,
                             ERROR_STRATEGIES, MAX_BRANCH_DEPTH, MAX_DELAY_SECONDS, ROLES, TRIGGERS,
                             UNARY_OPERATORS, UPDATE_DEAL_FIELDS, USER_KEYWORDS,
@@ -94,7 +96,28 @@ def _check_url(field: Field, value: Any) -> str:
         parts = None
     if not parts or parts.scheme not in ("http", "https") or not parts.hostname:
         raise FieldValueError("Enter a valid http(s) URL.")
+    try:
+        parts.port
+    except ValueError:
+        raise FieldValueError("Enter a valid http(s) URL: the port must be a number up to 65535, "
+                              "and an IPv6 address goes in brackets (http://[2001:db8::1]/).") from None
+    host = parts.hostname
+    if host not in _allowed_hosts():
+        address = literal_address(host)
+        if is_loopback_name(host) or (address is not None and not is_public_address(address)):
+            raise FieldValueError(
+                f"{host} is a local or private address: webhooks go to public addresses only "
+                "(unless the server's WEBHOOK_ALLOWED_HOSTS names it).")
     return text
+
+
+def _allowed_hosts() -> set[str]:
+    """WEBHOOK_ALLOWED_HOSTS, when an app is there to say (outgoing calls check it again at run time)."""
+    if not has_app_context():
+        return set()
+    raw = current_app.config.get("WEBHOOK_ALLOWED_HOSTS") or ()
+    items = str(raw).split(",") if isinstance(raw, str) else raw
+    return {str(host).strip().lower().strip("[]") for host in items if str(host).strip()}
 
 
 def _parse_integer(value: Any) -> int:

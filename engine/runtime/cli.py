@@ -9,7 +9,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from engine.core.redis_client import redis_connection
-from engine.runtime.handoff import RQ_QUEUE_NAME, SWEEP_JOB, rq_queue
+from engine.runtime.handoff import RQ_QUEUE_NAME, SWEEP_JOB, job_options, rq_queue
 from engine.runtime.sweep import sweep_pending_executions
 from engine.runtime.worker import WORKER_CLASSES
 
@@ -52,7 +52,8 @@ def _start_periodic_sweep(app) -> None:
         while not stop.wait(interval):
             try:
                 if redis_connection(app).set(SWEEP_LOCK_KEY, uuid.uuid4().hex, nx=True, ex=max(1, int(interval))):
-                    rq_queue(app).enqueue(SWEEP_JOB, job_id=f"sweep-{uuid.uuid4().hex[:12]}", result_ttl=60)
+                    rq_queue(app).enqueue(SWEEP_JOB, **job_options(app, job_id=f"sweep-{uuid.uuid4().hex[:12]}",
+                                                                  result_ttl=60))
             except Exception:
                 log.exception("Could not enqueue the periodic sweep")
 

@@ -9,12 +9,14 @@ import logging
 import os
 import queue as stdlib_queue
 import threading
+import time
 import weakref
 from datetime import datetime, timedelta
 
 from flask import Flask
 from redis import RedisError
 from rq import Queue
+from rq.utils import import_attribute
 
 from engine.core import handoff as handoff_port
 from engine.core.redis_client import redis_connection
@@ -37,6 +39,15 @@ DUE_LIST_KEY = "workestra:due-executions"
 WAKE_SLOT_KEY = "workestra:wake-slot:{}"
 WAKE_SLOT_TTL_SECONDS = 15
 
+# Issue #17: every RQ worker writes a heartbeat (its name → unix time) every WORKER_HEARTBEAT_SECONDS.
+# The number of wake slots is the larger of RQ_WAKE_SLOTS and the live workers, so every worker of a
+# burst gets a wake job however many machines there are; a woken worker that leaves ids behind queues
+# another wake job (a free slot permitting), so the wake-ups spread as far as the backlog goes.
+WORKER_HEARTBEATS_KEY = "workestra:worker-heartbeats"
+WORKER_RUNS_KEY = "workestra:worker-runs"  # runs claimed per worker name (bench/, operators)
+LIVE_HEARTBEATS = 3  # a worker is live while its last heartbeat is younger than this many intervals
+SLOTS_CACHE_SECONDS = 2.0
+
 
 class RQHandOff:
     """Runs go to Redis: now through the hand-off thread and a wake job, later through RQ's scheduler."""
@@ -49,6 +60,15 @@ class RQHandOff:
 
     def hand_over_at(self, execution_id: int, when: datetime) -> None:
         _enqueue_at(self.app, [execution_id], when)
+
+    def hand_over_from_sweep(self, execution_ids: list[int]) -> bool:
+        """The sweep's due runs go to every worker through the same list; False when Redis does not answer."""
+        try:
+            _wake_workers(self.app, execution_ids)
+            return True
+        except RedisError as error:
+            log.warning("Queue unreachable (%s); the sweep runs the %s due executions itself", error, len(execution_ids))
+            return False
 
 
 class EmbeddedHandOff:
@@ -65,11 +85,54 @@ class EmbeddedHandOff:
     def hand_over_at(self, execution_id: int, when: datetime) -> None:
         embedded_runner(self.app).submit_at(execution_id, when)
 
+    def hand_over_from_sweep(self, execution_ids: list[int]) -> bool:
+        return False  # one process: the sweep runs them itself
+
+
+class RQJobs:
+    """Background jobs (mail delivery) on the RQ queue; a delay goes through RQ's scheduler."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+
+    def run_job(self, path: str, args: list, delay_seconds: float = 0) -> None:
+        options = {"result_ttl": 0, "failure_ttl": 86400}
+        if delay_seconds > 0:
+            rq_queue(self.app).enqueue_in(timedelta(seconds=delay_seconds), path, *args, **options)
+        else:
+            rq_queue(self.app).enqueue(path, *args, **options)
+
+
+class EmbeddedJobs:
+    """Background jobs in this process: a timer thread per job, in the app context."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self.timers: "weakref.WeakSet[threading.Timer]" = weakref.WeakSet()
+
+    def run_job(self, path: str, args: list, delay_seconds: float = 0) -> None:
+        timer = threading.Timer(max(0.0, delay_seconds), self._run, (path, args))
+        timer.daemon = True
+        self.timers.add(timer)
+        timer.start()
+
+    def stop(self) -> None:
+        for timer in list(self.timers):
+            timer.cancel()
+
+    def _run(self, path: str, args: list) -> None:
+        with self.app.app_context():
+            try:
+                import_attribute(path)(*args)
+            except Exception:  # the job's rows stay queued: `flask emails deliver` and the Retry button remain
+                log.exception("Background job %s%s failed", path, tuple(args))
+
 
 def install(app: Flask) -> None:
     """Put the app's hand-off in place: RQ with REDIS_URL, else embedded (unused while ENGINE_HANDOFF=sweep)."""
     hand_off = RQHandOff(app) if app.config["REDIS_URL"] else EmbeddedHandOff(app)
     app.extensions[handoff_port.EXTENSION_KEY] = hand_off
+    app.extensions[handoff_port.JOBS_EXTENSION_KEY] = RQJobs(app) if app.config["REDIS_URL"] else EmbeddedJobs(app)
 
 
 def enqueue_executions(app: Flask, execution_ids: list[int]) -> None:
@@ -86,7 +149,11 @@ def rq_queue(app):
 # RPUSH the ids, then SET NX EX each slot key; returns the slots this call took. One command for what
 # was a pipeline of 1 + RQ_WAKE_SLOTS: the hand-off runs in the request after every commit (B3).
 HAND_OFF_SCRIPT = """
-redis.call('RPUSH', KEYS[1], unpack(ARGV, 2))
+if #ARGV > 1 then
+  redis.call('RPUSH', KEYS[1], unpack(ARGV, 2))
+elseif redis.call('LLEN', KEYS[1]) == 0 then
+  return {}
+end
 local won = {}
 for i = 2, #KEYS do
   if redis.call('SET', KEYS[i], 'queued', 'NX', 'EX', ARGV[1]) then
@@ -107,17 +174,90 @@ def _hand_off_script(app):
 
 
 def _wake_workers(app, execution_ids: list[int]) -> None:
-    slots = app.config["RQ_WAKE_SLOTS"]
+    """Push these ids (none: only wake more workers if ids wait) and queue a wake job per free slot."""
+    slots = wake_slots(app)
     slot_keys = [WAKE_SLOT_KEY.format(slot) for slot in range(slots)]
     script = _hand_off_script(app)
     won = []
+    if not execution_ids:
+        won += script(keys=[DUE_LIST_KEY, *slot_keys], args=[WAKE_SLOT_TTL_SECONDS])
     for start in range(0, len(execution_ids), HAND_OFF_CHUNK):
         chunk = execution_ids[start:start + HAND_OFF_CHUNK]
         won += script(keys=[DUE_LIST_KEY, *slot_keys], args=[WAKE_SLOT_TTL_SECONDS, *chunk])
     if won:
         q = rq_queue(app)
         for slot in won:
-            q.enqueue(WAKE_JOB, slot, result_ttl=0, failure_ttl=86400)
+            q.enqueue(WAKE_JOB, slot, **job_options(app, result_ttl=0, failure_ttl=86400))
+
+
+def job_options(app, **options) -> dict:
+    """Every job the engine enqueues carries an explicit job_timeout (RQ's default is 180 s)."""
+    return {"job_timeout": app.config["RQ_JOB_TIMEOUT_SECONDS"], **options}
+
+
+def wake_more(app) -> None:
+    """From a wake job: if ids still wait, queue wake jobs for the free slots (more workers join in)."""
+    _wake_workers(app, [])
+
+
+def push_back(app, execution_ids: list[int]) -> None:
+    """Ids a stopping or out-of-time job claimed and did not run: first in line again, and a worker woken for them."""
+    if execution_ids:
+        redis_connection(app).lpush(DUE_LIST_KEY, *reversed(execution_ids))
+        wake_more(app)
+
+
+# -- worker heartbeats ------------------------------------------------------------------------
+def beat(connection, worker_name: str) -> None:
+    """A worker's heartbeat, on the Redis connection of its queue."""
+    connection.hset(WORKER_HEARTBEATS_KEY, worker_name, f"{time.time():.3f}")
+
+
+def forget_worker(connection, worker_name: str) -> None:
+    connection.hdel(WORKER_HEARTBEATS_KEY, worker_name)
+
+
+def heartbeats(app) -> dict[str, float]:
+    """Worker name → seconds since its last heartbeat; workers silent for an hour are forgotten."""
+    connection = redis_connection(app)
+    now = time.time()
+    ages = {}
+    for name, raw in connection.hgetall(WORKER_HEARTBEATS_KEY).items():
+        name = name.decode() if isinstance(name, bytes) else name
+        try:
+            ages[name] = max(0.0, now - float(raw))
+        except ValueError:
+            ages[name] = float("inf")
+    stale = [name for name, age in ages.items() if age > 3600]
+    if stale:
+        connection.hdel(WORKER_HEARTBEATS_KEY, *stale)
+    return ages
+
+
+def live_workers(app) -> int:
+    limit = LIVE_HEARTBEATS * max(0.5, app.config["WORKER_HEARTBEAT_SECONDS"])
+    return sum(1 for age in heartbeats(app).values() if age <= limit)
+
+
+_SLOTS_CACHE: dict = {}
+
+
+def wake_slots(app) -> int:
+    """max(RQ_WAKE_SLOTS, live workers), read from Redis at most every SLOTS_CACHE_SECONDS per app."""
+    cached = _SLOTS_CACHE.get(id(app))
+    now = time.monotonic()
+    if cached is None or now - cached[0] > SLOTS_CACHE_SECONDS:
+        cached = _SLOTS_CACHE[id(app)] = (now, max(1, app.config["RQ_WAKE_SLOTS"], live_workers(app)))
+    return cached[1]
+
+
+def count_runs(app, worker_name: str, claimed: int) -> None:
+    """Runs claimed per worker name (kept a day after the last count: worker names change at every start)."""
+    if claimed:
+        pipeline = redis_connection(app).pipeline(transaction=False)
+        pipeline.hincrby(WORKER_RUNS_KEY, worker_name, claimed)
+        pipeline.expire(WORKER_RUNS_KEY, 86400)
+        pipeline.execute()
 
 
 class RedisPusher:
@@ -219,7 +359,7 @@ def _enqueue_at(app, execution_ids: list[int], at: datetime) -> None:
     try:
         q = rq_queue(app)
         for execution_id in execution_ids:
-            options = {"job_id": _job_id(execution_id, at), "result_ttl": 60, "failure_ttl": 86400}
+            options = job_options(app, job_id=_job_id(execution_id, at), result_ttl=60, failure_ttl=86400)
             q.enqueue_at(at, RUN_JOB, execution_id, **options)
     except RedisError as error:
         log.warning("Queue unreachable (%s); executions %s stay pending for the sweep", error, execution_ids)
@@ -238,5 +378,8 @@ def shutdown(app) -> None:
     runner = app.extensions.pop(EMBEDDED_RUNNER_KEY, None)
     if runner is not None:
         runner.stop()
+    jobs = app.extensions.get(handoff_port.JOBS_EXTENSION_KEY)
+    if isinstance(jobs, EmbeddedJobs):
+        jobs.stop()  # jobs not started yet stay undone: their rows stay queued
 
 

@@ -25,7 +25,8 @@ from functools import cached_property
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, or_, select, update
+from rq.timeouts import JobTimeoutException
+from sqlalchemy import and_, bindparam, case, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from engine.core.catalog import ACTIONS
@@ -37,6 +38,8 @@ from engine.core.steps import (StepAddress, StepPlan, StepRecord, StepStatus, br
                                first_error, taken_paths)
 from engine.core.templating import render
 from engine.executors import StepContext, StepError, as_jsonable, executor_for
+from engine.runtime import budget, logs, metrics
+from engine.runtime.leases import KEEPER, database_now, expiry_after, on_database_clock, renewal_expression
 from models import WorkflowExecution, db
 from models.base import utcnow
 from models.vocabulary import ErrorStrategy, RunStatus
@@ -48,6 +51,14 @@ EXECUTIONS = WorkflowExecution.__table__
 
 class LeaseLost(Exception):
     """The execution was cancelled or taken over by another worker: stop without writing."""
+
+
+class HandedBack(Exception):
+    """The job's time budget is spent or the worker is stopping: the run went back to pending between two steps."""
+
+
+# Raised through a step, never recorded as its failure: the step did not fail, the worker stopped running it.
+NOT_A_STEP_FAILURE = (LeaseLost, HandedBack, JobTimeoutException)
 
 
 def default_worker_id() -> str:
@@ -91,10 +102,11 @@ class RunState:
     wait_marker: str | None
     lease_expires_at: datetime | None
     claim_count: int
+    takeover_count: int
 
     @classmethod
     def from_row(cls, row) -> "RunState":
-        state = cls(**row._asdict())
+        state = cls(**{name: value for name, value in row._asdict().items() if name in cls.__dataclass_fields__})
         definition = state.definition if isinstance(state.definition, dict) else {}
         state.definition = dict(definition, actions=_runnable_actions(definition.get("actions")))
         state.completed_actions = list(state.completed_actions or [])
@@ -119,19 +131,60 @@ def claim_states(execution_ids: list[int], owner: str, now: datetime | None = No
     one won, by id. On PostgreSQL rows another worker is claiming right now are skipped (FOR UPDATE SKIP LOCKED)."""
     if not execution_ids:
         return []
-    now = now or utcnow()
-    candidates = select(EXECUTIONS.c.id).where(EXECUTIONS.c.id.in_(execution_ids), claimable(now))
-    if db.session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
-    rows = db.session.execute(
-        update(EXECUTIONS).where(EXECUTIONS.c.id.in_(candidates.scalar_subquery()))
-        .values(status=RunStatus.RUNNING, lease_owner=owner, lease_expires_at=_lease_policy().expiry(now),
-                started_at=db.func.coalesce(EXECUTIONS.c.started_at, now), resume_at=None,
-                claim_count=EXECUTIONS.c.claim_count + 1)
-        .returning(*_STATE_COLUMNS)
-    ).all()
+    now = now or database_now()  # leases on the database's clock unless a caller (the sweep's tests) moves time
+    lease = _lease_policy()
+    candidates = select(EXECUTIONS.c.id.label("claim_id"), EXECUTIONS.c.status.label("prior_status")).where(
+        EXECUTIONS.c.id.in_(execution_ids), claimable(now))
+    values = dict(status=RunStatus.RUNNING, lease_owner=owner, lease_expires_at=expiry_after(now, lease.seconds),
+                  started_at=db.func.coalesce(EXECUTIONS.c.started_at, now), resume_at=None,
+                  claim_count=EXECUTIONS.c.claim_count + 1)
+    if on_database_clock():
+        # UPDATE ... FROM the locked candidates, so RETURNING can say which claims took a run over.
+        candidates = candidates.with_for_update(skip_locked=True).subquery("candidates")
+        taken_over = candidates.c.prior_status == RunStatus.RUNNING
+        rows = db.session.execute(
+            update(EXECUTIONS).where(EXECUTIONS.c.id == candidates.c.claim_id)
+            .values(**values, takeover_count=EXECUTIONS.c.takeover_count + case((taken_over, 1), else_=0))
+            .returning(*_STATE_COLUMNS, taken_over.label("taken_over"))
+        ).all()
+        takeovers = {row.id for row in rows if row.taken_over}
+    else:  # SQLite: one writer at a time; RETURNING cannot read the FROM table
+        prior = dict(db.session.execute(candidates).all())
+        takeovers = {run_id for run_id, status in prior.items() if status == RunStatus.RUNNING}
+        takeover_count = case((EXECUTIONS.c.id.in_(takeovers), EXECUTIONS.c.takeover_count + 1),
+                              else_=EXECUTIONS.c.takeover_count) if takeovers else EXECUTIONS.c.takeover_count
+        rows = db.session.execute(
+            update(EXECUTIONS).where(EXECUTIONS.c.id.in_(list(prior)), claimable(now))
+            .values(**values, takeover_count=takeover_count)
+            .returning(*_STATE_COLUMNS)
+        ).all() if prior else []
     db.session.commit()
-    return sorted((RunState.from_row(row) for row in rows), key=lambda state: state.id)
+    states = sorted((RunState.from_row(row) for row in rows), key=lambda state: state.id)
+    if takeovers:
+        metrics.LEASE_TAKEOVERS.inc(len(takeovers & {state.id for state in states}))
+        states = _past_the_takeover_cap(states, owner)
+    return states
+
+
+def _past_the_takeover_cap(states: list[RunState], owner: str) -> list[RunState]:
+    """Fail the runs taken over more often than EXECUTION_MAX_TAKEOVERS (each takeover may repeat a step that
+    was under way); the others are returned to be run."""
+    cap = current_app.config["EXECUTION_MAX_TAKEOVERS"]
+    runnable = []
+    for state in states:
+        if state.takeover_count <= cap:
+            runnable.append(state)
+            continue
+        message = (f"Stopped after its worker stopped answering {state.takeover_count} times: a run is taken over at "
+                   f"most {cap} times (EXECUTION_MAX_TAKEOVERS), so a step that kills or hangs its worker cannot "
+                   f"run again and again.")
+        log.warning("Execution %s failed: taken over %s times (cap %s)", state.id, state.takeover_count, cap)
+        try:
+            RunWriter(state.id, owner, utcnow, _lease_policy()).close(state, RunStatus.FAILED, state.completed_actions,
+                                                                      message)
+        except LeaseLost:
+            db.session.rollback()
+    return runnable
 
 
 def claim_batch(execution_ids: list[int], owner: str, now: datetime | None = None) -> list[int]:
@@ -160,28 +213,77 @@ def run_claimed_batch(execution_ids: list[int], worker_id: str | None = None) ->
     given; ids already taken by someone else, cancelled or finished are skipped.
     """
     owner = worker_id or default_worker_id()
-    counts: dict = {"given": len(execution_ids), "claimed": 0}
-    for state in claim_states(list(execution_ids), owner):
-        counts["claimed"] += 1
+    counts: dict = {"given": len(execution_ids), "claimed": 0}  # + "handed_back": [ids] when some were
+    states = claim_states(list(execution_ids), owner)
+    counts["claimed"] = len(states)
+    if not states:
+        return counts
+    waiting = KEEPER.hold(current_app._get_current_object(), [state.id for state in states], owner)
+    try:
+        _run_batch(states, owner, counts)
+    finally:
+        KEEPER.release(waiting)  # the claimed runs waiting their turn keep their leases too
+    return counts
+
+
+def _run_batch(states: list[RunState], owner: str, counts: dict) -> None:
+    for position, state in enumerate(states):
+        if budget.should_yield():  # out of time or stopping: the runs not started go back for another worker
+            counts.setdefault("handed_back", []).extend(hand_back(states[position:], owner))
+            break
         try:
-            status = run_claimed(state, owner).value
+            status = run_claimed(state, owner, keep_lease=False).value  # the batch's hold renews it
+        except JobTimeoutException:  # RQ stops the job: give back the runs not started, then let RQ see it
+            try:
+                db.session.rollback()
+                hand_back(states[position + 1:], owner)
+            except Exception:  # the timeout may have broken the connection: their leases expire instead
+                log.warning("Could not give back executions after RQ's job timeout", exc_info=True)
+            raise
         except Exception:  # keep going with the rest of the batch; the lease expires and the sweep retries this one
             log.exception("Execution %s failed in worker %s; the sweep retries it when the lease expires", state.id, owner)
             db.session.rollback()
             status = "error"
+        if status == RunStatus.PENDING and budget.should_yield():
+            counts.setdefault("handed_back", []).append(state.id)
         counts[status] = counts.get(status, 0) + 1
-    return counts
 
 
-def run_claimed(state: RunState, owner: str, clock=utcnow) -> RunStatus:
+def hand_back(states: list[RunState], owner: str) -> list[int]:
+    """Give claimed runs that were not started back (pending, no lease; the claim does not count). Their ids."""
+    if not states:
+        return []
+    ids = [state.id for state in states]
+    result = db.session.execute(
+        update(EXECUTIONS)
+        .where(EXECUTIONS.c.id.in_(ids), EXECUTIONS.c.lease_owner == owner, EXECUTIONS.c.status == RunStatus.RUNNING)
+        .values(status=RunStatus.PENDING, lease_owner=None, lease_expires_at=None,
+                claim_count=EXECUTIONS.c.claim_count - 1)
+        .returning(EXECUTIONS.c.id))
+    handed = [row.id for row in result]
+    db.session.commit()
+    return handed
+
+
+def run_claimed(state: RunState, owner: str, clock=utcnow, keep_lease: bool = True) -> RunStatus:
     """Run an execution this worker has just claimed; its status afterwards (as the database has it when
-    the lease was lost to a cancel or another worker)."""
+    the lease was lost to a cancel or another worker). `keep_lease`: renew its lease while it runs (off when
+    the caller's batch hold renews it already)."""
+    held = KEEPER.hold(current_app._get_current_object(), state.id, owner) if keep_lease else None
     try:
-        return ExecutionRun(state.id, owner, clock, state).run()
+        with logs.run_context(workspace_id=state.workspace_id, run_id=state.id):
+            return ExecutionRun(state.id, owner, clock, state).run()
     except LeaseLost:
         log.info("Execution %s was cancelled or taken over; worker %s stops", state.id, owner)
         db.session.rollback()
         return RunStatus(db.session.scalar(select(EXECUTIONS.c.status).where(EXECUTIONS.c.id == state.id)))
+    except HandedBack:
+        log.info("Execution %s handed back at step %s (the job's time is up or the worker is stopping)",
+                 state.id, state.current_step)
+        return RunStatus.PENDING
+    finally:
+        if held is not None:
+            KEEPER.release(held)
 
 
 # -- running ---------------------------------------------------------------------------------------
@@ -220,6 +322,9 @@ def shares_transaction(action: dict) -> bool:
     return bool(entry and entry.transactional)
 
 
+_RENEW_ON_DATABASE_CLOCK = object()  # RunWriter: set lease_expires_at from the database's clock
+
+
 class _Next(enum.Enum):
     """What follows a step that did not end the run."""
     STEP = "the next step"
@@ -244,6 +349,7 @@ class RunWriter:
         self.grouping = True
         self.verified = False
         self.committed: tuple = ()
+        self.observed: int | None = None  # steps of completed_actions counted in the metrics (known once settled)
 
     def load(self) -> RunState:
         row = db.session.execute(
@@ -261,7 +367,9 @@ class RunWriter:
 
     def before_step(self, state: RunState, action: dict) -> None:
         """Before a step that may not join the group: write the steps recorded in memory (renewing the lease),
-        or at least make sure the row is still ours."""
+        or at least make sure the row is still ours. Between two steps, a job out of time hands the run back."""
+        if budget.should_yield():
+            self.hand_back(state)
         if self.may_defer(action):
             return
         if self.unwritten:
@@ -273,6 +381,8 @@ class RunWriter:
         """After a step: remember the last progress the database holds, to undo a group back to it."""
         if not self.unwritten:
             self.committed = state.progress()
+        if self.observed is None:
+            self.observed = len(state.completed_actions)
 
     def undo_group(self, state: RunState) -> None:
         db.session.rollback()
@@ -282,7 +392,20 @@ class RunWriter:
     def write_progress(self, state: RunState, **values) -> None:
         self.update(completed_actions=state.completed_actions, current_step=state.current_step,
                     step_attempts=state.step_attempts, wait_marker=state.wait_marker,
-                    lease_expires_at=self.lease.expiry(self.clock()), **values)
+                    lease_expires_at=self.renewed_lease(), **values)
+
+    def renewed_lease(self):
+        """The new lease end: on the database's clock (PostgreSQL), unless the run's clock was moved (tests)."""
+        if self.clock is utcnow and on_database_clock():
+            return _RENEW_ON_DATABASE_CLOCK
+        return self.lease.expiry(self.clock())
+
+    def hand_back(self, state: RunState) -> None:
+        """Write what is done, give the run back as pending (no lease) and stop: another worker goes on from here."""
+        self.update(status=RunStatus.PENDING, completed_actions=state.completed_actions,
+                    current_step=state.current_step, step_attempts=state.step_attempts, wait_marker=state.wait_marker,
+                    lease_owner=None, lease_expires_at=None, resume_at=None)
+        raise HandedBack(self.id)
 
     def pause(self, state: RunState, position: int, kind: str, resume_at: datetime) -> None:
         unwritten = {"completed_actions": state.completed_actions, "step_attempts": state.step_attempts} \
@@ -303,24 +426,43 @@ class RunWriter:
 
     def update(self, **values) -> None:
         """Write the execution only while this worker still holds it; otherwise undo the step."""
-        result = db.session.execute(self._statement(tuple(values)),
-                                    {"guard_id": self.id, "guard_owner": self.owner, **values})
+        renew = values.get("lease_expires_at") is _RENEW_ON_DATABASE_CLOCK
+        params = {"guard_id": self.id, "guard_owner": self.owner, **values}
+        if renew:
+            del params["lease_expires_at"]
+            params["lease_seconds"] = self.lease.seconds
+        result = db.session.execute(self._statement(tuple(values), renew), params)
         if result.rowcount != 1:
             db.session.rollback()
             raise LeaseLost(self.id)
         db.session.commit()
         self.unwritten, self.verified = False, True
+        self.observe(values)
+
+    def observe(self, values: dict) -> None:
+        """Metrics of what this write made durable: the steps recorded since the last write, a final status."""
+        records = values.get("completed_actions")
+        if isinstance(records, list) and self.observed is not None and len(records) > self.observed:
+            metrics.observe_steps(records[self.observed:])
+            self.observed = len(records)
+        status = values.get("status")
+        if status in (RunStatus.COMPLETED, RunStatus.FAILED):
+            metrics.run_finished(RunStatus(status).value)
 
     @classmethod
-    def _statement(cls, columns: tuple):
+    def _statement(cls, columns: tuple, renew_on_database_clock: bool = False):
         """The guarded UPDATE setting these columns, built once per set (building one costs more than running it)."""
-        statement = cls._statements.get(columns)
+        key = (columns, renew_on_database_clock)
+        statement = cls._statements.get(key)
         if statement is None:
-            statement = cls._statements[columns] = (
+            values = {name: bindparam(name, type_=EXECUTIONS.c[name].type) for name in columns}
+            if renew_on_database_clock:  # lease_expires_at = statement_timestamp() + the lease's seconds
+                values["lease_expires_at"] = renewal_expression()
+            statement = cls._statements[key] = (
                 update(EXECUTIONS)
                 .where(EXECUTIONS.c.id == bindparam("guard_id"), EXECUTIONS.c.lease_owner == bindparam("guard_owner"),
                        EXECUTIONS.c.status == RunStatus.RUNNING)
-                .values(**{name: bindparam(name, type_=EXECUTIONS.c[name].type) for name in columns})
+                .values(**values)
             )
         return statement
 
@@ -431,7 +573,7 @@ class ExecutionRun:
             if action.get("broken"):
                 raise StepError(action["broken"], retryable=False)
             output = self.execute(state, address, record, rendered.value, refusals, context["steps"])
-        except LeaseLost:
+        except NOT_A_STEP_FAILURE:
             raise
         except Exception as failure:
             if self.writer.unwritten:
@@ -470,7 +612,7 @@ class ExecutionRun:
             payload=state.trigger_payload or {}, attempt=record.attempts, claim_count=state.claim_count,
             config_cleaned=True, steps=steps,
         )
-        with caused_by_execution(state.event_depth, refusals):
+        with caused_by_execution(state.event_depth, refusals, state.id):
             output = executor(step)
             db.session.flush()
         return as_jsonable(output or {})

@@ -3,12 +3,18 @@
 The backstop of every hand-off: pending runs nobody picked up, running runs whose lease expired,
 waits and retries whose time has come. The embedded runner, RQ's periodic job, the cron route and
 `flask automations sweep` all call it.
+
+With RQ the sweep does not run them itself: it hands the due ids to the same list the hand-off fills,
+so every worker works the backlog (after a Redis outage, recovery runs on all of them). Without Redis,
+or when Redis does not answer, it runs them here, within the job's time budget when it has one.
 """
 from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import and_, select
 
+from engine.core.handoff import hand_off_of
+from engine.runtime import budget
 from engine.runtime.runner import claim_states, claimable, default_worker_id, run_claimed, shifted_clock
 from engine.runtime.schedules import fire_due_schedules
 from models import WorkflowExecution, db
@@ -38,17 +44,26 @@ def sweep_pending_executions(now: datetime | None = None, worker_id: str | None 
 
     Runs whatever the feature flag says, so runs started before the flag went off still finish. Each run is
     claimed just before it runs (not all at once), so the later ones' leases do not age while it works.
+    A time travelling caller (`now` given: tests) always runs them here.
     """
+    moved = now is not None
     clock = shifted_clock(now)
     now = clock()
     owner = worker_id or default_worker_id()
-    counts = {"due": 0, "claimed": 0} | {status.value: 0 for status in RunStatus if status is not RunStatus.RUNNING}
+    counts = {"due": 0, "claimed": 0, "handed_off": 0, "left": 0} | {
+        status.value: 0 for status in RunStatus if status is not RunStatus.RUNNING}
     ids = due_execution_ids(now)
     db.session.commit()
     counts["due"] = len(ids)
-    for execution_id in ids:
-        for state in claim_states([execution_id], owner, clock()):
-            status = run_claimed(state, owner, clock).value
+    if ids and not moved and hand_off_of(current_app).hand_over_from_sweep(ids):
+        counts["handed_off"] = len(ids)
+        ids = []
+    for position, execution_id in enumerate(ids):
+        if budget.should_yield():
+            counts["left"] = len(ids) - position  # still due: the sweep job queues another sweep for them
+            break
+        for state in claim_states([execution_id], owner, clock() if moved else None):
+            status = run_claimed(state, owner, clock if moved else shifted_clock(None)).value
             counts["claimed"] += 1
             counts[status] = counts.get(status, 0) + 1
     counts["scheduled_fired"] = fire_due_schedules(now)

@@ -1,7 +1,7 @@
 """Definition v2 (issue #19): workflows.conditions_match, the dispatch functions that snapshot it, branch templates
 
 Revision ID: c0190000bb19
-Revises: b1a1c0de0016
+Revises: c018a0000018
 Create Date: 2026-11-27 17:00:00
 
 `conditions_match` ("all" or "any") says how a workflow's conditions hold; it is part of the definition
@@ -17,7 +17,7 @@ from seeds.templates_loader import BRANCH_TEMPLATES_FILE, load_system_templates,
 
 # revision identifiers, used by Alembic.
 revision = 'c0190000bb19'
-down_revision = 'b1a1c0de0016'
+down_revision = 'c018a0000018'
 branch_labels = None
 depends_on = None
 

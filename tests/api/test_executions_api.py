@@ -13,7 +13,7 @@ from tests.factories import make_workflow
 from tests.http.test_runs import add_run
 
 FAILING = [{"type": "log_event", "config": {"event": "first", "message": "ok"}},
-           {"type": "call_webhook", "config": {"url": "http://127.0.0.1:9/nowhere"}},
+           {"type": "call_webhook", "config": {"url": "http://nowhere.invalid/nowhere"}},
            {"type": "log_event", "config": {"event": "third", "message": "ok"}}]
 
 
@@ -97,7 +97,7 @@ def test_the_api_cursor_is_the_runs_pages_cursor(sweep_api):
     ids = [add_run(workflow).id for _ in range(4)]
     db.session.commit()
     cursor = client.get("/executions?limit=2").get_json()["next_cursor"]
-    client.client.post("/login", data={"email": client.user.email, "password": "password123"})
+    client.client.post("/login", data={"email": client.user.email, "password": "test-pass-2718"})
     page = client.client.get(f"/automations/runs?before={cursor}").get_data(as_text=True)
     assert [int(found) for found in re.findall(r'data-run-id="(\d+)"', page)] == ids[1::-1]
     assert f"after={ids[1]}" in page  # the page's own cursor back, in the same encoding

@@ -23,15 +23,35 @@ def browser():
         browser.close()
 
 
+# Reports every Content-Security-Policy violation to the console, where the fixture collects it (Chromium
+# also logs its own "Refused to ..." line; the event catches what it does not log, e.g. in swapped content).
+CSP_REPORTER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline"} at ${event.sourceFile}:${event.lineNumber}`);
+});
+"""
+
+
+def _is_csp_violation(text: str) -> bool:
+    return "Content Security Policy" in text or text.startswith("CSP violation")
+
+
 @pytest.fixture
 def page(browser):
+    """A page; a Content-Security-Policy violation anywhere in the test fails it (at teardown)."""
     context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context.add_init_script(CSP_REPORTER)
     page = context.new_page()
     errors = []
+    csp_violations = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: csp_violations.append(message.text)
+            if message.type == "error" and _is_csp_violation(message.text) else None)
     page.errors = errors
+    page.csp_violations = csp_violations
     yield page
     context.close()
+    assert not csp_violations, f"Content-Security-Policy violations: {csp_violations}"
 
 
 @pytest.fixture

@@ -41,8 +41,12 @@ def test_flag_accepts_words_from_the_environment(make_app):
 def test_healthz_reports_database_and_queue(client, app):
     response = client.get("/healthz")
     assert response.status_code == 200
-    expected_queue = "ok" if app.config["REDIS_URL"] else "embedded"
-    assert response.get_json() == {"database": "ok", "queue": expected_queue}
+    body = response.get_json()
+    if app.config["REDIS_URL"]:
+        assert (body["database"], body["queue"]) == ("ok", "ok")
+        assert body["workers"] in ("ok", "stale", "none")
+    else:
+        assert body == {"database": "ok", "queue": "embedded"}
 
 
 def test_healthz_is_503_when_the_database_does_not_answer(make_app, tmp_path):
@@ -54,7 +58,9 @@ def test_healthz_is_503_when_the_database_does_not_answer(make_app, tmp_path):
 
 def test_healthz_reports_a_queue_that_is_down(make_app):
     app = make_app(REDIS_URL="redis://127.0.0.1:1/0")
-    assert app.test_client().get("/healthz").get_json()["queue"] == "down"
+    response = app.test_client().get("/healthz")
+    assert response.get_json()["queue"] == "down"
+    assert response.status_code == 503  # Redis is a required part once REDIS_URL is set
 
 
 def test_unknown_page_is_a_404_in_the_layout(logged_in):

@@ -45,14 +45,15 @@ def signature(secret: str, body: bytes, timestamp: int | None = None) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-def post(client, endpoint, body=b'{"order_id": "ORD-1"}', *, secret=None, delivery_id=None, headers=None, sign=True, timestamp=None):
+def post(client, endpoint, body=b'{"order_id": "ORD-1"}', *, secret=None, delivery_id=None, headers=None, sign=True, timestamp=None,
+         environ_base=None):
     sent = {"Content-Type": "application/json"}
     if sign:
         sent["X-Workestra-Signature"] = signature(secret or endpoint.secret, body, timestamp)
     if delivery_id:
         sent["X-Workestra-Webhook-Id"] = delivery_id
     sent.update(headers or {})
-    return client.post(f"/hooks/{endpoint.token}", data=body, headers=sent, csrf=False)
+    return client.post(f"/hooks/{endpoint.token}", data=body, headers=sent, csrf=False, environ_base=environ_base or {})
 
 
 def executions():
@@ -127,7 +128,7 @@ def test_a_valid_signed_request_starts_a_run(app, client, workspace):
 def test_without_a_delivery_id_each_request_runs_and_gets_an_id(app, client, workspace):
     ws = workspace()
     _, endpoint = webhook_workflow(ws.id)
-    first, second = post(client, endpoint), post(client, endpoint)
+    first, second = post(client, endpoint, b'{"order_id": "A"}'), post(client, endpoint, b'{"order_id": "B"}')
     assert first.status_code == second.status_code == 202
     assert first.get_json()["delivery_id"] != second.get_json()["delivery_id"]
     assert len(executions()) == 2
@@ -168,9 +169,13 @@ def test_each_rejection_is_a_clear_json_error_logged_without_a_run(app, client, 
     assert response.status_code == expected_status
     assert response.is_json and expected_words in response.get_json()["message"]
     assert executions() == []
+    db.session.refresh(endpoint)
+    if expected_status in (401, 413):  # unverified: counted on the endpoint, no delivery row
+        assert deliveries(endpoint) == [] and endpoint.unverified_count == 1
+        return
     [logged] = deliveries(endpoint)
     assert logged.status_code == expected_status and expected_words in logged.error
-    assert logged.dedupe_key is None
+    assert logged.dedupe_key is None and endpoint.unverified_count == 0
 
 
 @pytest.mark.parametrize("status, word", [("draft", "a draft"), ("paused", "paused"), ("archived", "archived")])
@@ -255,8 +260,8 @@ def test_rate_limit_per_workflow_answers_429_with_retry_after(make_app):
         _, endpoint = webhook_workflow(ws.id)
         _, quiet = webhook_workflow(ws.id, name="Quiet")
         client = app.test_client()
-        statuses = [post(client, endpoint, delivery_id=f"msg_{n}").status_code for n in range(3)]
-        limited = post(client, endpoint, delivery_id="msg_4")
+        statuses = [post(client, endpoint, b'{"n": %d}' % n, delivery_id=f"msg_{n}").status_code for n in range(3)]
+        limited = post(client, endpoint, b'{"n": 4}', delivery_id="msg_4")
         assert statuses == [202, 202, 202]
         assert limited.status_code == 429 and "Rate limit" in limited.get_json()["message"]
         assert 1 <= int(limited.headers["Retry-After"]) <= 60
@@ -291,7 +296,7 @@ def test_external_webhook_creates_a_ticket_from_the_signed_curl_example(live_ser
 # --- The editor's panels ----------------------------------------------------------------------------
 
 def test_webhook_panel_shows_url_secret_curl_and_deliveries(app, client, logged_in):
-    client, ws, member = logged_in("member")
+    client, ws, admin = logged_in("admin")
     workflow, endpoint = webhook_workflow(ws.id)
     post(client, endpoint, delivery_id="msg_seen")
     post(client, endpoint, sign=False, delivery_id="msg_unsigned")
@@ -300,11 +305,12 @@ def test_webhook_panel_shows_url_secret_curl_and_deliveries(app, client, logged_
     assert page.status_code == 200
     assert f"/hooks/{endpoint.token}" in html and endpoint.secret in html
     assert "curl -X POST" in html and "X-Workestra-Signature" in html
-    assert "msg_seen" in html and "msg_unsigned" in html and "Missing X-Workestra-Signature" in html
+    assert "msg_seen" in html and "msg_unsigned" not in html
+    assert "1 request without a valid signature refused" in html
 
 
 def test_rotating_the_secret_makes_the_old_one_fail(app, client, logged_in):
-    client, ws, member = logged_in("member")
+    client, ws, admin = logged_in("admin")
     workflow, endpoint = webhook_workflow(ws.id)
     old_secret = endpoint.secret
     response = client.post(f"/automations/{workflow.id}/triggers/webhook/rotate", headers={"HX-Request": "true"})
@@ -315,6 +321,20 @@ def test_rotating_the_secret_makes_the_old_one_fail(app, client, logged_in):
     assert post(client, endpoint, secret=old_secret).status_code == 401
     assert post(client, endpoint).status_code == 202
     assert db.session.scalar(select(AuditEvent).where(AuditEvent.event == "webhook.secret_rotated", AuditEvent.subject_id == workflow.id))
+
+
+def test_members_neither_see_nor_rotate_the_signing_secret(app, client, logged_in):
+    """Finding 9: a member could read and rotate a webhook's signing secret; only owners and admins may."""
+    client, ws, member = logged_in("member")
+    workflow, endpoint = webhook_workflow(ws.id)
+    for page in (client.get(f"/automations/{workflow.id}/triggers/webhook"), client.get(f"/automations/{workflow.id}")):
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200
+        assert f"/hooks/{endpoint.token}" in html and endpoint.secret not in html
+        assert "Only owners and admins" in html and "Rotate secret" not in html
+    assert client.post(f"/automations/{workflow.id}/triggers/webhook/rotate").status_code == 403
+    db.session.expire_all()
+    assert incoming_webhook_service.endpoint_for(workflow.id).secret == endpoint.secret
 
 
 def test_rotation_needs_csrf_and_stays_in_the_workspace(app, client, logged_in, workspace):

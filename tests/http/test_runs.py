@@ -385,7 +385,7 @@ def test_the_pages_404_with_the_flag_off(make_app, workspace):
     with app.app_context():
         ws = workspace()
         owner = ws.memberships[0].user
-        client.post("/login", data={"email": owner.email, "password": "password123"})
+        client.post("/login", data={"email": owner.email, "password": "test-pass-2718"})
         assert client.get("/automations/runs").status_code == 404
         assert client.get("/automations/runs/1").status_code == 404
 

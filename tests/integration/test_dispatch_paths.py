@@ -20,7 +20,8 @@ from tests.support.engine import log_step
 
 COMPARED = ("workspace_id", "workflow_id", "workflow_name", "trigger_type", "source", "definition",
             "trigger_payload", "status", "completed_actions", "current_step", "step_attempts", "claim_count",
-            "event_depth", "started_at", "finished_at", "lease_owner", "resume_at", "wait_marker", "replay_of_id")
+            "event_depth", "started_at", "finished_at", "lease_owner", "resume_at", "wait_marker", "replay_of_id",
+            "chain_root_id")
 
 
 @pytest.fixture
@@ -79,6 +80,39 @@ def test_both_paths_insert_the_same_executions(pg_app, monkeypatch, depth):
     assert in_database[0]["definition"] == workflows[0].definition()
     assert in_database[2]["definition"]["description"] == "Thanks → 💬 'quoted'"
     assert in_database[0]["event_depth"] == depth
+
+
+@pytest.mark.parametrize("in_database", [True, False])
+def test_both_paths_keep_a_chain_within_its_budget(make_app, monkeypatch, in_database):
+    """A chained event with room for 2 runs (budget 5, 2 used) and 3 matching workflows (one with conditions):
+    both paths insert 2, with the chain's root, count them on the root and refuse the third."""
+    app = make_app(ENGINE_HANDOFF="sweep", CHAIN_RUN_BUDGET=5)
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("the one-round-trip dispatch is PostgreSQL's")
+        if not in_database:
+            monkeypatch.setattr(postgresql_dispatch, "usable", lambda connection: False)
+        workspace = make_workspace("Budget paths")
+        workflows = _workflows(workspace.id)
+        payload = sample_payload("deal_created")
+        payload["deal"]["value"] = 5000
+        [root_id] = fire_workflow_event(workspace.id, "deal_closed_won", sample_payload("deal_closed_won"))
+        db.session.execute(update(WorkflowExecution).where(WorkflowExecution.id == root_id).values(chain_runs=2))
+        db.session.commit()
+        refusals = []
+        with caused_by_execution(0, refusals, root_id):
+            ids = fire_workflow_event(workspace.id, "deal_created", payload)
+        db.session.commit()
+        runs = [db.session.get(WorkflowExecution, execution_id) for execution_id in ids]
+        assert len(runs) == 2 and {run.chain_root_id for run in runs} == {root_id}
+        assert {run.workflow_id for run in runs} < {workflows[0].id, workflows[1].id, workflows[3].id}
+        assert db.session.get(WorkflowExecution, root_id).chain_runs == 4
+        assert [refusal["refused"] for refusal in refusals] == [1]
+        with caused_by_execution(1, refusals, ids[0]):  # a run of the chain: the same root, nothing left
+            assert fire_workflow_event(workspace.id, "deal_created", payload) == []
+        db.session.commit()
+        assert [refusal["refused"] for refusal in refusals] == [1, 3]
+        db.session.remove()
 
 
 def test_no_match_inserts_nothing(pg_app):

@@ -23,8 +23,8 @@ def e2e_app(make_app):
 
 @pytest.fixture
 def team(e2e_app):
-    ws, owner = workspace_service.create_workspace("E2E Co", "owner@e2e.test", "password123", "Olga Owner")
-    admin = workspace_service.add_user(ws, "admin@e2e.test", "password123", "admin", "Adi Admin")
+    ws, owner = workspace_service.create_workspace("E2E Co", "owner@e2e.test", "test-pass-2718", "Olga Owner")
+    admin = workspace_service.add_user(ws, "admin@e2e.test", "test-pass-2718", "admin", "Adi Admin")
     db.session.commit()
     return type("Team", (), {"ws": ws, "owner": owner, "admin": admin})
 

@@ -39,7 +39,7 @@ def test_send_email_validates_and_is_idempotent_per_key(app, workspace):
 
 
 def test_smtp_delivery_happens_only_after_commit(app, workspace, smtp_server):
-    app.config.update(EMAIL_BACKEND="smtp", SMTP_URL=smtp_server.url)
+    app.config.update(EMAIL_BACKEND="smtp", SMTP_URL=smtp_server.url, ENGINE_HANDOFF="sweep")  # no queue: delivered at commit
     ws = workspace()
     email = email_service.send_email(ws.id, "jordan@acme.example", "Your invoice", "Thanks!")
     assert email.status == "queued" and smtp_server.messages == []  # nothing leaves before the commit
@@ -54,7 +54,7 @@ def test_smtp_delivery_happens_only_after_commit(app, workspace, smtp_server):
 
 
 def test_a_rolled_back_email_is_never_sent(app, workspace, smtp_server):
-    app.config.update(EMAIL_BACKEND="smtp", SMTP_URL=smtp_server.url)
+    app.config.update(EMAIL_BACKEND="smtp", SMTP_URL=smtp_server.url, ENGINE_HANDOFF="sweep")  # no queue: delivered at commit
     ws = workspace()
     email_service.send_email(ws.id, "jordan@acme.example", "Never", "x")
     db.session.rollback()
@@ -63,14 +63,22 @@ def test_a_rolled_back_email_is_never_sent(app, workspace, smtp_server):
     assert db.session.scalar(select(OutboxEmail)) is None
 
 
-def test_an_smtp_failure_is_recorded_on_the_row(app, workspace):
-    app.config.update(EMAIL_BACKEND="smtp", SMTP_URL="smtp://127.0.0.1:1")
+def test_an_smtp_failure_is_recorded_on_the_row_and_retried_until_the_last_attempt(app, workspace):
+    app.config.update(EMAIL_BACKEND="smtp", SMTP_URL="smtp://127.0.0.1:1", ENGINE_HANDOFF="sweep", EMAIL_MAX_ATTEMPTS=2)
     ws = workspace()
     email = email_service.send_email(ws.id, "jordan@acme.example", "Hi", "x")
     db.session.commit()  # delivery fails; the commit does not
     db.session.expire_all()
     stored = db.session.get(OutboxEmail, email.id)
-    assert stored.status == "failed" and "Error" in stored.error
+    assert stored.status == "queued" and "Error" in stored.error and stored.attempts == 1
+    assert stored.next_attempt_at is not None  # 30 s later
+    assert email_service.deliver_pending() == {"sent": 0, "failed": 0, "retrying": 0}  # not due yet
+    stored.next_attempt_at = None
+    db.session.commit()
+    assert email_service.deliver_pending() == {"sent": 0, "failed": 1, "retrying": 0}
+    db.session.expire_all()
+    stored = db.session.get(OutboxEmail, email.id)
+    assert (stored.status, stored.attempts) == ("failed", 2) and "Error" in stored.error
 
 
 def test_deliver_pending_sends_rows_left_queued(app, workspace, smtp_server):
@@ -79,7 +87,7 @@ def test_deliver_pending_sends_rows_left_queued(app, workspace, smtp_server):
                                backend="smtp", status="queued"))
     db.session.commit()
     app.config.update(SMTP_URL=smtp_server.url)
-    assert email_service.deliver_pending() == {"sent": 1, "failed": 0}
+    assert email_service.deliver_pending() == {"sent": 1, "failed": 0, "retrying": 0}
     assert smtp_server.messages[0]["to"] == ["late@example.test"]
 
 
@@ -103,7 +111,8 @@ class FakeSession:
 def test_resend_backend_posts_to_the_api(app, workspace, monkeypatch):
     session = FakeSession(FakeResponse(200, {"id": "re_123"}))
     monkeypatch.setattr(email_service, "_http", lambda: session)
-    app.config.update(EMAIL_BACKEND="resend", RESEND_API_KEY="re_test_key", EMAIL_FROM="Acme <hi@acme.example>")
+    app.config.update(EMAIL_BACKEND="resend", RESEND_API_KEY="re_test_key", EMAIL_FROM="Acme <hi@acme.example>",
+                      ENGINE_HANDOFF="sweep")
     ws = workspace()
     email = email_service.send_email(ws.id, "jordan@acme.example", "Hello", "Body")
     assert session.calls == []
@@ -121,7 +130,7 @@ def test_resend_backend_posts_to_the_api(app, workspace, monkeypatch):
 
 def test_resend_error_marks_the_email_failed(app, workspace, monkeypatch):
     monkeypatch.setattr(email_service, "_http", lambda: FakeSession(FakeResponse(422, {"message": "bad from"})))
-    app.config.update(EMAIL_BACKEND="resend", RESEND_API_KEY="k")
+    app.config.update(EMAIL_BACKEND="resend", RESEND_API_KEY="k", ENGINE_HANDOFF="sweep")
     ws = workspace()
     email = email_service.send_email(ws.id, "jordan@acme.example", "Hello", "Body")
     db.session.commit()

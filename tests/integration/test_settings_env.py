@@ -31,13 +31,29 @@ NON_DEFAULT = {
     "ENGINE_HANDOFF": ("sweep", "sweep"),
     "ENGINE_CLAIM_BATCH": ("50", 50),
     "RQ_WAKE_SLOTS": ("9", 9),
+    "RQ_JOB_TIMEOUT_SECONDS": ("300", 300),
+    "ENGINE_JOB_BUDGET_SECONDS": ("45.5", 45.5),
+    "EXECUTION_MAX_TAKEOVERS": ("7", 7),
+    "WORKER_HEARTBEAT_SECONDS": ("2", 2.0),
+    "OUTGOING_HTTP_DEADLINE_SECONDS": ("30", 30.0),
+    "LOG_FORMAT": ("JSON", "json"),
+    "LOG_LEVEL": ("warning", "warning"),
+    "METRICS_TOKEN": ("m" * 32, "m" * 32),
+    "CHAIN_RUN_BUDGET": ("250", 250),
+    "WORKSPACE_RUNS_PER_MINUTE": ("600", 600),
     "EMAIL_BACKEND": ("resend", "resend"),
     "SMTP_URL": ("smtps://mail.example.test:465", "smtps://mail.example.test:465"),
     "EMAIL_FROM": ("Acme Ops <ops@acme.example>", "Acme Ops <ops@acme.example>"),
     "RESEND_API_KEY": ("re_test_key", "re_test_key"),
     "WEBHOOK_RATE_LIMIT_PER_MINUTE": ("0", 0),
+    "WEBHOOK_UNVERIFIED_PER_MINUTE": ("5", 5),
     "PASSWORD_HASH_METHOD": ("pbkdf2:sha256:1000", "pbkdf2:sha256:1000"),
     "SEED_ONBOARDING_WORKFLOW": ("off", False),
+    "SMTP_CA_FILE": (__file__, __file__),
+    "EMAIL_MAX_ATTEMPTS": ("2", 2),
+    "AUTH_RATE_LIMIT_PER_ACCOUNT": ("3 per minute", "3 per minute"),
+    "AUTH_RATE_LIMIT_PER_ADDRESS": ("50 per hour", "50 per hour"),
+    "TRUSTED_PROXIES": ("1", 1),
 }
 # Values that are only valid with another variable set beside them.
 NEEDS = {"APP_ENV": ("SECRET_KEY", "CRON_SECRET", "WEBHOOK_SIGNING_SECRET"), "EMAIL_BACKEND": ("RESEND_API_KEY",)}
@@ -88,6 +104,10 @@ def test_unset_and_empty_variables_take_the_defaults(environment):
     ("REDIS_URL", "http://127.0.0.1:6379"),
     ("SMTP_URL", "http://mail.example.test"),
     ("DATABASE_URL", "not a url"),
+    ("AUTH_RATE_LIMIT_PER_ACCOUNT", "lots"),
+    ("AUTH_RATE_LIMIT_PER_ADDRESS", "5 per fortnight"),
+    ("SMTP_CA_FILE", "/no/such/ca.pem"),
+    ("TRUSTED_PROXIES", "-1"),
 ])
 def test_an_invalid_variable_stops_start_up_with_an_error_naming_it(environment, name, value):
     environment.setenv(name, value)
@@ -101,7 +121,7 @@ def test_email_settings_in_the_environment_send_a_workflows_mail_over_smtp(envir
     environment.setenv("EMAIL_FROM", "Acme Ops <ops@acme.example>")
     app = make_app(ENGINE_HANDOFF="sweep", SWEEP_PENDING_GRACE_SECONDS=0)  # no email keys in test_config
     with app.app_context():
-        ws, owner = workspace_service.create_workspace("Mail Co", "owner@mail.test", "password123", "Olga Owner")
+        ws, owner = workspace_service.create_workspace("Mail Co", "owner@mail.test", "test-pass-2718", "Olga Owner")
         db.session.commit()
         make_workflow(ws.id, trigger="contact_created", actions=[{"type": "send_template_email", "config": {
             "to": "{{ trigger.contact.email }}", "subject": "Welcome, {{ trigger.contact.name }}", "body": "Hello"}}])

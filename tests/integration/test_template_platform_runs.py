@@ -21,8 +21,8 @@ from tests.support.engine import wait_for_status
 def team(make_app):
     app = make_app()
     with app.app_context():
-        ws, owner = workspace_service.create_workspace("Platform Co", "owner@platform.test", "password123", "Pat Owner")
-        admin = workspace_service.add_user(ws, "admin@platform.test", "password123", "admin", "Ada Admin")
+        ws, owner = workspace_service.create_workspace("Platform Co", "owner@platform.test", "test-pass-2718", "Pat Owner")
+        admin = workspace_service.add_user(ws, "admin@platform.test", "test-pass-2718", "admin", "Ada Admin")
         db.session.commit()
         yield type("Team", (), {"app": app, "ws": ws, "owner": owner, "admin": admin})
         db.session.remove()

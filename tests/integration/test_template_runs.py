@@ -24,8 +24,8 @@ def template_app(make_app):
 @pytest.fixture
 def scene(template_app, webhook_receiver):
     """A workspace with an owner (who acts), an admin (the 'sales manager' / ops), and one template in use."""
-    ws, owner = workspace_service.create_workspace("Template Co", "boss@template.test", "password123", "Bo Boss")
-    admin = workspace_service.add_user(ws, "ops@template.test", "password123", "admin", "Ollie Ops")
+    ws, owner = workspace_service.create_workspace("Template Co", "boss@template.test", "test-pass-2718", "Bo Boss")
+    admin = workspace_service.add_user(ws, "ops@template.test", "test-pass-2718", "admin", "Ollie Ops")
     db.session.commit()
 
     def use(slug):

@@ -60,6 +60,7 @@ class WorkerPool:
         self.processes: list[subprocess.Popen] = []
         self.started = 0
         self.killed = 0
+        self.worker_args: list[str] = []  # e.g. ["--worker-class", "fork"]
 
     def start(self, count: int = 1) -> None:
         for _ in range(count):
@@ -67,7 +68,7 @@ class WorkerPool:
             log = open(os.path.join(self.log_dir, f"worker-{self.started}.log"), "wb")
             process = subprocess.Popen(
                 [sys.executable, "-m", "flask", "--app", "webapp", "automations", "worker", "--with-scheduler",
-                 "--name", f"reliability-{os.getpid()}-{self.started}"],
+                 "--name", f"reliability-{os.getpid()}-{self.started}", *self.worker_args],
                 cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)  # its own process group: RQ's scheduler runs in a child process
             process.log = log

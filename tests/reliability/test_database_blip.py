@@ -30,7 +30,7 @@ def test_dropped_database_connections_mid_run_lose_no_step_and_runs_resume(make_
     runs = size("blip_runs")
     rng = random.Random(int(time.time()))
     slow_receiver.delay = 0.2
-    app = make_app(REDIS_URL=pg_and_redis, EXECUTION_LEASE_SECONDS=2)
+    app = make_app(REDIS_URL=pg_and_redis, EXECUTION_LEASE_SECONDS=2, WEBHOOK_ALLOWED_HOSTS="127.0.0.1")
     with app.app_context():
         ws = Workspace(name="Blip Co")
         db.session.add(ws)

@@ -44,7 +44,10 @@ def test_four_workers_and_two_sweepers_never_claim_an_execution_twice(make_app, 
         workers = worker_pool(env)
         workers.start(4)
         started = time.monotonic()
-        sweepers = [subprocess.Popen([sys.executable, "-m", "tests.reliability.sweeper", "300"], cwd=PROJECT_ROOT, env=env)
+        # ENGINE_HANDOFF=sweep: the sweepers claim and run rows themselves (with Redis a sweep hands them to workers)
+        sweeper_env = dict(env, ENGINE_HANDOFF="sweep")
+        sweepers = [subprocess.Popen([sys.executable, "-m", "tests.reliability.sweeper", "300"], cwd=PROJECT_ROOT,
+                                     env=sweeper_env)
                     for _ in range(2)]
         try:
             app.config["ENGINE_HANDOFF"] = "queue"

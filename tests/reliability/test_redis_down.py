@@ -22,7 +22,7 @@ def test_redis_down_every_change_commits_and_every_run_finishes_after_the_sweep(
     events = size("redis_down_events")
     app = make_app(REDIS_URL=DEAD_REDIS)
     with app.app_context():
-        ws, owner = workspace_service.create_workspace("Redis Down Co", "redisdown@example.test", "password123")
+        ws, owner = workspace_service.create_workspace("Redis Down Co", "redisdown@example.test", "test-pass-2718")
         db.session.commit()
         make_workflow(ws.id, actions=[log_step("one"), log_step("two")])
         for n in range(events):

@@ -29,7 +29,9 @@ def test_sigkilled_workers_lose_no_run_and_duplicate_nothing(make_app, database_
         db.session.add(ws)
         db.session.commit()
         make_workflow(ws.id, trigger=TRIGGER, actions=five_step_workflow(slow_receiver.url))
-        workers = worker_pool(worker_env(database_url, pg_and_redis))
+        # A worker dies every second or so here, each holding a claimed batch: far more takeovers than the cap
+        # (EXECUTION_MAX_TAKEOVERS, tests/reliability/test_scale_path.py) allows a real run.
+        workers = worker_pool(worker_env(database_url, pg_and_redis, EXECUTION_MAX_TAKEOVERS=1000))
         workers.start(2)
         ids: list[int] = []
         started = time.monotonic()
@@ -41,8 +43,13 @@ def test_sigkilled_workers_lose_no_run_and_duplicate_nothing(make_app, database_
             return db.session.scalar(select(func.count()).select_from(WorkflowExecution).where(
                 WorkflowExecution.workspace_id == ws.id, WorkflowExecution.status != "completed"))
 
+        def states() -> list:
+            return db.session.execute(select(WorkflowExecution.status, WorkflowExecution.takeover_count,
+                                             WorkflowExecution.error).where(
+                WorkflowExecution.workspace_id == ws.id, WorkflowExecution.status != "completed")).all()
+
         while len(ids) < runs or unfinished():
-            assert time.monotonic() < deadline, f"{unfinished()} of {runs} runs never finished"
+            assert time.monotonic() < deadline, f"{unfinished()} of {runs} runs never finished: {states()}"
             if len(ids) < runs:  # events keep arriving while workers die
                 payload = sample_payload(TRIGGER)
                 payload["contact"]["name"] = f"run {len(ids)}"

@@ -7,8 +7,9 @@ from sqlalchemy import select
 
 from engine.core.catalog import sample_payload
 from tests.factories import new_execution
-from models import Workflow, db
-from services import api_token_service, document_service, incoming_webhook_service, notification_service, template_service
+from models import OutboxEmail, Workflow, db
+from services import (api_token_service, document_service, incoming_webhook_service, notification_service,
+                      template_service, workspace_service)
 from tests import factories
 from tests.conftest import owner_of
 from tests.support.engine import log_step
@@ -73,13 +74,21 @@ def populate(ws) -> Tenant:
     factories.pay(ws, invoice, 100)
     quotation_row = _quotation(ws)
     application = factories.application(ws)
+    member = factories.make_user(ws, "member")
+    membership = next(m for m in member.memberships if m.workspace_id == ws.id)
+    invitation = workspace_service.invite_member(ws, f"invited-{membership.id}@example.test", "member", owner)
+    failed_email = OutboxEmail(workspace_id=ws.id, to="bounce@example.test", subject=f"Mail of {ws.name}", body="b",
+                               backend="smtp", status="failed", error="SMTPRecipientsRefused", attempts=5)
+    db.session.add(failed_email)
+    db.session.commit()
     tenant.ids = {
         "workflow_id": workflow.id, "hook_workflow_id": hook_workflow.id, "execution_id": execution.id,
         "paused_execution_id": running.id, "template_id": template.id, "template_ref": template.slug,
         "token_id": token.id, "document_id": document.id, "notification_id": notification.id,
         "deal_id": deal.id, "contact_id": contact.id, "project_id": project.id, "task_id": task.id,
         "ticket_id": ticket.id, "invoice_id": invoice.id, "quotation_id": quotation_row.id,
-        "application_id": application.id,
+        "application_id": application.id, "membership_id": membership.id, "invitation_id": invitation.id,
+        "email_id": failed_email.id,
     }
     return tenant
 

@@ -1,6 +1,6 @@
 """Regression tests for what the fuzzer found: JSON that Python reads but a JSON column cannot store
 (NaN, Infinity, 1e999 read as inf; \u0000 on PostgreSQL) and absurd nesting were 500s on the API and on
-/hooks/<token>."""
+/hooks/<token>. Since issue #18 they are a 422 naming the field (webapp.input_hygiene, services.input_hygiene)."""
 import time
 
 import pytest
@@ -27,34 +27,35 @@ def api(client, workspace):
 
 
 @pytest.mark.parametrize("value", NON_FINITE)
-def test_the_api_refuses_non_finite_numbers_with_400(api, value):
+def test_the_api_refuses_non_finite_numbers_with_422_naming_the_field(api, value):
     client = api()
     before = table_counts()
     body = ('{"name":"x","trigger":{"type":"deal_created","config":{}},"conditions":[{"field":"deal.value",'
             '"op":"gte","value":%s}],"actions":[{"type":"log_event","config":{"event":"e"}}]}' % value)
     response = client.request("POST", "/workflows", data=body, headers={"Content-Type": "application/json"})
-    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert response.status_code == 422, response.get_data(as_text=True)[:300]
+    assert list(response.get_json()["errors"]) == ["conditions.0.value"]
     response = client.request("POST", "/deals", data='{"title": "x", "value": %s}' % value,
                               headers={"Content-Type": "application/json"})
-    assert response.status_code == 400
+    assert response.status_code == 422 and list(response.get_json()["errors"]) == ["value"]
     assert table_counts() == before
 
 
-def test_the_api_refuses_absurd_nesting_with_400(api):
+def test_the_api_refuses_absurd_nesting_with_422(api):
     client = api()
     response = client.request("POST", "/workflows", data="[" * 5000, headers={"Content-Type": "application/json"})
-    assert response.status_code == 400
+    assert response.status_code == 422
 
 
 @pytest.mark.parametrize("body", [b'{"a": NaN}', b'{"a": Infinity}', b'{"a": 1e999}', b"[" * 5000, b'{"a":' * 3000])
-def test_webhooks_refuse_non_finite_numbers_and_absurd_nesting_with_400(app, client, workspace, body):
+def test_webhooks_refuse_non_finite_numbers_and_absurd_nesting_with_422(app, client, workspace, body):
     ws = workspace("Hook Co")
     endpoint = incoming_webhook_service.sync_endpoint(make_workflow(ws.id, trigger="webhook_received"))
     db.session.commit()
     headers = {"X-Workestra-Signature": incoming_webhook_service.sign(endpoint.secret, body, int(time.time())),
                "Content-Type": "application/json"}
     response = client.post(f"/hooks/{endpoint.token}", data=body, headers=headers, csrf=False)
-    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert response.status_code == 422, response.get_data(as_text=True)[:300]
     assert db.session.scalar(select(func.count()).select_from(WorkflowExecution)) == 0
 
 

@@ -20,7 +20,7 @@ ODD_NUMBERS = ["²", "¹²", "٣", "𝟗", "9" * 5000, "0" * 4400 + "1"]
 def test_odd_numbers_in_queries_and_forms_are_never_a_500(app, client, workspace, value):
     ws = workspace("Numbers Co")
     owner = owner_of(ws)
-    client.post("/login", data={"email": owner.email, "password": "password123"})
+    client.post("/login", data={"email": owner.email, "password": "test-pass-2718"})
     api = ApiClient(client, issue_token(ws, owner), ws, owner)
     problems = []
     for url in (f"/automations?page={value}", f"/automations/runs?period={value}", f"/automations/runs?workflow={value}",

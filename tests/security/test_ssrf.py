@@ -10,6 +10,7 @@ from engine.core.runs import fire_workflow_event
 from engine.runtime.runner import run_execution
 from models import db
 from services import webhook_service
+from tests.api.conftest import ApiClient, issue_token
 from tests.factories import make_workflow, make_workspace
 from tests.support.engine import load_execution
 
@@ -17,7 +18,7 @@ FORBIDDEN_URLS = [
     # loopback in every spelling
     "http://127.0.0.1/", "http://127.0.0.1:8080/hook", "http://127.1/", "http://127.0.1/", "http://2130706433/",
     "http://0x7f000001/", "http://0x7f.0x0.0x0.0x1/", "http://017700000001/", "http://0177.0.0.1/",
-    "http://127.000.000.001/", "http://127.255.255.254/", "http://[::1]/", "http://[0:0:0:0:0:0:0:1]/",
+    "http://127.000.000.001/", "http://127.255.255.254/", "http://[::1]/", "http://[0:0:0:0:0:0:0:1]/", "http://0000::1/",
     "http://[::ffff:127.0.0.1]/", "http://[::ffff:7f00:1]/", "http://[64:ff9b::7f00:1]/", "http://[2002:7f00:1::]/",
     "http://localhost/", "http://localhost:5000/", "https://localhost/", "http://user:pass@127.0.0.1/",
     # unspecified
@@ -150,15 +151,19 @@ def test_the_call_webhook_step_fails_on_a_forbidden_target_through_the_engine(ma
     app = make_app(ENGINE_HANDOFF="sweep")
     with app.app_context():
         ws = make_workspace("Ssrf Co")
-        make_workflow(ws.id, actions=[{"type": "call_webhook", "config": {"url": url}}
-                                      for url in ("http://169.254.169.254/latest/meta-data/", "http://127.1/",
-                                                  "http://loopback.attacker.test/", "http://[::ffff:10.0.0.1]/")],
-                      error_strategy="retry")
-        [execution_id] = fire_workflow_event(ws.id, "deal_created", sample_payload("deal_created"))
+        # Address literals are refused at save time (below), so they reach the engine through the payload.
+        targets = ["http://169.254.169.254/latest/meta-data/", "http://127.1/", "http://loopback.attacker.test/",
+                   "http://[::ffff:10.0.0.1]/", "http://0000::1/"]
+        make_workflow(ws.id, actions=[{"type": "call_webhook", "config": {"url": f"{{{{ trigger.targets.t{n} }}}}"}}
+                                      for n in range(len(targets))], error_strategy="retry")
+        payload = {**sample_payload("deal_created"), "targets": {f"t{n}": url for n, url in enumerate(targets)}}
+        [execution_id] = fire_workflow_event(ws.id, "deal_created", payload)
         db.session.commit()
         assert run_execution(execution_id) == "completed"
         execution = load_execution(execution_id)
-        assert [s["status"] for s in execution.completed_actions] == ["failed"] * 4
+        assert [s["status"] for s in execution.completed_actions] == ["failed"] * 5
+        assert "ValueError" not in execution.completed_actions[4]["error"]
+        assert "IPv6 address goes in brackets" in execution.completed_actions[4]["error"]
         assert all(s["attempts"] == 1 for s in execution.completed_actions), "refusals are not retried"
         db.session.remove()
     assert recorder.attempts == []
@@ -173,3 +178,29 @@ def test_the_guard_classifies_every_forbidden_literal_as_non_public():
         except ValueError:
             continue  # spellings only the resolver understands (127.1, 0x7f000001, ...): covered above
         assert not webhook_service.is_public_address(address), url
+
+
+SAVE_TIME_REFUSED = ["http://0000::1/", "http://[0000::1]/", "http://[::1]:8080/hook", "http://127.1/", "http://2130706433/",
+                     "http://0x7f.1/", "http://0177.0.0.1/", "http://localhost:5000/", "http://api.localhost/",
+                     "http://10.0.0.8/", "http://[::ffff:10.0.0.1]/", "http://169.254.169.254/latest/meta-data/",
+                     "http://192.168.1.1:99999/", "http://[fd12:3456::1]/"]
+
+
+@pytest.mark.parametrize("url", SAVE_TIME_REFUSED)
+def test_local_and_private_address_spellings_are_refused_when_the_workflow_is_saved(logged_in, url):
+    """Finding 9: `http://0000::1/` passed save-time validation and failed at run time with a raw ValueError."""
+    client, ws, owner = logged_in()
+    api = ApiClient(client, issue_token(ws, owner), ws, owner)
+    response = api.post("/workflows", {"name": "Leaky", "trigger": {"type": "deal_created"},
+                                               "actions": [{"type": "call_webhook", "config": {"url": url}}]})
+    assert response.status_code == 422, response.get_json()
+    [message] = response.get_json()["errors"]["actions.0.config.url"]
+    assert ("local or private address" in message) or ("IPv6 address goes in brackets" in message), message
+
+
+def test_an_allow_listed_private_host_may_be_saved(make_app):
+    app = make_app(WEBHOOK_ALLOWED_HOSTS="10.0.0.7, ::1")
+    with app.app_context():
+        ws = make_workspace("Allowed Co")
+        for url in ("http://10.0.0.7/hook", "http://[::1]:9000/hook"):
+            make_workflow(ws.id, actions=[{"type": "call_webhook", "config": {"url": url}}])

@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Callable
 
-from flask import Blueprint, abort, current_app, jsonify, make_response, request
+from flask import Blueprint, abort, current_app, g, jsonify, make_response, request
 from marshmallow import Schema, ValidationError
 from sqlalchemy.exc import DataError, IntegrityError
 
 from engine.core.schemas import flatten_errors
 from models import Role
+from services import idempotency_service
 from services.errors import NotFound, PermissionDenied, ValidationFailed
+from services.idempotency_service import KeyConflict, Replay
 from webapp.errors import TITLES
 from webapp.extensions import csrf, db
 from webapp.security import has_role, public
@@ -32,6 +34,7 @@ ID = "int"  # path ids past what their column holds are a 404 (see `operation`),
 MAX_BODY_BYTES = 1024 * 1024
 UNKNOWN_FIELD = "Unknown field."
 _RULE_ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 class ApiBlueprint(Blueprint):
@@ -145,7 +148,10 @@ def operation(rule: str, method: str, *, summary: str, tag: str, body: Schema | 
               query: Schema | None = None, response=None, status: int = 200, errors: tuple[int, ...] = (),
               min_role: Role = Role.MEMBER, flagged: bool = False, description: str = "") -> Callable:
     """Declare an endpoint. The view gets its path arguments, plus `body` / `query` when declared,
-    calls one service and returns the object(s) to dump with `response` (None for an empty 204)."""
+    calls one service and returns the object(s) to dump with `response` (None for an empty 204).
+    A POST with an Idempotency-Key header answers the same response for the same key (see
+    services.idempotency_service)."""
+    response_schema = response
 
     def decorator(view):
         @wraps(view)
@@ -160,8 +166,20 @@ def operation(rule: str, method: str, *, summary: str, tag: str, body: Schema | 
                 kwargs["body"] = json_body(body)
             if query is not None:
                 kwargs["query"] = query_args(query)
+            reserved = _reserve_idempotency_key() if method == "POST" else None
+            if isinstance(reserved, Replay):
+                replay = make_response(reserved.body, reserved.status_code)
+                replay.headers["Idempotent-Replayed"] = "true"
+                if reserved.body:
+                    replay.mimetype = "application/json"
+                return replay
             try:
                 result = view(**kwargs)
+                if reserved is not None:
+                    response = _response(status, response_schema, result)
+                    idempotency_service.store(reserved, status, response.get_data(as_text=True))
+                    db.session.commit()
+                    return response
                 db.session.commit()
             except ValidationFailed as failure:
                 db.session.rollback()
@@ -182,9 +200,7 @@ def operation(rule: str, method: str, *, summary: str, tag: str, body: Schema | 
             except BaseException:
                 db.session.rollback()
                 raise
-            if status == 204:
-                return "", 204
-            return jsonify(dump(response, result) if isinstance(response, (type, Schema)) else result), status
+            return _response(status, response_schema, result)
 
         endpoint = f"{view.__module__.rsplit('.', 1)[-1]}_{view.__name__}"
         bp.add_url_rule(rule, endpoint, handle, methods=[method])
@@ -197,3 +213,25 @@ def operation(rule: str, method: str, *, summary: str, tag: str, body: Schema | 
         return handle
 
     return decorator
+
+
+def _response(status: int, schema, result):
+    if status == 204:
+        return make_response("", 204)
+    return make_response(jsonify(dump(schema, result) if isinstance(schema, (type, Schema)) else result), status)
+
+
+def _reserve_idempotency_key():
+    """None without the header; else the reserved key row, or the Replay of the request that used it first."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    problem = idempotency_service.key_problem(key)
+    if problem:
+        invalid({IDEMPOTENCY_HEADER: [problem]})
+    fingerprint = idempotency_service.request_hash(request.method, request.path, request.get_data(cache=True))
+    try:
+        return idempotency_service.reserve(g.workspace.id, key, fingerprint)
+    except KeyConflict as conflict:
+        db.session.rollback()
+        fail(conflict.status, conflict.message, {IDEMPOTENCY_HEADER: [conflict.message]})

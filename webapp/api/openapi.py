@@ -6,7 +6,8 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import current_app, jsonify, request
 
-from webapp.api.blueprint import OPERATIONS, Operation, bp, max_id
+from services.idempotency_service import MAX_KEY_LENGTH
+from webapp.api.blueprint import IDEMPOTENCY_HEADER, OPERATIONS, Operation, bp, max_id
 from webapp.api.schemas import ErrorSchema
 
 TITLE = "Workestra Automations API"
@@ -73,6 +74,12 @@ def _operation(op: Operation) -> dict:
                    "schema": {"type": "integer", "minimum": 0, "maximum": max_id(name)}} for name in op.path_parameters]
     if op.query is not None:
         parameters.append({"in": "query", "schema": op.query})
+    if op.method == "post":
+        parameters.append({
+            "in": "header", "name": IDEMPOTENCY_HEADER, "required": False,
+            "description": "Send the same key again (within 24 h) to get the first response instead of doing the "
+                           "work twice; the same key with another request is a 422.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": "^[!-~]+$"}})
     if parameters:
         document["parameters"] = parameters
     if op.body is not None:

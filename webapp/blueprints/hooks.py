@@ -9,12 +9,12 @@ The lead's editor includes the panels with:
 from flask import Blueprint, abort, g, jsonify, render_template, request, url_for
 from flask_login import current_user
 
-from models import Workflow
+from models import Role, Workflow
 from services import incoming_webhook_service, schedule_service
 from services.incoming_webhook_service import MAX_BODY_BYTES, WebhookRejected
 from webapp.errors import TITLES
 from webapp.extensions import csrf, db
-from webapp.security import editable_workflow_or_404, gate_behind_automations_flag, public
+from webapp.security import editable_workflow_or_404, gate_behind_automations_flag, has_role, public, require_role
 
 bp = Blueprint("hooks", __name__, url_prefix="/hooks")
 gate_behind_automations_flag(bp)
@@ -34,9 +34,10 @@ gate_behind_automations_flag(panels_bp)
 def receive(token):
     body, size = _read_body()
     try:
-        result = incoming_webhook_service.receive_delivery(token, body, size, request.headers)
+        result = incoming_webhook_service.receive_delivery(token, body, size, request.headers,
+                                                           source=request.remote_addr)
     except WebhookRejected as rejection:
-        db.session.commit()  # keep the rejection in the workflow's delivery log
+        db.session.commit()  # keep a verified rejection in the delivery log, or an unverified one's count
         response = jsonify({"error": HOOK_TITLES.get(rejection.status, "Error"), "message": rejection.message})
         if rejection.retry_after is not None:
             response.headers["Retry-After"] = str(rejection.retry_after)
@@ -63,9 +64,12 @@ def webhook_panel_context(workflow: Workflow) -> dict:
     endpoint = panel["endpoint"]
     if endpoint is not None:
         url = url_for("hooks.receive", token=endpoint.token, _external=True)
+        # Only owners and admins see and rotate the signing secret: a member sees the URL and deliveries.
+        secret = endpoint.secret if has_role(Role.ADMIN) else None
         panel.update(
-            url=url, secret=endpoint.secret, curl=incoming_webhook_service.curl_example(url, endpoint.secret),
-            rotate_url=url_for("triggers.rotate_webhook_secret", workflow_id=workflow.id),
+            url=url, secret=secret,
+            curl=incoming_webhook_service.curl_example(url, secret or "$SECRET"),
+            rotate_url=url_for("triggers.rotate_webhook_secret", workflow_id=workflow.id) if secret else None,
             refresh_url=url_for("triggers.webhook_panel", workflow_id=workflow.id),
         )
     return panel
@@ -91,6 +95,7 @@ def schedule_panel(workflow_id):
 
 
 @panels_bp.post("/<int:workflow_id>/triggers/webhook/rotate")
+@require_role(Role.ADMIN)
 def rotate_webhook_secret(workflow_id):
     workflow = editable_workflow_or_404(workflow_id)
     if workflow.trigger_type != incoming_webhook_service.TRIGGER_KEY:

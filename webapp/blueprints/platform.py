@@ -1,14 +1,14 @@
 """Platform pages: the email outbox, the audit log, the notification inbox and documents."""
-from flask import Blueprint, Response, flash, g, redirect, request, url_for
+from flask import Blueprint, Response, abort, flash, g, redirect, request, url_for
 from flask_login import current_user
 
-from models import Document
+from models import Document, Role
 from services import audit_service, document_service, email_service, notification_service
 from services.common import is_plain_int
-from services.errors import NotFound
+from services.errors import NotFound, ValidationFailed
 from webapp.extensions import db
 from webapp.forms import form_page, workspace_id
-from webapp.security import workspace_get_or_404
+from webapp.security import has_role, require_role, workspace_get_or_404
 
 bp = Blueprint("platform", __name__)
 PAGE_SIZE = 50
@@ -32,8 +32,25 @@ def notification_bell():
 @bp.get("/settings/outbox")
 def outbox():
     emails = email_service.list_outbox(workspace_id(), PAGE_SIZE + 1, _before_id())
-    return form_page("platform/outbox.html", emails=emails[:PAGE_SIZE],
+    return form_page("platform/outbox.html", emails=emails[:PAGE_SIZE], can_retry=has_role(Role.ADMIN),
                      next_before=emails[PAGE_SIZE - 1].id if len(emails) > PAGE_SIZE else None)
+
+
+@bp.post("/settings/outbox/<int:email_id>/retry")
+@require_role(Role.ADMIN)
+def retry_email(email_id):
+    """A failed email is queued again (fresh attempts) and delivered after the commit."""
+    try:
+        email = email_service.retry(workspace_id(), email_id)
+        db.session.commit()
+    except NotFound as missing:
+        db.session.rollback()
+        abort(404, description=str(missing))
+    except ValidationFailed as refused:
+        db.session.rollback()
+        abort(422, description=" ".join(refused.errors["email"]))
+    flash(f"Sending “{email.subject}” to {email.to} again.", "success")
+    return redirect(url_for("platform.outbox"))
 
 
 @bp.get("/settings/audit-log")

@@ -1,10 +1,11 @@
-"""Workspace settings: the workspace itself (time zone), members and invitations."""
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+"""Workspace settings: the workspace itself (time zone), members and invitations (owners and admins change
+roles, remove members and revoke invitations; only owners touch owners; the last owner stays)."""
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from models import Role
 from services import workspace_service
-from services.errors import ValidationFailed
+from services.errors import NotFound, PermissionDenied, ValidationFailed
 from webapp.extensions import db
 from webapp.security import has_role, require_role
 
@@ -17,7 +18,9 @@ def _members_page(errors=None, form=None, status=200):
         members=workspace_service.list_members(g.workspace),
         invitations=workspace_service.pending_invitations(g.workspace) if has_role(Role.ADMIN) else [],
         can_invite=has_role(Role.ADMIN),
+        is_owner=has_role(Role.OWNER),
         roles=workspace_service.ROLE_VALUES,
+        expires_at=workspace_service.invitation_expires_at,
         errors=errors or {},
         form=form or {},
     ), status
@@ -68,3 +71,43 @@ def save_workspace():
         return _workspace_page(failure.errors, request.form, 422)
     flash(f"Times are now shown in {g.workspace.timezone}.", "success")
     return redirect(url_for("settings.workspace"))
+
+
+def _manage(change, done_message):
+    """Run one member change; a refused one shows the members page with the reason (403/404/422)."""
+    try:
+        result = change()
+        db.session.commit()
+    except PermissionDenied as denied:
+        db.session.rollback()
+        abort(403, description=str(denied))
+    except NotFound as missing:
+        db.session.rollback()
+        abort(404, description=str(missing))
+    except ValidationFailed as failure:
+        db.session.rollback()
+        return _members_page(failure.errors, {}, 422)
+    flash(done_message(result), "success")
+    return redirect(url_for("settings.members"))
+
+
+@bp.post("/members/<int:membership_id>/role")
+@require_role(Role.ADMIN)
+def change_role(membership_id):
+    return _manage(
+        lambda: workspace_service.change_role(g.workspace, membership_id, request.form.get("role", ""), current_user),
+        lambda membership: f"{membership.user.email} is now {membership.role}.")
+
+
+@bp.post("/members/<int:membership_id>/remove")
+@require_role(Role.ADMIN)
+def remove_member(membership_id):
+    return _manage(lambda: workspace_service.remove_member(g.workspace, membership_id, current_user),
+                   lambda user: f"{user.email} was removed from {g.workspace.name}.")
+
+
+@bp.post("/members/invitations/<int:invitation_id>/revoke")
+@require_role(Role.ADMIN)
+def revoke_invitation(invitation_id):
+    return _manage(lambda: workspace_service.revoke_invitation(g.workspace, invitation_id, current_user),
+                   lambda invitation: f"The invitation for {invitation.email} was revoked.")
