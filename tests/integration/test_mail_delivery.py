@@ -138,7 +138,8 @@ def test_delivery_leaves_the_request_and_a_failure_is_retried_with_backoff(make_
     app = make_app(EMAIL_BACKEND="smtp", SMTP_URL=f"smtp://127.0.0.1:{port}", REDIS_URL=None, EMAIL_MAX_ATTEMPTS=3)
     with app.app_context():
         _invite(app)
-        row = _wait_for(lambda: (r := _row()) is not None and r.attempts == 1 and r.next_attempt_at and r)
+        # the claim sets attempts and a lease first; the failure then writes the error and the retry time
+        row = _wait_for(lambda: (r := _row()) is not None and r.attempts == 1 and r.error and r.next_attempt_at and r)
         assert row.status == "queued" and "Error" in row.error
         wait = (row.next_attempt_at - datetime.now(timezone.utc)).total_seconds()
         assert 25 < wait <= 30  # 30 s, then 2 min, then 8 min
