@@ -232,25 +232,3 @@ def _why(error: Exception) -> str:
         if needle in text:
             return words
     return type(error).__name__
-
-
-def unreachable_url_warnings(definition: dict) -> list[str]:
-    """For Save: Call Webhook steps whose literal URL can never be called (a private IP address or localhost, not
-    allowed on this server), so the owner learns it now rather than from a failed run. Names are not resolved here."""
-    warnings = []
-    allowed = allowed_hosts()
-    for number, action in enumerate(definition.get("actions") or [], start=1):
-        url = str(((action or {}).get("config") or {}).get("url") or "") if isinstance(action, dict) else ""
-        if (action or {}).get("type") != "call_webhook" or not url or "{{" in url:
-            continue
-        host = (urlsplit(url).hostname or "").lower()
-        if not host or host in allowed:
-            continue
-        try:
-            private = host == "localhost" or host.endswith(".localhost") or not is_public_address(host)
-        except ValueError:
-            continue  # a name: resolved when the step runs
-        if private:
-            warnings.append(f"Step {number} calls {host}, a private address workflows may not reach: that step will "
-                            "fail until you use the service's public URL.")
-    return warnings

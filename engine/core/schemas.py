@@ -106,8 +106,8 @@ def _check_url(field: Field, value: Any) -> str:
         address = literal_address(host)
         if is_loopback_name(host) or (address is not None and not is_public_address(address)):
             raise FieldValueError(
-                f"{host} is a local or private address: webhooks go to public addresses only "
-                "(unless the server's WEBHOOK_ALLOWED_HOSTS names it).")
+                f"{host} is a local or private address, which workflows may not reach: use the service's public "
+                "URL, or ask whoever runs this Workestra server to allow the host.")
     return text
 
 

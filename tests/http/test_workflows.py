@@ -301,13 +301,16 @@ def test_quick_rule_workflows_stay_out_of_the_builder_and_are_labelled_in_runs(l
     assert "Quick Rule</span>" in runs and 'href="/settings/automations"' in runs
 
 
-def test_saving_a_webhook_to_a_private_address_warns_at_once(logged_in):
-    """Issue #23: the owner learns at Save that a URL can never be called, not only from a failed run."""
+def test_saving_a_webhook_to_a_private_address_is_refused_at_once(logged_in):
+    """Issues #23 and #18: the owner learns at Save that a URL can never be called (not from a failed run), in words
+    that say what to do rather than naming a server setting."""
     client, _, _ = logged_in()
     form = {k: v for k, v in editor_form(**{"actions-0-type": "call_webhook", "actions-0-config-url": "http://10.0.0.7/hook"}).items()
             if not k.startswith("actions-0-config-") or k.endswith("-url")}
     response = client.post("/automations/new", data=form, follow_redirects=True)
     text = response.get_data(as_text=True)
-    assert response.status_code == 200 and "Step 1 calls 10.0.0.7, a private address" in text
+    assert response.status_code == 422 and "10.0.0.7 is a local or private address" in text
+    assert "public URL" in text and "WEBHOOK_ALLOWED_HOSTS" not in text
     public = dict(form, **{"actions-0-config-url": "https://hooks.example.com/x"})
-    assert "a private address" not in client.post("/automations/new", data=public, follow_redirects=True).get_data(as_text=True)
+    saved = client.post("/automations/new", data=public, follow_redirects=True)
+    assert saved.status_code == 200 and "private address" not in saved.get_data(as_text=True)

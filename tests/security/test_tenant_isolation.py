@@ -194,9 +194,11 @@ PAGES = [
     C("platform.outbox"), C("platform.audit_log"), C("platform.notifications"), C("platform.documents"),
     C("platform.document", document_id="document_id"),
     C("settings.members"), C("settings.workspace"), C("api_tokens.index"), C("quick_rules.index"),
+    C("auth.change_password"),
 ]
 NOT_PAGES = {
     "main.healthz": "JSON health check",
+    "observability.metrics": "Prometheus text for scrapers, not a page",
     "platform.download_document": "a file download",
     "runs.workflow_options": "JSON for the Runs filter's search",
     "automations.run_live": "htmx fragment inside the editor's Run now modal",

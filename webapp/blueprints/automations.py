@@ -130,7 +130,6 @@ def create_workflow():
         db.session.rollback()
         return _render_editor(definition, errors=failure.errors, status=422)
     flash(f"Workflow saved{' and activated' if workflow.status == WorkflowStatus.ACTIVE else ' as a draft'}.", "success")
-    _warn_unreachable(definition)
     return redirect(url_for("automations.edit_workflow", workflow_id=workflow.id))
 
 
@@ -149,13 +148,7 @@ def save_workflow(workflow_id):
         workflow = editable_workflow_or_404(workflow_id)
         return _render_editor(definition, workflow, errors=failure.errors, status=422)
     flash(_saved_message(workflow, intent), "success")
-    _warn_unreachable(definition)
     return redirect(url_for("automations.edit_workflow", workflow_id=workflow.id))
-
-
-def _warn_unreachable(definition):
-    for warning in webhook_service.unreachable_url_warnings(definition):
-        flash(warning, "warning")
 
 
 def _saved_message(workflow, intent) -> str:
