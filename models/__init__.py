@@ -1,6 +1,6 @@
 """SQLAlchemy models, one module per area. Importing this package registers every table."""
 from models.api_tokens import ApiToken
-from models.automations import Workflow, WorkflowExecution
+from models.automations import Workflow, WorkflowExecution, WorkflowVersion
 from models.base import Base, db
 from models.crm import Contact, Deal
 from models.finance import Invoice, Payment, Quotation, Refund
@@ -17,7 +17,7 @@ from models.workspace import Invitation, Membership, Role, User, Workspace
 __all__ = [
     "ApiToken",
     "Base", "db", "AuditEvent", "Invitation", "Membership", "Role", "User",
-    "RunStatus", "Workflow", "WorkflowExecution", "WorkflowStatus", "Workspace",
+    "RunStatus", "Workflow", "WorkflowExecution", "WorkflowVersion", "WorkflowStatus", "Workspace",
     "Contact", "Deal", "Project", "Task", "SprintCycle", "Ticket", "Invoice", "Quotation", "Payment",
     "Refund", "Candidate", "Application", "OutboxEmail", "Notification", "Document",
     "WorkflowTemplate", "AutomationRule", "WebhookDelivery", "WebhookEndpoint", "WorkflowSchedule", "WorkspaceRuleSetting",

@@ -49,6 +49,7 @@ class NewRun:
     trigger_payload: dict
     event_depth: int = 0
     progress: dict = field(default_factory=dict)
+    workflow_version: int | None = None  # the version of the workflow this run runs (issue #21)
 
     @classmethod
     def of(cls, workflow, payload: dict, source: str = RunSource.EVENT, depth: int = 0) -> "NewRun":
@@ -56,7 +57,7 @@ class NewRun:
             workspace_id=workflow.workspace_id, workflow_id=workflow.id, workflow_name=workflow.name,
             trigger_type=workflow.trigger_type, source=source,
             definition=Workflow.definition(workflow),  # the snapshot, from a Workflow or a row of its columns
-            trigger_payload=payload, event_depth=depth,
+            trigger_payload=payload, event_depth=depth, workflow_version=workflow.version,
         )
 
     def row(self, created_at=None) -> dict:
@@ -65,7 +66,7 @@ class NewRun:
             "workspace_id": self.workspace_id, "workflow_id": self.workflow_id, "workflow_name": self.workflow_name,
             "trigger_type": self.trigger_type, "source": self.source, "definition": self.definition,
             "trigger_payload": self.trigger_payload, "event_depth": self.event_depth,
-            "created_at": created_at or utcnow(),
+            "created_at": created_at or utcnow(), "workflow_version": self.workflow_version,
             **postgresql_runs.PENDING_STATE, **self.progress,
         }
 

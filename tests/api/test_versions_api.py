@@ -1,0 +1,113 @@
+"""Versions and workflow files through /api/v1 (issue #21, DESIGN.md "Versions and files")."""
+import json
+
+from sqlalchemy import func, select
+
+from engine.runtime.runner import run_execution
+from models import Workflow, WorkflowExecution, WorkflowVersion, db
+from tests.api.test_workflows_api import DEFINITION, create
+
+
+def count(model):
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_every_changing_save_adds_a_version_and_status_changes_add_none(api):
+    client = api()
+    body = create(client)
+    wid = body["id"]
+    assert body["version"] == 1
+    changed = client.patch(f"/workflows/{wid}", json={"name": "Renamed", "note": "clearer name"})
+    assert changed.status_code == 200 and changed.get_json()["version"] == 2
+    same = client.patch(f"/workflows/{wid}", json={"name": "Renamed"})
+    assert same.get_json()["version"] == 2  # nothing changed: no version
+    assert client.post(f"/workflows/{wid}/activate").get_json()["version"] == 2
+    versions = client.get(f"/workflows/{wid}/versions").get_json()["data"]
+    assert [(v["number"], v["note"]) for v in versions] == [(2, "clearer name"), (1, "")]
+    assert versions[0]["created_by"] == client.user.display_name
+    first = client.get(f"/workflows/{wid}/versions/1").get_json()
+    assert first["definition"]["name"] == DEFINITION["name"] and "status" not in first["definition"]
+    assert client.get(f"/workflows/{wid}/versions/9").status_code == 404
+
+
+def test_a_run_records_the_version_it_ran(sweep_api):
+    client = sweep_api()
+    wid = create(client, status="active")["id"]
+    client.patch(f"/workflows/{wid}", json={"description": "v2"})
+    response = client.post(f"/workflows/{wid}/run", json={"payload": {}})
+    assert response.status_code == 202
+    run = response.get_json()
+    assert run["version"] == 2
+    assert db.session.get(WorkflowExecution, run["id"]).workflow_version == 2
+
+
+def test_restore_adds_a_version_and_keeps_the_status(api):
+    client = api()
+    wid = create(client, status="active")["id"]
+    client.patch(f"/workflows/{wid}", json={"name": "Second"})
+    member = api("member", ws=client.workspace)
+    assert member.post(f"/workflows/{wid}/versions/1/restore").status_code == 403
+    assert member.get(f"/workflows/{wid}/versions").status_code == 200  # members may read history
+    restored = client.post(f"/workflows/{wid}/versions/1/restore")
+    assert restored.status_code == 200, restored.get_data(as_text=True)
+    body = restored.get_json()
+    assert body["version"] == 3 and body["name"] == DEFINITION["name"] and body["status"] == "active"
+    assert [v["restored_from"] for v in client.get(f"/workflows/{wid}/versions").get_json()["data"]] == [1, None, None]
+
+
+def test_versions_of_another_workspace_are_404(api):
+    mine, theirs = api(), api()
+    wid = create(theirs)["id"]
+    for path in (f"/workflows/{wid}/versions", f"/workflows/{wid}/versions/1", f"/workflows/{wid}/export"):
+        assert mine.get(path).status_code == 404
+    assert mine.post(f"/workflows/{wid}/versions/1/restore").status_code == 404
+
+
+def test_export_then_import_into_another_workspace(api):
+    source, target = api(), api()
+    wid = create(source, actions=[
+        *DEFINITION["actions"],
+        {"type": "call_webhook", "config": {"url": "https://hooks.example.com/T0/secret-token-123",
+                                            "headers": {"Authorization": "Bearer sekrit"}}},
+        {"type": "assign_owner", "config": {"record_type": "deal", "record_id": "17", "user_id": str(source.user.id)}},
+    ])["id"]
+    exported = source.get(f"/workflows/{wid}/export")
+    assert exported.status_code == 200
+    document = exported.get_json()
+    text = json.dumps(document)
+    assert document["workestra"] == "workflow" and document["format"] == 2
+    assert "secret-token-123" not in text and "sekrit" not in text
+    assert sorted(document["blanked"]) == ["actions.2.config.headers", "actions.2.config.url",
+                                           "actions.3.config.record_id", "actions.3.config.user_id"]
+    imported = target.post("/workflows/import", json=document)
+    assert imported.status_code == 201, imported.get_data(as_text=True)
+    body = imported.get_json()
+    assert body["status"] == "draft" and body["name"] == DEFINITION["name"]
+    assert set(body["needs"]) == {"actions.2.config.url", "actions.3.config.record_id", "actions.3.config.user_id"}
+    workflow = db.session.get(Workflow, body["id"])
+    assert workflow.workspace_id == target.workspace.id and workflow.version == 1
+
+
+def test_bad_files_name_the_problem_and_write_nothing(api):
+    client = api()
+    document = {"workestra": "workflow", "format": 2, "workflow": dict(DEFINITION)}
+    before = (count(Workflow), count(WorkflowVersion))
+    cases = [
+        ({**document, "workestra": "zapier"}, "workestra"),
+        ({**document, "format": 1}, "format"),
+        ({**document, "workflow": {**DEFINITION, "trigger": {"type": "nope"}}}, "workflow.trigger.type"),
+        ({**document, "workflow": {**DEFINITION, "actions": [{"type": "explode"}]}}, "workflow.actions.0.type"),
+        ({**document, "workflow": {**DEFINITION, "actions": [{"type": "send_template_email",
+                                                                "config": {"to": "not an email", "subject": "s", "body": "b"}}]}},
+         "workflow.actions.0.config.to"),
+        ({**document, "workflow": "x"}, "workflow"),
+        ({**document, "extra": 1}, "extra"),
+    ]
+    for bad, path in cases:
+        response = client.post("/workflows/import", json=bad)
+        assert response.status_code == 422, (bad, response.get_data(as_text=True))
+        assert path in response.get_json()["errors"], (path, response.get_json())
+    assert client.post("/workflows/import", data="{not json", headers={"Content-Type": "application/json"}).status_code == 400
+    assert (count(Workflow), count(WorkflowVersion)) == before
+    member = api("member", ws=client.workspace)
+    assert member.post("/workflows/import", json=document).status_code == 403
