@@ -111,3 +111,52 @@ def test_bad_files_name_the_problem_and_write_nothing(api):
     assert (count(Workflow), count(WorkflowVersion)) == before
     member = api("member", ws=client.workspace)
     assert member.post("/workflows/import", json=document).status_code == 403
+
+
+def _without(definition: dict, paths: list[str]) -> dict:
+    """The definition with these dotted paths (actions.1.then.0.config.url) removed."""
+    definition = json.loads(json.dumps(definition))
+    for path in paths:
+        parts = path.split(".")
+        node = definition
+        for part in parts[:-1]:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        node.pop(parts[-1], None)
+    return definition
+
+
+def test_every_system_template_round_trips_through_a_file_into_another_workspace(api):
+    from services.template_service import SYSTEM_TEMPLATE_SLUGS
+
+    source, target = api(), api()
+    assert len(SYSTEM_TEMPLATE_SLUGS) >= 20
+    for slug in SYSTEM_TEMPLATE_SLUGS:
+        used = source.post(f"/templates/{slug}/use", json={})
+        assert used.status_code == 201, (slug, used.get_data(as_text=True))
+        original = db.session.get(Workflow, used.get_json()["id"])
+        document = source.get(f"/workflows/{original.id}/export").get_json()
+        imported = target.post("/workflows/import", json=document)
+        assert imported.status_code == 201, (slug, imported.get_data(as_text=True))
+        copy = db.session.get(Workflow, imported.get_json()["id"])
+        assert copy.workspace_id == target.workspace.id and copy.status == "draft"
+        expected = {k: v for k, v in original.definition().items() if k != "status"}
+        got = {k: v for k, v in copy.definition().items() if k != "status"}
+        assert got == _without(expected, document["blanked"]), slug
+        # what was blanked is exactly what differs: nothing else was lost
+        assert _without(got, document["blanked"]) == got
+
+
+def test_no_secret_ever_appears_in_an_export(api):
+    client = api()
+    secrets = ["hooks.slack.com/services/T000/B000/XXXXSECRET", "Bearer sk_live_SECRET", "token=SECRET42"]
+    wid = create(client, actions=[
+        {"id": "hook", "type": "call_webhook", "config": {
+            "url": f"https://{secrets[0]}?{secrets[2]}", "headers": {"Authorization": secrets[1]},
+            "payload": {"deal": "{{ trigger.deal.title }}"}}},
+        {"id": "split", "type": "branch", "config": {"match": "all", "conditions": [
+            {"field": "deal.value", "op": "gte", "value": 1}]},
+         "then": [{"id": "inner", "type": "call_webhook", "config": {"url": f"https://{secrets[0]}"}}], "else": []},
+    ])["id"]
+    text = client.get(f"/workflows/{wid}/export").get_data(as_text=True)
+    assert all(secret not in text for secret in secrets)
+    assert "actions.1.then.0.config.url" in json.loads(text)["blanked"]
