@@ -77,7 +77,7 @@ def _field_changes(old: dict, new: dict, trigger_key: str | None) -> list[tuple[
         return changes
     catalog_action = ACTIONS.get(new.get("type"))
     labels = {field.name: field.label for field in catalog_action.fields} if catalog_action else {}
-    for name in [*labels, *sorted(set(old_config) | set(new_config) - set(labels))]:
+    for name in [*labels, *sorted((set(old_config) | set(new_config)) - set(labels))]:
         if old_config.get(name) != new_config.get(name) and (name in old_config or name in new_config):
             changes.append((labels.get(name, name), _words(old_config.get(name)), _words(new_config.get(name))))
     return changes
