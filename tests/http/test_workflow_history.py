@@ -104,3 +104,17 @@ def test_export_download_and_import_page(client, workspace, auth):
     again = client.post("/automations/import", data={"file": (io.BytesIO(archive.data), "all.zip")},
                         content_type="multipart/form-data")
     assert again.status_code == 302
+
+
+def test_a_published_template_remembers_the_version_it_came_from(client, workspace, auth):
+    from models import WorkflowTemplate
+
+    ws = workspace()
+    workflow = make(ws)
+    workflow_service.update_workflow(workflow, {**BASE, "name": "Second"}, owner_of(ws))
+    db.session.commit()
+    auth.login(owner_of(ws))
+    response = client.post(f"/automations/{workflow.id}/publish", data={"name": "Mine", "category": "Sales"})
+    assert response.status_code == 302
+    template = db.session.scalar(select(WorkflowTemplate).where(WorkflowTemplate.name == "Mine"))
+    assert (template.source_workflow_id, template.source_workflow_version) == (workflow.id, 2)

@@ -336,6 +336,9 @@ class TemplateOut(Schema):
     usage_count = fields.Integer()
     workspace_id = fields.Integer(allow_none=True)
     definition = fields.Dict()
+    source_workflow_id = fields.Integer(allow_none=True, metadata={"description": "The workflow it was published from."})
+    source_workflow_version = fields.Integer(allow_none=True, metadata={
+        "description": "The version of that workflow it was published from."})
 
 
 class VersionSummaryOut(Schema):
