@@ -118,3 +118,18 @@ def test_a_published_template_remembers_the_version_it_came_from(client, workspa
     assert response.status_code == 302
     template = db.session.scalar(select(WorkflowTemplate).where(WorkflowTemplate.name == "Mine"))
     assert (template.source_workflow_id, template.source_workflow_version) == (workflow.id, 2)
+
+
+def test_the_run_detail_links_to_the_version_it_ran(client, workspace, auth):
+    from services import execution_service
+
+    ws = workspace()
+    workflow = make(ws, status="active")
+    workflow_service.update_workflow(workflow, {**BASE, "name": "Second"}, owner_of(ws))
+    db.session.commit()
+    execution = execution_service.run_now(workflow, {}, owner_of(ws))
+    db.session.commit()
+    assert execution.workflow_version == 2
+    auth.login(owner_of(ws))
+    html = client.get(f"/automations/runs/{execution.id}").get_data(as_text=True)
+    assert f'href="/automations/{workflow.id}/history?to=2" data-run-version>version 2</a>' in html
