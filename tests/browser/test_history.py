@@ -34,6 +34,7 @@ def test_edit_twice_read_the_diff_restore_export_and_import(live_server, page, s
         workflow_id = workflow.id
     _sign_in(page, live_server, "history@example.test")
     page.goto(f"{live_server.url}/automations/{workflow_id}")
+    screenshot("editor-history-tab")
     page.fill("#workflow-name", "Deal alert (renamed)")
     _save(page, "clearer name")
     page.locator(".action-card").first.click()
@@ -78,6 +79,7 @@ def test_edit_twice_read_the_diff_restore_export_and_import(live_server, page, s
     page.goto(f"{live_server.url}/automations")
     page.locator("a", has_text="Import").first.click()
     page.set_input_files("#import-file", str(path))
+    screenshot("import-page")
     page.get_by_role("button", name="Import as draft").click()
     page.wait_for_url("**/automations/*")
     expect(page.locator("#workflow-name")).to_have_value("Deal alert")
