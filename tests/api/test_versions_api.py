@@ -160,3 +160,15 @@ def test_no_secret_ever_appears_in_an_export(api):
     text = client.get(f"/workflows/{wid}/export").get_data(as_text=True)
     assert all(secret not in text for secret in secrets)
     assert "actions.1.then.0.config.url" in json.loads(text)["blanked"]
+
+
+def test_a_replay_records_the_version_of_the_definition_it_runs(sweep_api):
+    client = sweep_api()
+    wid = create(client, status="active")["id"]
+    original = client.post(f"/workflows/{wid}/run", json={"payload": {}}).get_json()["id"]
+    run_execution(original)
+    client.patch(f"/workflows/{wid}", json={"description": "now version 2"})
+    on_snapshot = client.post(f"/executions/{original}/replay", json={"from": "start", "definition": "snapshot"})
+    on_current = client.post(f"/executions/{original}/replay", json={"from": "start", "definition": "current"})
+    assert (on_snapshot.status_code, on_current.status_code) == (202, 202), on_current.get_data(as_text=True)
+    assert (on_snapshot.get_json()["version"], on_current.get_json()["version"]) == (1, 2)
