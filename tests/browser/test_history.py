@@ -36,6 +36,8 @@ def test_edit_twice_read_the_diff_restore_export_and_import(live_server, page, s
     page.goto(f"{live_server.url}/automations/{workflow_id}")
     screenshot("editor-history-tab")
     page.fill("#workflow-name", "Deal alert (renamed)")
+    page.locator("#show-unsaved-changes").click()
+    expect(page.locator("#unsaved-diff")).to_contain_text("Name changed")
     _save(page, "clearer name")
     page.locator(".action-card").first.click()
     page.fill("#f-actions-0-config-message", "A deal arrived: {{ trigger.deal.title }}")

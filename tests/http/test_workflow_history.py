@@ -133,3 +133,20 @@ def test_the_run_detail_links_to_the_version_it_ran(client, workspace, auth):
     auth.login(owner_of(ws))
     html = client.get(f"/automations/runs/{execution.id}").get_data(as_text=True)
     assert f'href="/automations/{workflow.id}/history?to=2" data-run-version>version 2</a>' in html
+
+
+def test_unsaved_changes_compares_the_editor_form_with_the_saved_version_and_writes_nothing(client, workspace, auth):
+    from tests.http.test_workflows import editor_form
+
+    ws = workspace()
+    auth.login(owner_of(ws))
+    assert client.post("/automations/new", data=editor_form()).status_code == 302
+    workflow = db.session.scalar(select(Workflow).where(Workflow.workspace_id == ws.id))
+    same = client.post(f"/automations/{workflow.id}/history/unsaved", data=editor_form())
+    assert same.status_code == 200 and "No differences" in same.get_data(as_text=True)
+    before = db.session.scalar(select(func.count()).select_from(WorkflowVersion))
+    changed = client.post(f"/automations/{workflow.id}/history/unsaved",
+                          data=editor_form(**{"actions-1-config-seconds": "90", "name": "Deal alert 2"}))
+    html = changed.get_data(as_text=True)
+    assert changed.status_code == 200 and "Name changed" in html and "Changed step 2" in html and "90" in html
+    assert db.session.scalar(select(func.count()).select_from(WorkflowVersion)) == before

@@ -47,6 +47,7 @@ BROWSER_CASES = [
     C("workflow_versions.confirm_restore", workflow_id="workflow_id", number="=1"),
     C("workflow_versions.restore", "POST", workflow_id="workflow_id", number="=1"),
     C("workflow_versions.export", workflow_id="workflow_id"),
+    C("workflow_versions.unsaved_changes", "POST", {"name": "Peek", "trigger_type": "deal_created"}, workflow_id="workflow_id"),
     C("triggers.schedule_panel", workflow_id="workflow_id"),
     C("triggers.webhook_panel", workflow_id="hook_workflow_id"),
     C("triggers.rotate_webhook_secret", "POST", workflow_id="hook_workflow_id"),

@@ -5,10 +5,14 @@ from datetime import datetime, timezone
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from engine.core.definition_diff import diff_definitions
+from engine.core.schemas import validate_definition
+
 from models import Role, db
 from services import version_service, workflow_files, workflow_service
 from services.common import is_plain_int
 from services.errors import NotFound, ValidationFailed
+from webapp.editor_form import definition_from_form
 from webapp.security import editable_workflow_or_404, gate_behind_automations_flag, has_role, require_role
 
 bp = Blueprint("workflow_versions", __name__, url_prefix="/automations")
@@ -44,6 +48,17 @@ def history(workflow_id):
         compare_from=compare_from, compare_to=compare_to, changes=changes, problem=problem,
         can_restore=has_role(Role.ADMIN),
     )
+
+
+@bp.post("/<int:workflow_id>/history/unsaved")
+def unsaved_changes(workflow_id):
+    """The editor's unsaved draft (its posted form) against the saved version, in words; writes nothing."""
+    workflow = editable_workflow_or_404(workflow_id)
+    draft = definition_from_form(request.form)
+    clean, _errors = validate_definition(draft)
+    changes = diff_definitions(version_service.versioned_definition(workflow),
+                               version_service.versioned_definition(clean or draft))
+    return render_template("automations/_unsaved_diff.html", workflow=workflow, changes=changes)
 
 
 @bp.get("/<int:workflow_id>/history/<int:number>/restore")
