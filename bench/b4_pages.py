@@ -32,6 +32,7 @@ TARGET_P95_MS = 50.0
 # Measured for information, not pages of issue #11's B4 list (which is: the workflow list, every Runs tab's first
 # and a deep page, the stats strip, a run detail); reported apart from B4's verdict.
 EXTRA_PAGES = ("/automations?sort=last_run", "runs of one week (dates)", "workflow filter search (JSON)")
+HISTORY_VERSIONS = 1000  # issue #21: a workflow with this many versions; its History page and a save stay ≤ 50 ms
 BACKLOG = os.environ.get("BACKLOG") == "1"
 STEP = ('{"index": %d, "type": "log_event", "status": "completed", "attempts": 1, '
         '"started_at": "2026-01-01T00:00:00+00:00", "finished_at": "2026-01-01T00:00:00.004000+00:00", '
@@ -132,6 +133,54 @@ def seed(size: dict) -> tuple[int, str, int, int]:
     return big_id, big_owner.email, small_id, small_owner.email
 
 
+def seed_history(workspace_id: int, owner_email: str) -> int:
+    """A workflow saved HISTORY_VERSIONS times (each save a version, through the service), with status changes
+    between; returns its id."""
+    from sqlalchemy import select
+
+    from models import User, db
+    from services import workflow_service
+
+    owner = db.session.scalar(select(User).where(User.email == owner_email))
+    definition = {"name": "Versioned", "trigger": {"type": "deal_created", "config": {}},
+                  "actions": [{"id": "log", "type": "log_event", "config": {"event": "bench", "message": "v1"}},
+                              {"id": "tell", "type": "send_in_app_notification",
+                               "config": {"recipient": "record_owner", "title": "Deal {{ trigger.deal.title }}"}}]}
+    workflow = workflow_service.create_workflow(workspace_id, definition, owner)
+    began = time.perf_counter()
+    for number in range(2, HISTORY_VERSIONS + 1):
+        definition["actions"][0]["config"]["message"] = f"v{number}"
+        workflow_service.update_workflow(workflow, definition, owner, note=f"save {number}")
+        if number % 100 == 0:
+            workflow_service.set_status(workflow, "active" if number % 200 else "paused", owner)
+    db.session.commit()
+    line(f"seeded {HISTORY_VERSIONS:,} versions of one workflow in", f"{time.perf_counter() - began:.0f}", "s")
+    return workflow.id
+
+
+def history_urls(workflow_id: int) -> dict[str, str]:
+    return {f"workflow History ({HISTORY_VERSIONS:,} versions)": f"/automations/{workflow_id}/history",
+            "workflow History, v1 → current diff": f"/automations/{workflow_id}/history?from=1&to=draft",
+            "workflow History, older page": f"/automations/{workflow_id}/history?before=500"}
+
+
+def history_save(workflow_id: int):
+    """A save that changes the definition (adds version N+1), committed: the call B4 times."""
+    from models import Workflow, db
+    from services import workflow_service
+
+    counter = iter(range(10**9))
+
+    def save():
+        workflow = db.session.get(Workflow, workflow_id)
+        definition = {k: v for k, v in workflow.definition().items() if k != "status"}
+        definition["actions"][0]["config"]["message"] = f"bench save {next(counter)}"
+        workflow_service.update_workflow(workflow, definition, None, note="bench")
+        db.session.commit()
+
+    return save
+
+
 def login(app, email: str):
     client = app.test_client()
     response = client.post("/login", data={"email": email, "password": "bench-password-1"})
@@ -206,6 +255,9 @@ def run(size: str = "small") -> dict:
     with app.app_context():
         big_id, big_email, small_id, small_email = seed(sizes)
         big_urls, small_urls = pages(big_id), pages(small_id)
+        history_id, small_history_id = seed_history(big_id, big_email), seed_history(small_id, small_email)
+        big_urls.update(history_urls(history_id))
+        small_urls.update(history_urls(small_history_id))
         db.session.remove()
         big = time_pages(login(app, big_email), big_urls, sizes["repeats"])
         small = time_pages(login(app, small_email), small_urls, sizes["repeats"])
@@ -218,6 +270,7 @@ def run(size: str = "small") -> dict:
             "stats strip, one workflow": lambda: run_history_service.stats(big_id, 30, workflow_id=busy),
             "status tab counts, one workflow": lambda: run_history_service.status_counts(
                 big_id, run_history_service.RunFilter(workflow_id=busy)),
+            f"save of a workflow with {HISTORY_VERSIONS:,} versions (adds one, committed)": history_save(history_id),
         }
         services = time_calls(calls, sizes["repeats"])
         db.session.remove()

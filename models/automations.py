@@ -28,6 +28,7 @@ def json_shape_checks(table: str, shapes: dict[str, str]) -> list[CheckConstrain
 
 WORKFLOW_JSON_SHAPES = {"trigger": "object", "conditions": "array", "actions": "array"}
 EXECUTION_JSON_SHAPES = {"definition": "object", "trigger_payload": "object", "completed_actions": "array"}
+VERSION_JSON_SHAPES = {"definition": "object"}
 
 
 class Workflow(db.Model):
@@ -122,5 +123,31 @@ class WorkflowExecution(db.Model):
     # the root counts the runs its chain has caused (the fan-out budget, CHAIN_RUN_BUDGET).
     chain_root_id: Mapped[int | None] = mapped_column(BigId)
     chain_runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    workflow_version: Mapped[int | None] = mapped_column(Integer)  # the workflow_versions.number it ran (issue #21)
 
     workflow: Mapped[Workflow | None] = relationship()
+
+
+class WorkflowVersion(db.Model):
+    """One immutable saved definition of a workflow (issue #21): number 1, 2, 3 ... per workflow. Restoring
+    version N adds a new version with N's definition; rows are never changed or deleted (but with the workflow)."""
+    __tablename__ = "workflow_versions"
+    __table_args__ = (
+        Index("ix_workflow_versions_workflow_number", "workflow_id", "number", unique=True),
+        *json_shape_checks("workflow_versions", VERSION_JSON_SHAPES),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[dict] = mapped_column(JSONDocument)  # VERSIONED_FIELDS of the workflow
+    note: Mapped[str] = mapped_column(String(500), default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_label: Mapped[str] = mapped_column(String(200), default="")
+    restored_from: Mapped[int | None] = mapped_column(Integer)  # the number this version restored, if any
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# What a version keeps: the definition without the status (a status change adds no version).
+VERSIONED_FIELDS = tuple(name for name in SNAPSHOT_FIELDS if name != "status")

@@ -29,6 +29,7 @@ class WorkflowTemplate(db.Model):
     definition: Mapped[dict] = mapped_column(JSONDocument)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     source_workflow_id: Mapped[int | None] = mapped_column(ForeignKey("workflows.id", ondelete="SET NULL"))
+    source_workflow_version: Mapped[int | None] = mapped_column(Integer)  # the version it was published from
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

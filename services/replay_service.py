@@ -69,6 +69,8 @@ def replay_execution(original: WorkflowExecution, options: ReplayOptions = Repla
         raise ValidationFailed({"run": [f"This run is {original.status}; it can be replayed once it has finished."]})
     definition = _definition_for(original, options.definition)
     run = _new_linked_run(original, definition)
+    run.workflow_version = original.workflow_version if options.definition == ON_SNAPSHOT else (
+        _current_workflow(original).version)
     if options.mode == FROM_FAILED_STEP:
         _resume_at_failed_step(original, run, definition)
     [execution_id] = start_runs([run])

@@ -122,7 +122,7 @@ def publish_workflow(workflow: Workflow, data: dict, actor: User | None = None) 
         workspace_id=workflow.workspace_id, slug=f"ws{workflow.workspace_id}-{slug_base}-{secrets.token_hex(3)}",
         name=fields_["name"], description=fields_["description"], category=fields_["category"], featured=False,
         usage_count=0, definition={k: v for k, v in workflow.definition().items() if k != "status"} | {"name": fields_["name"]},
-        created_by_id=actor.id if actor else None, source_workflow_id=workflow.id,
+        created_by_id=actor.id if actor else None, source_workflow_id=workflow.id, source_workflow_version=workflow.version,
     )
     db.session.add(template)
     db.session.flush()

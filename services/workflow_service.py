@@ -11,7 +11,7 @@ from engine.core.schemas import flatten_errors, validate_definition
 from models import User, Workflow, db
 from models.triggers import WorkspaceRuleSetting
 from models.vocabulary import WorkflowStatus
-from services import audit_service, schedule_service
+from services import audit_service, schedule_service, version_service
 from services.common import get_in_workspace
 from services.errors import NotFound, ValidationFailed
 
@@ -101,7 +101,8 @@ def _only_missing_values(errors: dict) -> bool:
     )
 
 
-def create_workflow(workspace_id: int, data: dict, actor: User | None = None, allow_incomplete: bool = False) -> Workflow:
+def create_workflow(workspace_id: int, data: dict, actor: User | None = None, allow_incomplete: bool = False,
+                    note: str = "") -> Workflow:
     """Create a workflow. `allow_incomplete`: a draft may still miss required action values
     (a template copy asks for its webhook URL in the editor); it cannot be activated until they are filled."""
     try:
@@ -115,20 +116,45 @@ def create_workflow(workspace_id: int, data: dict, actor: User | None = None, al
     _apply(workflow, definition)
     db.session.add(workflow)
     db.session.flush()
+    version_service.record_version(workflow, actor, note)
     _audit(workflow, "workflow.created", f"Created workflow {workflow.name!r}", actor)
     schedule_service.sync_workflow_triggers(workflow)
     return workflow
 
 
-def update_workflow(workflow: Workflow, data: dict, actor: User | None = None) -> Workflow:
-    """Save a new definition. Running executions keep the snapshot they started with."""
+def update_workflow(workflow: Workflow, data: dict, actor: User | None = None, note: str = "") -> Workflow:
+    """Save a new definition; a save that changes it adds a version (with the optional `note`).
+    Running executions keep the snapshot they started with."""
+    note = version_service.clean_note(note)
     definition = clean_definition(data)
+    before = version_service.versioned_definition(workflow)
     _apply(workflow, definition)
     if "status" in (data or {}):
         workflow.status = definition["status"]
-    workflow.version = (workflow.version or 1) + 1
     db.session.flush()
-    _audit(workflow, "workflow.updated", f"Updated workflow {workflow.name!r} (version {workflow.version})", actor)
+    if version_service.versioned_definition(workflow) != before:
+        version_service.record_version(workflow, actor, note)
+        _audit(workflow, "workflow.updated", f"Updated workflow {workflow.name!r} (version {workflow.version})", actor)
+    schedule_service.sync_workflow_triggers(workflow)
+    return workflow
+
+
+def restore_version(workflow: Workflow, number, actor: User | None = None) -> Workflow:
+    """Make version `number`'s definition the workflow's again, as a new version; the status never changes.
+    An active workflow only takes a complete definition; a draft may take one that still misses values."""
+    version = version_service.get_version(workflow, number)
+    data = dict(version.definition, status=workflow.status)
+    try:
+        definition = clean_definition(data)
+    except ValidationFailed as failure:
+        if workflow.status == WorkflowStatus.ACTIVE or not _only_missing_values(failure.errors):
+            raise
+        definition = data
+    _apply(workflow, definition)
+    db.session.flush()
+    version_service.record_version(workflow, actor, f"Restored version {version.number}", restored_from=version.number)
+    _audit(workflow, "workflow.restored",
+           f"Restored version {version.number} of workflow {workflow.name!r} as version {workflow.version}", actor)
     schedule_service.sync_workflow_triggers(workflow)
     return workflow
 

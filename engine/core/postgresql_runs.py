@@ -28,11 +28,11 @@ from models.vocabulary import RunStatus, WorkflowStatus
 
 # The columns a new run is inserted with (besides PENDING_STATE), in the portable insert and in SQL.
 NEW_RUN_COLUMNS = ("workspace_id", "workflow_id", "workflow_name", "trigger_type", "source", "definition",
-                   "trigger_payload", "event_depth", "chain_root_id", "created_at")
+                   "trigger_payload", "event_depth", "chain_root_id", "created_at", "workflow_version")
 PENDING_STATE = {"status": RunStatus.PENDING.value, "completed_actions": [], "current_step": 0, "step_attempts": 0,
                  "claim_count": 0}
 # What dispatch reads of a workflow: enough to match it and to snapshot it.
-CANDIDATE_COLUMNS = ("id", "workspace_id", "trigger_type", *SNAPSHOT_FIELDS)
+CANDIDATE_COLUMNS = ("id", "workspace_id", "trigger_type", "version", *SNAPSHOT_FIELDS)
 
 _DIALECT = postgresql.dialect()
 
@@ -56,7 +56,7 @@ _SNAPSHOT_SQL = "jsonb_build_object({})".format(", ".join(
 _FROM_CANDIDATE = {
     "workspace_id": "workspace_id", "workflow_id": "id", "workflow_name": "name", "trigger_type": "trigger_type",
     "source": "p_source", "definition": _SNAPSHOT_SQL, "trigger_payload": "p_payload", "event_depth": "p_depth",
-    "chain_root_id": "p_chain_root_id", "created_at": "p_created_at",
+    "chain_root_id": "p_chain_root_id", "created_at": "p_created_at", "workflow_version": "version",
 }
 assert tuple(_FROM_CANDIDATE) == NEW_RUN_COLUMNS
 

@@ -54,6 +54,7 @@ class NewRun:
     event_depth: int = 0
     chain_root_id: int | None = None
     progress: dict = field(default_factory=dict)
+    workflow_version: int | None = None  # the version of the workflow this run runs (issue #21)
 
     @classmethod
     def of(cls, workflow, payload: dict, source: str = RunSource.EVENT, depth: int = 0,
@@ -63,6 +64,7 @@ class NewRun:
             trigger_type=workflow.trigger_type, source=source,
             definition=Workflow.definition(workflow),  # the snapshot, from a Workflow or a row of its columns
             trigger_payload=payload, event_depth=depth, chain_root_id=chain_root_id,
+            workflow_version=workflow.version,
         )
 
     def row(self, created_at=None) -> dict:
@@ -72,6 +74,7 @@ class NewRun:
             "trigger_type": self.trigger_type, "source": self.source, "definition": self.definition,
             "trigger_payload": self.trigger_payload, "event_depth": self.event_depth,
             "chain_root_id": self.chain_root_id, "created_at": created_at or utcnow(),
+            "workflow_version": self.workflow_version,
             **postgresql_runs.PENDING_STATE, **self.progress,
         }
 

@@ -33,6 +33,7 @@ def _argument_values(tenant, app) -> dict:
     ids["token"] = invitation.token
     ids["filename"] = "favicon.svg"
     ids["transition"] = "send"
+    ids["number"] = 1  # a workflow version (issue #21)
     return ids
 
 

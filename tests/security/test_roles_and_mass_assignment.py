@@ -1,6 +1,8 @@
 """Roles: members cannot delete workflows, publish templates, replay or cancel runs, toggle Quick Rules,
 manage API tokens or refund invoices (403, nothing written); admins and owners can.
 Mass assignment: posted workspace_id, role, created_by(_id) fields are ignored or refused, never applied."""
+import json
+
 import pytest
 from flask import url_for
 from sqlalchemy import select
@@ -25,12 +27,16 @@ PRIVILEGED_BROWSER = [
     ("api_tokens.create", "POST", {}, {"name": "mine", "user_id": "@owner_id"}),
     ("api_tokens.revoke", "POST", {"token_id": "token_id"}, None),
     ("finance.refund", "POST", {"invoice_id": "invoice_id"}, {"amount": "10", "reason": "sorry"}),
+    ("workflow_versions.restore", "POST", {"workflow_id": "workflow_id", "number": "version_one"}, None),
+    ("workflow_versions.import_file", "POST", {}, {"json": json.dumps({"workestra": "workflow", "format": 2, "workflow": {k: v for k, v in DEFINITION.items()}})}),
 ]
 PRIVILEGED_API = [
     ("api_v1.workflows_delete_workflow", "DELETE", {"workflow_id": "workflow_id"}, None),
     ("api_v1.executions_replay_execution", "POST", {"execution_id": "execution_id"}, {"from": "start"}),
     ("api_v1.executions_cancel_execution", "POST", {"execution_id": "paused_execution_id"}, None),
     ("api_v1.business_refund_invoice", "POST", {"invoice_id": "invoice_id"}, {"amount": "10"}),
+    ("api_v1.workflows_restore_version", "POST", {"workflow_id": "workflow_id", "number": "version_one"}, None),
+    ("api_v1.workflows_import_workflow", "POST", {}, {"workestra": "workflow", "format": 2, "workflow": DEFINITION}),
 ]
 
 
@@ -38,6 +44,7 @@ def _tenant(app, workspace):
     tenant = populate(workspace("Roles Co"))
     tenant.ids["rule_id"] = db.session.scalar(select(AutomationRule.id).order_by(AutomationRule.id))
     tenant.ids["owner_id"] = tenant.owner.id
+    tenant.ids["version_one"] = 1
     return tenant
 
 

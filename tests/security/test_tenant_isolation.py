@@ -43,6 +43,11 @@ BROWSER_CASES = [
     C("automations.run_now", "POST", workflow_id="workflow_id"),
     C("automations.change_status", "POST", {"status": "paused"}, workflow_id="workflow_id"),
     C("automations.run_live", workflow_id="workflow_id", execution_id="execution_id"),
+    C("workflow_versions.history", workflow_id="workflow_id"),
+    C("workflow_versions.confirm_restore", workflow_id="workflow_id", number="=1"),
+    C("workflow_versions.restore", "POST", workflow_id="workflow_id", number="=1"),
+    C("workflow_versions.export", workflow_id="workflow_id"),
+    C("workflow_versions.unsaved_changes", "POST", {"name": "Peek", "trigger_type": "deal_created"}, workflow_id="workflow_id"),
     C("triggers.schedule_panel", workflow_id="workflow_id"),
     C("triggers.webhook_panel", workflow_id="hook_workflow_id"),
     C("triggers.rotate_webhook_secret", "POST", workflow_id="hook_workflow_id"),
@@ -114,6 +119,10 @@ API_CASES = [
     C("api_v1.workflows_archive", "POST", workflow_id="workflow_id"),
     C("api_v1.workflows_pause", "POST", workflow_id="workflow_id"),
     C("api_v1.workflows_run_workflow", "POST", {}, workflow_id="workflow_id"),
+    C("api_v1.workflows_list_versions", workflow_id="workflow_id"),
+    C("api_v1.workflows_get_version", workflow_id="workflow_id", number="=1"),
+    C("api_v1.workflows_restore_version", "POST", {}, workflow_id="workflow_id", number="=1"),
+    C("api_v1.workflows_export_workflow", workflow_id="workflow_id"),
 ]
 
 # Ids passed in a body or query instead of the URL: refused (4xx) or ignored, B's rows untouched.
@@ -148,6 +157,8 @@ NO_SCOPED_ID = {
     "automations.create_workflow": "creates in the current workspace (mass assignment: test_roles_and_mass_assignment)",
     "automations.render_editor": "renders posted form state, writes nothing",
     "automations.templates": "system + current workspace's templates",
+    "workflow_versions.import_page": "form", "workflow_versions.import_file": "creates drafts in the current workspace",
+    "workflow_versions.export_all": "current workspace only",
     "triggers.schedule_preview": "computes cron times, no data",
     "runs.confirm_bulk_replay": "current workspace only", "runs.bulk_replay": "current workspace only",
     "runs.workflow_options": "searches the current workspace's workflows only (tests/http/test_runs.py)",
@@ -168,7 +179,7 @@ NO_SCOPED_ID = {
         "business_create_contact", "business_list_deals", "business_create_deal", "business_list_invoices",
         "business_list_projects", "business_create_project", "business_list_tasks", "business_list_tickets",
         "business_create_ticket", "templates_list_templates", "workflows_list_workflows",
-        "workflows_create_workflow")},
+        "workflows_create_workflow", "workflows_import_workflow")},
 }
 
 ALL_CASES = BROWSER_CASES + API_CASES + BODY_ID_CASES

@@ -40,7 +40,9 @@ def _enum(values) -> dict:
 # --- Request bodies -------------------------------------------------------------------------
 
 class WorkflowPatchSchema(WorkflowDefinitionSchema):
-    """Only the given fields change; the result must still be a valid definition."""
+    """Only the given fields change; the result must still be a valid definition. A change adds a version,
+    with the optional `note`."""
+    note = fields.String(validate=validate.Length(max=500), metadata={"description": "Why (kept with the version)."})
 
 
 class RunSchema(Schema):
@@ -137,6 +139,8 @@ class WorkflowOut(Schema):
 class ExecutionOut(ExecutionSchema):
     """DESIGN.md's execution shape, plus where the run came from and what it ran with."""
     workflow_id = fields.Integer(allow_none=True)
+    version = fields.Integer(attribute="workflow_version", allow_none=True, metadata={
+        "description": "The workflow version this run ran (GET /workflows/{id}/versions/{n})."})
     workflow_name = fields.String()
     status = fields.String(metadata=_enum(values(RunStatus)))
     source = fields.String(metadata=_enum(values(RunSource)))
@@ -332,3 +336,45 @@ class TemplateOut(Schema):
     usage_count = fields.Integer()
     workspace_id = fields.Integer(allow_none=True)
     definition = fields.Dict()
+    source_workflow_id = fields.Integer(allow_none=True, metadata={"description": "The workflow it was published from."})
+    source_workflow_version = fields.Integer(allow_none=True, metadata={
+        "description": "The version of that workflow it was published from."})
+
+
+class VersionSummaryOut(Schema):
+    number = fields.Integer()
+    note = fields.String()
+    created_by_id = fields.Integer(allow_none=True)
+    created_by = fields.String(attribute="created_by_label")
+    created_at = fields.DateTime()
+    restored_from = fields.Integer(allow_none=True, metadata={"description": "The version this one restored."})
+
+
+class VersionOut(VersionSummaryOut):
+    definition = fields.Dict(metadata={"description": "The definition saved in this version (no status)."})
+
+
+class VersionPageOut(Schema):
+    data = fields.List(fields.Nested(VersionSummaryOut))
+    next_before = fields.Integer(allow_none=True, metadata={"description": "Pass as ?before= for older versions."})
+
+
+class VersionQuerySchema(Schema):
+    before = fields.Integer(strict=False, validate=validate.Range(min=1, max=2**31 - 1))
+
+
+class WorkflowFileSchema(Schema):
+    """A workflow file (`<slug>.workestra.json`): DESIGN.md "Versions and files"."""
+    workestra = fields.String(metadata={"enum": ["workflow"]})
+    format = fields.Raw(metadata={"description": "2"})
+    exported_at = fields.String()
+    workflow = fields.Dict(metadata={"description": "name, description, trigger, conditions, conditions_match, "
+                                                    "actions, error_strategy, settings"})
+    blanked = fields.List(fields.String(), metadata={
+        "description": "Field paths whose values belonged to the source workspace and were removed."})
+
+
+class ImportedWorkflowOut(WorkflowOut):
+    blanked = fields.List(fields.String(), metadata={"description": "Values the file left blank."})
+    needs = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), metadata={
+        "description": "What the draft still needs before it can be activated, by field path."})

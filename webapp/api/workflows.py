@@ -7,9 +7,10 @@ from flask import g
 
 from models import Role, Workflow
 from models.vocabulary import WorkflowStatus
-from services import execution_service, workflow_service
+from services import execution_service, version_service, workflow_files, workflow_service
 from webapp.api.blueprint import ID, operation
-from webapp.api.schemas import (EmptySchema, ExecutionOut, RunSchema, WorkflowDefinitionSchema, WorkflowOut,
+from webapp.api.schemas import (EmptySchema, ExecutionOut, ImportedWorkflowOut, RunSchema, VersionOut, VersionPageOut,
+                                VersionQuerySchema, WorkflowDefinitionSchema, WorkflowFileSchema, WorkflowOut,
                                 WorkflowPatchSchema, WorkflowQuerySchema, list_of)
 from webapp.forms import actor
 
@@ -48,8 +49,9 @@ def update_workflow(workflow_id, body):
     the snapshot they started with."""
     workflow = _workflow(workflow_id)
     definition = {key: value for key, value in workflow.definition().items() if key != "status"}
+    note = body.pop("note", "")
     definition.update(body)
-    return workflow_service.update_workflow(workflow, definition, actor())
+    return workflow_service.update_workflow(workflow, definition, actor(), note=note)
 
 
 @operation(f"/workflows/<{ID}:workflow_id>", "DELETE", summary="Delete a workflow", tag=TAG, status=204,
@@ -80,3 +82,45 @@ def run_workflow(workflow_id, body):
     """Start a run by hand with `payload` (default: the trigger's sample payload); conditions are not
     applied. The run starts right after the response; poll GET /executions/{id}."""
     return execution_service.run_now(_workflow(workflow_id), body.get("payload"), actor())
+
+
+@operation(f"/workflows/<{ID}:workflow_id>/versions", "GET", summary="List a workflow's versions", tag=TAG,
+           query=VersionQuerySchema(), response=VersionPageOut, errors=(404,), flagged=True)
+def list_versions(workflow_id, query):
+    """Newest first, 100 at a time; every save that changed the definition added one."""
+    versions = version_service.list_versions(_workflow(workflow_id), query.get("before"), version_service.HISTORY_PAGE + 1)
+    more = len(versions) > version_service.HISTORY_PAGE
+    versions = versions[:version_service.HISTORY_PAGE]
+    return {"data": versions, "next_before": versions[-1].number if more else None}
+
+
+@operation(f"/workflows/<{ID}:workflow_id>/versions/<{ID}:number>", "GET", summary="Get a version", tag=TAG,
+           response=VersionOut, errors=(404,), flagged=True)
+def get_version(workflow_id, number):
+    return version_service.get_version(_workflow(workflow_id), number)
+
+
+@operation(f"/workflows/<{ID}:workflow_id>/versions/<{ID}:number>/restore", "POST", summary="Restore a version",
+           tag=TAG, body=EmptySchema(), response=WorkflowOut, errors=(403, 404, 422), min_role=Role.ADMIN, flagged=True)
+def restore_version(workflow_id, number, body):
+    """Owners and admins: the version's definition becomes a new version (history is never rewritten);
+    the status does not change."""
+    return workflow_service.restore_version(_workflow(workflow_id), number, actor())
+
+
+@operation(f"/workflows/<{ID}:workflow_id>/export", "GET", summary="Export a workflow as a file", tag=TAG,
+           response=WorkflowFileSchema, errors=(404,), flagged=True)
+def export_workflow(workflow_id):
+    """The `<slug>.workestra.json` document: no secrets, no ids of this workspace's records or users
+    (their paths are listed in `blanked`)."""
+    return workflow_files.export_document(_workflow(workflow_id))
+
+
+@operation("/workflows/import", "POST", summary="Import a workflow file", tag=TAG, body=WorkflowFileSchema(),
+           response=ImportedWorkflowOut, status=201, errors=(403, 422), min_role=Role.ADMIN, flagged=True)
+def import_workflow(body):
+    """Owners and admins: the file becomes a new draft in this workspace. A bad file writes nothing and
+    answers 422 with the problems by path (workestra, format, workflow.trigger.type, workflow.actions.0.config.to ...)."""
+    workflow, blanked = workflow_files.import_document(g.workspace.id, body, actor())
+    workflow.blanked, workflow.needs = blanked, workflow_service.definition_problems(workflow)  # for the response only
+    return workflow

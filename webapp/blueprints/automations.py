@@ -124,7 +124,8 @@ def create_workflow():
     intent = request.form.get("intent", "save")
     definition["status"] = (WorkflowStatus.ACTIVE if intent == "activate" else WorkflowStatus.DRAFT).value
     try:
-        workflow = workflow_service.create_workflow(g.workspace.id, definition, current_user)
+        workflow = workflow_service.create_workflow(g.workspace.id, definition, current_user,
+                                                    note=request.form.get("version_note", ""))
         db.session.commit()
     except ValidationFailed as failure:
         db.session.rollback()
@@ -139,7 +140,7 @@ def save_workflow(workflow_id):
     definition = definition_from_form(request.form)
     intent = request.form.get("intent", "save")
     try:
-        workflow_service.update_workflow(workflow, definition, current_user)
+        workflow_service.update_workflow(workflow, definition, current_user, note=request.form.get("version_note", ""))
         if intent in STATUS_INTENTS:
             workflow_service.set_status(workflow, STATUS_INTENTS[intent], current_user)
         db.session.commit()
