@@ -7,20 +7,26 @@ waits and retries whose time has come. The embedded runner, RQ's periodic job, t
 With RQ the sweep does not run them itself: it hands the due ids to the same list the hand-off fills,
 so every worker works the backlog (after a Redis outage, recovery runs on all of them). Without Redis,
 or when Redis does not answer, it runs them here, within the job's time budget when it has one.
+
+It is also the backstop of mail: queued emails whose retry is due, or that nobody sent (the process that
+queued them stopped first), go to a delivery job (sent here with ENGINE_HANDOFF=sweep).
 """
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, or_, select
+from werkzeug.utils import import_string
 
-from engine.core.handoff import hand_off_of
+from engine.core.handoff import hand_off_of, jobs_of
 from engine.runtime import budget
 from engine.runtime.runner import claim_states, claimable, default_worker_id, run_claimed, shifted_clock
 from engine.runtime.schedules import fire_due_schedules
-from models import WorkflowExecution, db
-from models.vocabulary import RunStatus
+from models import OutboxEmail, WorkflowExecution, db
+from models.vocabulary import EmailStatus, RunStatus
 
 SWEEP_BATCH = 500
+EMAIL_DELIVERY_JOB = "services.email_service.deliver_job"  # by its path: the engine does not import services
+STRANDED_EMAIL_AFTER = timedelta(minutes=2)  # a fresh email is its committing request's job until then
 
 
 def due_execution_ids(now: datetime, limit: int = SWEEP_BATCH) -> list[int]:
@@ -67,4 +73,23 @@ def sweep_pending_executions(now: datetime | None = None, worker_id: str | None 
             counts["claimed"] += 1
             counts[status] = counts.get(status, 0) + 1
     counts["scheduled_fired"] = fire_due_schedules(now)
+    counts["emails_due"] = hand_over_due_emails(now)
     return counts
+
+
+def hand_over_due_emails(now: datetime) -> int:
+    """Queued emails that are due (a retry's time has come, or nobody sent them since they were queued):
+    handed to a delivery job, or delivered here when there are no background jobs."""
+    due = db.session.scalar(select(func.count()).select_from(OutboxEmail).where(
+        OutboxEmail.status == EmailStatus.QUEUED,
+        or_(OutboxEmail.next_attempt_at <= now,
+            and_(OutboxEmail.next_attempt_at.is_(None), OutboxEmail.created_at < now - STRANDED_EMAIL_AFTER)),
+    ))
+    db.session.commit()
+    if due:
+        jobs = jobs_of(current_app)
+        if jobs is not None:
+            jobs.run_job(EMAIL_DELIVERY_JOB, [None])
+        else:
+            import_string(EMAIL_DELIVERY_JOB)(None)
+    return due

@@ -6,7 +6,7 @@ import ssl
 import subprocess
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import fakeredis
 import pytest
@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from engine.core.redis_client import EXTENSION_KEY as REDIS_EXTENSION_KEY
 from engine.runtime.handoff import RQ_QUEUE_NAME
+from engine.runtime.sweep import sweep_pending_executions
 from engine.runtime.worker import AppSimpleWorker
 from models import OutboxEmail, db
 from services import email_service
@@ -222,3 +223,30 @@ def test_two_deliverers_meeting_on_one_row_send_it_once(make_app, smtp_server):
     assert sum(c["sent"] for c in counts) == 5
     with app.app_context():
         assert {row.attempts for row in db.session.scalars(select(OutboxEmail))} == {1}
+
+
+@pytest.mark.parametrize("handoff", ["queue", "sweep"])
+def test_the_sweep_delivers_due_retries_and_stranded_emails(make_app, smtp_server, handoff):
+    """After a restart nothing remembers a retry's timer: the sweep finds due rows and delivers them (a job in the
+    embedded runner, itself with ENGINE_HANDOFF=sweep)."""
+    app = make_app(EMAIL_BACKEND="smtp", SMTP_URL=smtp_server.url, REDIS_URL=None, ENGINE_HANDOFF=handoff)
+    with app.app_context():
+        ws = make_workspace()
+        now = datetime.now(timezone.utc)
+        rows = [
+            OutboxEmail(workspace_id=ws.id, to="retry-due@example.test", subject="s", body="b", backend="smtp",
+                        status="queued", attempts=1, next_attempt_at=now - timedelta(seconds=5)),
+            OutboxEmail(workspace_id=ws.id, to="stranded@example.test", subject="s", body="b", backend="smtp",
+                        status="queued", created_at=now - timedelta(minutes=10)),
+            OutboxEmail(workspace_id=ws.id, to="retry-later@example.test", subject="s", body="b", backend="smtp",
+                        status="queued", attempts=1, next_attempt_at=now + timedelta(minutes=5)),
+        ]
+        db.session.add_all(rows)
+        db.session.commit()
+        counts = sweep_pending_executions()
+        assert counts["emails_due"] == 2
+        _wait_for(lambda: len(smtp_server.messages) == 2)
+        assert sorted(m["to"][0] for m in smtp_server.messages) == ["retry-due@example.test", "stranded@example.test"]
+        db.session.expire_all()
+        assert {r.to: r.status for r in db.session.scalars(select(OutboxEmail))} == {
+            "retry-due@example.test": "sent", "stranded@example.test": "sent", "retry-later@example.test": "queued"}
