@@ -13,6 +13,7 @@ import threading
 import time
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -125,7 +126,10 @@ def read_limited(response, limit: int) -> bytes:
     """At most `limit` bytes of a streamed response's body (the rest is never read)."""
     raw = getattr(response, "raw", None)
     if isinstance(response, requests.Response) and raw is not None:
-        return raw.read(limit, decode_content=True) or b""
+        try:
+            return raw.read(limit, decode_content=True) or b""
+        except urllib3.exceptions.HTTPError as error:  # e.g. the deadline shut the socket mid-body
+            raise requests.ConnectionError(error) from error
     content = getattr(response, "content", None)
     if isinstance(content, bytes):
         return content[:limit]

@@ -83,7 +83,7 @@ def site(live_server):
         urls = []
         with app.test_request_context():
             for case in PAGES:
-                args = {name: ids[key] for name, key in case.args.items()}
+                args = {name: key[1:] if key.startswith("=") else ids[key] for name, key in case.args.items()}
                 urls.append((case.endpoint, url_for(case.endpoint, **args)))
     return live_server, urls
 

@@ -74,7 +74,7 @@ def test_rq_job_timeout_is_never_recorded_as_the_step_failure(make_app, database
     """RQ stops the job (3 s) while the webhook waits for a 6 s receiver: no failed step, no retry scheduled;
     the run is taken over after its lease, and past the takeover cap it fails with that reason."""
     slow_receiver.delay = 6
-    app = make_app(REDIS_URL=pg_and_redis, ENGINE_HANDOFF="sweep")
+    app = make_app(REDIS_URL=pg_and_redis, WEBHOOK_ALLOWED_HOSTS="127.0.0.1", ENGINE_HANDOFF="sweep")
     with app.app_context():
         ws = make_workspace("Timeout Co")
         make_workflow(ws.id, trigger=TRIGGER, error_strategy="retry",
@@ -100,7 +100,7 @@ def test_sigterm_mid_batch_finishes_the_step_and_hands_the_rest_back(make_app, d
                                                                      worker_pool, slow_receiver, worker_class):
     runs = 12
     slow_receiver.delay = 0.5
-    app = make_app(REDIS_URL=pg_and_redis)
+    app = make_app(REDIS_URL=pg_and_redis, WEBHOOK_ALLOWED_HOSTS="127.0.0.1")
     with app.app_context():
         ws = make_workspace("Sigterm Co")
         make_workflow(ws.id, trigger=TRIGGER, actions=[
@@ -159,7 +159,7 @@ class Trickle(BaseHTTPRequestHandler):
 
 def test_a_trickling_receiver_fails_its_step_at_the_deadline_and_holds_no_one_else(
         make_app, database_url, pg_and_redis, worker_pool):
-    app = make_app(REDIS_URL=pg_and_redis)
+    app = make_app(REDIS_URL=pg_and_redis, WEBHOOK_ALLOWED_HOSTS="127.0.0.1")
     with app.app_context(), serving(Trickle) as url:
         slow_ws = make_workspace("Trickle Co")
         make_workflow(slow_ws.id, trigger=TRIGGER, error_strategy="stop",
@@ -196,7 +196,7 @@ def test_a_trickling_receiver_fails_its_step_at_the_deadline_and_holds_no_one_el
 def test_the_lease_heartbeat_keeps_a_long_step_and_a_killed_worker_loses_it(make_app, database_url, pg_and_redis,
                                                                             worker_pool, slow_receiver):
     slow_receiver.delay = 6  # three times the lease
-    app = make_app(REDIS_URL=pg_and_redis)
+    app = make_app(REDIS_URL=pg_and_redis, WEBHOOK_ALLOWED_HOSTS="127.0.0.1")
     with app.app_context():
         ws = make_workspace("Lease Co")
         make_workflow(ws.id, trigger=TRIGGER, actions=[{"type": "call_webhook", "config": {"url": slow_receiver.url}}])
@@ -232,7 +232,7 @@ def test_claimed_runs_waiting_in_a_batch_keep_their_leases(make_app, database_ur
     """A worker claims 3 runs in one statement and runs them one after another (3 × 2.5 s, lease 2 s): the
     ones waiting their turn are renewed too, so the other worker, sweeping every second, takes none over."""
     slow_receiver.delay = 2.5
-    app = make_app(REDIS_URL=pg_and_redis, ENGINE_HANDOFF="sweep")
+    app = make_app(REDIS_URL=pg_and_redis, WEBHOOK_ALLOWED_HOSTS="127.0.0.1", ENGINE_HANDOFF="sweep")
     with app.app_context():
         ws = make_workspace("Batch Co")
         make_workflow(ws.id, trigger=TRIGGER, actions=[{"type": "call_webhook", "config": {"url": slow_receiver.url}}])
@@ -257,7 +257,7 @@ def test_four_workers_all_work_a_burst_even_with_one_wake_slot(make_app, databas
                                                                slow_receiver):
     runs = 120
     slow_receiver.delay = 0.05
-    app = make_app(REDIS_URL=pg_and_redis, ENGINE_HANDOFF="sweep", RQ_WAKE_SLOTS=1)  # made first, handed over at once
+    app = make_app(REDIS_URL=pg_and_redis, WEBHOOK_ALLOWED_HOSTS="127.0.0.1", ENGINE_HANDOFF="sweep", RQ_WAKE_SLOTS=1)  # made first, handed over at once
     with app.app_context():
         ws = make_workspace("Burst Co")
         make_workflow(ws.id, trigger=TRIGGER, actions=[{"type": "call_webhook", "config": {"url": slow_receiver.url}}])
@@ -284,7 +284,7 @@ def test_after_an_outage_the_sweep_hands_the_backlog_to_every_worker(make_app, d
     runs = 60
     slow_receiver.delay = 0.1
     # ENGINE_HANDOFF=sweep: runs are created as an outage leaves them, pending with no hand-off.
-    app = make_app(REDIS_URL=pg_and_redis, ENGINE_HANDOFF="sweep")
+    app = make_app(REDIS_URL=pg_and_redis, WEBHOOK_ALLOWED_HOSTS="127.0.0.1", ENGINE_HANDOFF="sweep")
     with app.app_context():
         ws = make_workspace("Outage Co")
         make_workflow(ws.id, trigger=TRIGGER, actions=[{"type": "call_webhook", "config": {"url": slow_receiver.url}}])

@@ -206,10 +206,14 @@ PAGES = [
     C("platform.document", document_id="document_id"),
     C("settings.members"), C("settings.workspace"), C("api_tokens.index"), C("quick_rules.index"),
     C("auth.change_password"),
+    C("workflow_versions.history", workflow_id="workflow_id"),
+    C("workflow_versions.confirm_restore", workflow_id="workflow_id", number="=1"),
+    C("workflow_versions.import_page"),
 ]
 NOT_PAGES = {
     "main.healthz": "JSON health check",
     "observability.metrics": "Prometheus text for scrapers, not a page",
+    "workflow_versions.export": "a file download", "workflow_versions.export_all": "a zip download",
     "platform.download_document": "a file download",
     "runs.workflow_options": "JSON for the Runs filter's search",
     "automations.run_live": "htmx fragment inside the editor's Run now modal",
