@@ -8,11 +8,13 @@ import os
 import re
 import socket
 import threading
+import time
 
 import pytest
 from flask import has_app_context
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, false, text
+from sqlalchemy.exc import OperationalError
 from werkzeug.serving import make_server
 
 from models import Role, db
@@ -89,16 +91,25 @@ SEEDED_TABLES = {
 }
 
 
-def _truncate_all(app) -> None:
+def _truncate_all(app, attempts: int = 3) -> None:
+    # The background rq worker of the PostgreSQL run may still be finishing a test's job (a run, a mail
+    # delivery) while we delete: a deadlock with it is retried, not a failed teardown.
     with app.app_context():
         db.session.remove()
-        with db.engine.begin() as connection:
-            for table in reversed(db.metadata.sorted_tables):
-                keep = SEEDED_TABLES.get(table.name)
-                connection.execute(table.delete().where(keep(table)) if keep else table.delete())
-            templates = db.metadata.tables.get("workflow_templates")
-            if templates is not None:
-                connection.execute(templates.update().values(usage_count=0))
+        for attempt in range(attempts):
+            try:
+                with db.engine.begin() as connection:
+                    for table in reversed(db.metadata.sorted_tables):
+                        keep = SEEDED_TABLES.get(table.name)
+                        connection.execute(table.delete().where(keep(table)) if keep else table.delete())
+                    templates = db.metadata.tables.get("workflow_templates")
+                    if templates is not None:
+                        connection.execute(templates.update().values(usage_count=0))
+                return
+            except OperationalError as error:
+                if "deadlock" not in str(error).lower() or attempt == attempts - 1:
+                    raise
+                time.sleep(0.2)
 
 
 @pytest.fixture

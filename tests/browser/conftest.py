@@ -3,6 +3,8 @@ import os
 
 import pytest
 
+from tests.conftest import PASSWORD
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -63,3 +65,12 @@ def screenshot(page):
         return path
 
     return take
+
+
+def sign_in(page, live_server, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the login form and wait for the home page."""
+    page.goto(live_server.url + "/login")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(live_server.url + "/")

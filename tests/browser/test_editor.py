@@ -6,15 +6,8 @@ from sqlalchemy import select
 
 from models import Workflow, db
 from services import workspace_service
+from tests.browser.conftest import sign_in
 from tests.conftest import PASSWORD
-
-
-def _sign_in(page, live_server, email):
-    page.goto(live_server.url + "/login")
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(live_server.url + "/")
 
 
 def _action_titles(page):
@@ -25,7 +18,7 @@ def test_build_reorder_save_activate_and_run_a_workflow(live_server, page, scree
     with live_server.app.app_context():
         workspace_service.create_workspace("Editor Co", "editor@example.test", PASSWORD, "Eddie Editor")
         db.session.commit()
-    _sign_in(page, live_server, "editor@example.test")
+    sign_in(page, live_server, "editor@example.test")
     page.goto(live_server.url + "/automations/new")
     page.fill("#workflow-name", "Big deal alert")
 
@@ -88,7 +81,7 @@ def test_invalid_save_keeps_every_edit_and_marks_the_fields(live_server, page):
     with live_server.app.app_context():
         workspace_service.create_workspace("Invalid Co", "invalid@example.test", PASSWORD)
         db.session.commit()
-    _sign_in(page, live_server, "invalid@example.test")
+    sign_in(page, live_server, "invalid@example.test")
     page.goto(live_server.url + "/automations/new")
     page.locator(".palette-item", has_text="Update Win Probability").click()
     page.wait_for_selector("#f-actions-0-config-probability")

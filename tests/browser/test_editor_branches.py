@@ -9,15 +9,8 @@ from sqlalchemy import select
 
 from models import Workflow, WorkflowExecution, db
 from services import workspace_service
+from tests.browser.conftest import sign_in
 from tests.conftest import PASSWORD
-
-
-def _sign_in(page, live_server, email):
-    page.goto(live_server.url + "/login")
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(live_server.url + "/")
 
 
 def _rendered(page, edit):
@@ -41,7 +34,7 @@ def test_build_a_branching_workflow_with_the_mouse_and_fire_it_both_ways(live_se
     with live_server.app.app_context():
         workspace_service.create_workspace("Branch Co", "brancher@example.test", PASSWORD, "Bea Brancher")
         db.session.commit()
-    _sign_in(page, live_server, "brancher@example.test")
+    sign_in(page, live_server, "brancher@example.test")
     page.goto(live_server.url + "/automations/new")
     page.fill("#workflow-name", "Big or small")
 

@@ -5,16 +5,9 @@ from sqlalchemy import select
 
 from models import Workflow, db
 from services import workflow_service, workspace_service
+from tests.browser.conftest import sign_in
 from tests.conftest import PASSWORD
 from tests.factories import log_step
-
-
-def _sign_in(page, live_server, email):
-    page.goto(live_server.url + "/login")
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(live_server.url + "/")
 
 
 def _save(page, note):
@@ -32,7 +25,7 @@ def test_edit_twice_read_the_diff_restore_export_and_import(live_server, page, s
             "actions": [log_step()]}, owner)
         db.session.commit()
         workflow_id = workflow.id
-    _sign_in(page, live_server, "history@example.test")
+    sign_in(page, live_server, "history@example.test")
     page.goto(f"{live_server.url}/automations/{workflow_id}")
     screenshot("editor-history-tab")
     page.fill("#workflow-name", "Deal alert (renamed)")

@@ -4,16 +4,9 @@ from playwright.sync_api import expect
 
 from models import db
 from services import workspace_service
+from tests.browser.conftest import sign_in
 from tests.conftest import PASSWORD
 from tests.factories import make_workflow
-
-
-def _sign_in(page, live_server, email):
-    page.goto(live_server.url + "/login")
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(live_server.url + "/")
 
 
 def test_a_csp_violation_is_caught_by_the_page_fixture(live_server, page):
@@ -35,7 +28,7 @@ def test_moved_scripts_work_switcher_sort_copy_and_reveal(live_server, page, scr
         hook = make_workflow(first.id, trigger="webhook_received", name="Inbound")
         make_workflow(first.id, name="Alpha flow")
         hook_id = hook.id
-    _sign_in(page, live_server, "csp@example.test")
+    sign_in(page, live_server, "csp@example.test")
 
     with page.expect_navigation():
         page.select_option("#workspace-switcher", label="Second Co")  # submit-on-change
@@ -66,7 +59,7 @@ def test_an_owner_manages_members_in_the_browser(live_server, page, screenshot):
         ws, _owner = workspace_service.create_workspace("Team Co", "boss@team.test", PASSWORD, "Bo Boss")
         workspace_service.add_user(ws, "pat@team.test", PASSWORD, "member", "Pat Member")
         db.session.commit()
-    _sign_in(page, live_server, "boss@team.test")
+    sign_in(page, live_server, "boss@team.test")
     page.goto(live_server.url + "/settings/members")
     page.fill("#invite-email", "new@team.test")
     with page.expect_navigation():
