@@ -531,7 +531,6 @@ def editor_context(definition: dict, errors: dict | None = None, selected: int |
         "add_target_label": next((f"{view.number} · {'Then' if add_target.endswith('.then') else 'Else'}"
                                   for view in all_actions if add_target.startswith(f"{view.index}.") and view.is_branch), ""),
         "conditions_match": definition.get("conditions_match") or ConditionsMatch.ALL.value,
-        "conditions_summary": conditions_words(definition.get("conditions"), definition.get("conditions_match"), trigger_type),
         "match_choices": MATCH_CHOICES,
         "selected": selected,
         "operators": CONDITION_OPERATORS,

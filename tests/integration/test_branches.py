@@ -26,14 +26,6 @@ BIG = {"field": "deal.value", "op": "gte", "value": 10000}
 
 
 @pytest.fixture
-def engine_app(make_app):
-    app = make_app(ENGINE_HANDOFF="sweep", RETRY_BASE_SECONDS=1, EXECUTION_LEASE_SECONDS=30)
-    with app.app_context():
-        yield app
-        db.session.remove()
-
-
-@pytest.fixture
 def ws(engine_app):
     return make_workspace("Branch Co")
 

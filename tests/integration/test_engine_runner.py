@@ -21,14 +21,6 @@ from tests.support.engine import load_execution, log_step
 
 
 @pytest.fixture
-def engine_app(make_app):
-    app = make_app(ENGINE_HANDOFF="sweep", RETRY_BASE_SECONDS=1, EXECUTION_LEASE_SECONDS=30)
-    with app.app_context():
-        yield app
-        db.session.remove()
-
-
-@pytest.fixture
 def ws(engine_app):
     workspace = make_workspace("Runner Co")
     return workspace
