@@ -197,6 +197,12 @@ SETTINGS: tuple[Setting, ...] = (
             "a wake or sweep job takes no new run after this long and re-enqueues itself for the rest"),
     Setting("EXECUTION_MAX_TAKEOVERS", "int", 3,
             "a run taken over (its worker stopped renewing the lease) more often than this fails with a clear error"),
+    Setting("WORKER_RUNNER_THREADS", "int", 4,
+            "runner threads per RQ worker process: one slow step (a webhook up to its deadline) holds one thread, "
+            "never the whole worker"),
+    Setting("ENGINE_WAKE_LINGER_SECONDS", "float", 5,
+            "an RQ worker stays awake this long after its last run, popping new runs itself (no wake job per "
+            "event); it leaves sooner when other jobs wait in the queue"),
     Setting("WORKER_HEARTBEAT_SECONDS", "float", 5,
             "how often an RQ worker writes its heartbeat to Redis (the wake-up fan-out counts live workers by it)"),
     Setting("OUTGOING_HTTP_DEADLINE_SECONDS", "float", 15,

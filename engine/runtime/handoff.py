@@ -47,6 +47,7 @@ WORKER_HEARTBEATS_KEY = "workestra:worker-heartbeats"
 WORKER_RUNS_KEY = "workestra:worker-runs"  # runs claimed per worker name (bench/, operators)
 LIVE_HEARTBEATS = 3  # a worker is live while its last heartbeat is younger than this many intervals
 SLOTS_CACHE_SECONDS = 2.0
+LISTENERS_KEY = "workestra:listeners"  # awake wake jobs popping the list themselves (issue #24)
 
 
 class RQHandOff:
@@ -148,16 +149,23 @@ def rq_queue(app):
 
 # RPUSH the ids, then SET NX EX each slot key; returns the slots this call took. One command for what
 # was a pipeline of 1 + RQ_WAKE_SLOTS: the hand-off runs in the request after every commit (B3).
+# Issue #24: while a worker listens on the list (an awake wake job with a free runner thread, in the
+# LISTENERS_KEY sorted set until its score, a unix time, passes), no wake job is queued: it pops the ids
+# itself. A listener that pops a full batch calls wake_more (force=1), so a burst still wakes every worker.
+# KEYS: the list, the listeners, the slots; ARGV: slot TTL, now, force (0/1), ids...
 HAND_OFF_SCRIPT = """
-if #ARGV > 1 then
-  redis.call('RPUSH', KEYS[1], unpack(ARGV, 2))
+if #ARGV > 3 then
+  redis.call('RPUSH', KEYS[1], unpack(ARGV, 4))
 elseif redis.call('LLEN', KEYS[1]) == 0 then
   return {}
 end
+if ARGV[3] == '0' and redis.call('ZCOUNT', KEYS[2], ARGV[2], '+inf') > 0 then
+  return {}
+end
 local won = {}
-for i = 2, #KEYS do
+for i = 3, #KEYS do
   if redis.call('SET', KEYS[i], 'queued', 'NX', 'EX', ARGV[1]) then
-    table.insert(won, i - 2)
+    table.insert(won, i - 3)
   end
 end
 return won
@@ -173,17 +181,19 @@ def _hand_off_script(app):
     return script
 
 
-def _wake_workers(app, execution_ids: list[int]) -> None:
-    """Push these ids (none: only wake more workers if ids wait) and queue a wake job per free slot."""
+def _wake_workers(app, execution_ids: list[int], force: bool = False) -> None:
+    """Push these ids (none: only wake more workers if ids wait) and queue a wake job per free slot, unless a
+    worker listens on the list (`force`: even then; a listener asking for help with a burst)."""
     slots = wake_slots(app)
-    slot_keys = [WAKE_SLOT_KEY.format(slot) for slot in range(slots)]
+    keys = [DUE_LIST_KEY, LISTENERS_KEY, *(WAKE_SLOT_KEY.format(slot) for slot in range(slots))]
+    head = [WAKE_SLOT_TTL_SECONDS, f"{time.time():.3f}", "1" if force else "0"]
     script = _hand_off_script(app)
     won = []
     if not execution_ids:
-        won += script(keys=[DUE_LIST_KEY, *slot_keys], args=[WAKE_SLOT_TTL_SECONDS])
+        won += script(keys=keys, args=head)
     for start in range(0, len(execution_ids), HAND_OFF_CHUNK):
         chunk = execution_ids[start:start + HAND_OFF_CHUNK]
-        won += script(keys=[DUE_LIST_KEY, *slot_keys], args=[WAKE_SLOT_TTL_SECONDS, *chunk])
+        won += script(keys=keys, args=[*head, *chunk])
     if won:
         q = rq_queue(app)
         for slot in won:
@@ -197,7 +207,7 @@ def job_options(app, **options) -> dict:
 
 def wake_more(app) -> None:
     """From a wake job: if ids still wait, queue wake jobs for the free slots (more workers join in)."""
-    _wake_workers(app, [])
+    _wake_workers(app, [], force=True)
 
 
 def push_back(app, execution_ids: list[int]) -> None:
@@ -351,6 +361,37 @@ def take_due_ids(app, slot: int | None, count: int) -> list[int]:
     if slot is not None:
         connection.delete(WAKE_SLOT_KEY.format(slot))
     return [int(raw) for raw in connection.lpop(DUE_LIST_KEY, count) or []]
+
+
+def pop_due_ids(app, count: int) -> list[int]:
+    return [int(raw) for raw in redis_connection(app).lpop(DUE_LIST_KEY, count) or []]
+
+
+def wait_for_due_ids(app, count: int, timeout: float) -> list[int]:
+    """Block up to `timeout` seconds for the first handed-over id (BLPOP), then take up to `count` in all."""
+    connection = redis_connection(app)
+    first = connection.blpop([DUE_LIST_KEY], timeout=timeout)
+    if first is None:
+        return []
+    return [int(first[1]), *(int(raw) for raw in (connection.lpop(DUE_LIST_KEY, count - 1) if count > 1 else None) or [])]
+
+
+def listen(app, worker_name: str, seconds: float) -> None:
+    """This worker pops the list itself for the next `seconds`: hand-offs queue no wake job meanwhile."""
+    now = time.time()
+    pipeline = redis_connection(app).pipeline(transaction=False)
+    pipeline.zadd(LISTENERS_KEY, {worker_name: now + seconds})
+    pipeline.zremrangebyscore(LISTENERS_KEY, "-inf", now - 60)  # listeners that died without leaving
+    pipeline.execute()
+
+
+def stop_listening(app, worker_name: str) -> None:
+    redis_connection(app).zrem(LISTENERS_KEY, worker_name)
+
+
+def queued_jobs(app) -> int:
+    """Jobs waiting in the RQ queue (a retry, a wait's end, a sweep, another wake job)."""
+    return rq_queue(app).count
 
 
 def _enqueue_at(app, execution_ids: list[int], at: datetime) -> None:

@@ -1,0 +1,112 @@
+"""Runner threads inside one process: the RQ worker's wake job and the embedded runner both hand batches of
+execution ids to a RunnerCrew, so one slow step (a receiver trickling its answer up to the outgoing deadline)
+holds one thread, never the whole process.
+
+Each thread pushes its own app context (its own session) and runs `run_claimed_batch` under its own lease
+owner (engine.runtime.runner.default_worker_id carries the thread). A crew given a WorkBudget activates it
+in every thread, so a spent budget or a warm shutdown stops each thread at its next step boundary and the
+runs it claimed and did not start are handed back.
+"""
+import ctypes
+import logging
+import queue as stdlib_queue
+import threading
+
+from engine.runtime.budget import WorkBudget
+from engine.runtime.runner import run_claimed_batch
+from models import db
+
+log = logging.getLogger(__name__)
+
+
+class RunnerCrew:
+    """`size` threads taking batches from one queue. `submit` never blocks; `free()` says how many threads
+    have nothing to do (submitted batches count as taken until they are done)."""
+
+    def __init__(self, app, size: int, name: str, budget: WorkBudget | None = None, on_batch=None):
+        self.app = app
+        self.size = max(1, size)
+        self.budget = budget
+        self.on_batch = on_batch  # called in the thread with the counts of each batch it ran
+        self.work: stdlib_queue.SimpleQueue = stdlib_queue.SimpleQueue()
+        self.outstanding = 0
+        self.changed = threading.Condition()
+        self.threads = [threading.Thread(target=self._loop, name=f"{name}-{n}", daemon=True) for n in range(self.size)]
+        for thread in self.threads:
+            thread.start()
+
+    # -- the caller's side ------------------------------------------------------------------
+    def submit(self, execution_ids: list[int]) -> None:
+        with self.changed:
+            self.outstanding += 1
+        self.work.put(list(execution_ids))
+
+    def free(self) -> int:
+        with self.changed:
+            return self.size - self.outstanding
+
+    def idle(self) -> bool:
+        return self.free() == self.size
+
+    def wait_for_free(self, timeout: float) -> bool:
+        """Block until a thread is free (True) or the timeout passes."""
+        with self.changed:
+            return self.changed.wait_for(lambda: self.outstanding < self.size, timeout)
+
+    def stop(self, timeout: float | None = None) -> list[int]:
+        """Let every thread finish what it took (a spent budget makes that one step), end them; the ids of
+        batches no thread had taken yet are returned unclaimed."""
+        left = []
+        for _ in self.threads:
+            self.work.put(None)
+        for thread in self.threads:
+            thread.join(timeout)
+        while True:
+            try:
+                batch = self.work.get_nowait()
+            except stdlib_queue.Empty:
+                return left
+            if batch is not None:
+                left += batch
+
+    def interrupt(self, exception_type: type[BaseException]) -> None:
+        """Raise `exception_type` in every live thread (RQ's job timeout reaching the steps under way: they stop
+        without recording anything, as a step in the job's own thread would). Delivered when the thread next
+        runs Python code."""
+        for thread in self.threads:
+            if thread.is_alive() and thread.ident is not None:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident),
+                                                           ctypes.py_object(exception_type))
+        for _ in self.threads:  # a thread that was between batches ends too
+            self.work.put(None)
+
+    # -- the threads' side -------------------------------------------------------------------
+    def _loop(self) -> None:
+        try:
+            while True:
+                batch = self.work.get()
+                if batch is None:
+                    return
+                try:
+                    self._run(batch)
+                finally:
+                    with self.changed:
+                        self.outstanding -= 1
+                        self.changed.notify_all()
+        except BaseException as error:  # RQ's job timeout delivered by interrupt(): the job is over already
+            log.warning("Runner thread %s stopped: %s", threading.current_thread().name, type(error).__name__)
+
+    def _run(self, batch: list[int]) -> None:
+        with self.app.app_context():
+            try:
+                if self.budget is not None:
+                    with self.budget.active():
+                        counts = run_claimed_batch(batch)
+                else:
+                    counts = run_claimed_batch(batch)
+                if self.on_batch is not None:
+                    self.on_batch(counts)
+            except Exception:
+                log.exception("Runner thread failed on executions %s; the sweep will retry them", batch)
+            finally:
+                db.session.remove()
