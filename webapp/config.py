@@ -178,7 +178,9 @@ SETTINGS: tuple[Setting, ...] = (
             secret=True, dev_default="dev-webhook-secret"),
     Setting("WEBHOOK_ALLOWED_HOSTS", "list", (),
             "comma-separated hosts that outgoing webhooks may reach even when private"),
-    Setting("EMBEDDED_WORKERS", "int", 2, "threads of the in-process runner"),
+    Setting("EMBEDDED_WORKERS", "int", 4,
+            "runner threads of the in-process runner, per web process: as many as the request threads, so the "
+            "runner keeps up with its own front door in a burst"),
     Setting("SWEEP_INTERVAL_SECONDS", "float", 30,
             "how often the embedded runner (or one of the RQ workers) sweeps; `0` turns the periodic sweep off"),
     Setting("EXECUTION_LEASE_SECONDS", "float", 60,

@@ -368,12 +368,9 @@ def pop_due_ids(app, count: int) -> list[int]:
 
 
 def wait_for_due_ids(app, count: int, timeout: float) -> list[int]:
-    """Block up to `timeout` seconds for the first handed-over id (BLPOP), then take up to `count` in all."""
-    connection = redis_connection(app)
-    first = connection.blpop([DUE_LIST_KEY], timeout=timeout)
-    if first is None:
-        return []
-    return [int(first[1]), *(int(raw) for raw in (connection.lpop(DUE_LIST_KEY, count - 1) if count > 1 else None) or [])]
+    """Block up to `timeout` seconds for handed-over ids; up to `count` of them in one command (BLMPOP, Redis 7)."""
+    popped = redis_connection(app).blmpop(timeout, 1, DUE_LIST_KEY, direction="LEFT", count=count)
+    return [int(raw) for raw in popped[1]] if popped else []
 
 
 def listen(app, worker_name: str, seconds: float) -> None:

@@ -63,7 +63,7 @@ def wake_job(slot: int | None = None):
     try:
         try:
             ids = take_due_ids(app, slot, max(1, app.config["ENGINE_CLAIM_BATCH"]))
-            _coordinate(app, crew, tally.worker, ids, budget)
+            _coordinate(app, crew, tally, ids, budget)
         except JobTimeoutException:  # RQ stops the job: the steps under way stop unrecorded, as they would here
             crew.interrupt(JobTimeoutException)
             raise
@@ -83,7 +83,8 @@ def wake_job(slot: int | None = None):
 LISTEN_POLL_SECONDS = 0.5  # a blocking pop's wait: how often the coordinator looks at its budget
 
 
-def _coordinate(app, crew: RunnerCrew, worker: str, ids: list[int], budget: WorkBudget) -> None:
+def _coordinate(app, crew: RunnerCrew, tally: "_Tally", ids: list[int], budget: WorkBudget) -> None:
+    worker = tally.worker
     batch = max(1, app.config["ENGINE_CLAIM_BATCH"])
     linger = max(0.0, app.config["ENGINE_WAKE_LINGER_SECONDS"])
     idle_since = None
@@ -135,7 +136,7 @@ class _Tally:
 
     def add(self, counts: dict) -> None:
         back = counts.pop("handed_back", [])
-        try:
+        try:  # at once: operators and bench/ read it as soon as the runs are finished
             count_runs(self.app, self.worker, counts["claimed"] - len(back))
         except RedisError as error:  # the count is for bench/ and operators only
             log.debug("Runs per worker not counted: %s", error)

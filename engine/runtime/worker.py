@@ -19,10 +19,12 @@ import logging
 import os
 import signal
 import threading
+import time
 
 from flask import Flask
 from flask.cli import ScriptInfo
 from rq import SimpleWorker, Worker
+from sqlalchemy import event, exc
 
 from engine.runtime import budget, handoff, logs
 from models import db
@@ -46,6 +48,8 @@ class AppContextWorker:
     def work(self, *args, **kwargs):
         app = self.flask_app()  # once, before the first job (a forking worker's children inherit it)
         logs.configure(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
+        with app.app_context():
+            ping_only_idle_connections(db.engine)
         budget.STOP_REQUESTED.clear()
         self._start_heartbeat(app)
         try:
@@ -105,6 +109,34 @@ class AppForkWorker(AppContextWorker, Worker):
         with self.flask_app().app_context():
             db.engine.dispose(close=False)
         super().main_work_horse(job, queue)
+
+
+IDLE_PING_SECONDS = 2.0
+
+
+def ping_only_idle_connections(engine, idle_seconds: float = IDLE_PING_SECONDS) -> None:
+    """The app's engine pings every connection it checks out (pool_pre_ping): a round trip per transaction, two
+    per run. A worker runs short transactions back to back on connections it used a moment ago: ping only
+    one idle for longer than `idle_seconds` (a dead one is replaced, as pre-ping does). A connection that died
+    in between fails its statement; the runner treats that as the connection's failure, never the step's."""
+    if not engine.pool._pre_ping:  # off already (or done before: a forked child's parent did it)
+        return
+    engine.pool._pre_ping = False
+
+    @event.listens_for(engine, "checkin")
+    def checked_in(dbapi_connection, record):
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def checked_out(dbapi_connection, record, proxy):
+        if time.monotonic() - record.info.get("checked_in_at", 0.0) <= idle_seconds:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.DisconnectionError(f"connection dead after idling: {error}") from error
+        if not alive:
+            raise exc.DisconnectionError("connection dead after idling")
 
 
 WORKER_CLASSES = {"simple": AppSimpleWorker, "fork": AppForkWorker}

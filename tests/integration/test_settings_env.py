@@ -35,6 +35,8 @@ NON_DEFAULT = {
     "ENGINE_JOB_BUDGET_SECONDS": ("45.5", 45.5),
     "EXECUTION_MAX_TAKEOVERS": ("7", 7),
     "WORKER_HEARTBEAT_SECONDS": ("2", 2.0),
+    "WORKER_RUNNER_THREADS": ("6", 6),
+    "ENGINE_WAKE_LINGER_SECONDS": ("1.5", 1.5),
     "OUTGOING_HTTP_DEADLINE_SECONDS": ("30", 30.0),
     "LOG_FORMAT": ("JSON", "json"),
     "LOG_LEVEL": ("warning", "warning"),
@@ -88,7 +90,7 @@ def test_unset_and_empty_variables_take_the_defaults(environment):
     for setting in SETTINGS:
         if setting.dev_default is None:
             assert app.config[setting.key] == setting.parse(None), setting.name
-    assert app.config["EMBEDDED_WORKERS"] == 2 and app.config["WEBHOOK_SIGNING_SECRET"] == "dev-webhook-secret"
+    assert app.config["EMBEDDED_WORKERS"] == 4 and app.config["WEBHOOK_SIGNING_SECRET"] == "dev-webhook-secret"
 
 
 @pytest.mark.parametrize("name, value", [

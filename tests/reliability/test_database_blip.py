@@ -9,14 +9,17 @@ import random
 import time
 
 import pytest
+import redis
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 
 from engine.core.catalog import sample_payload
 from engine.core.runs import fire_workflow_event
+from engine.runtime.handoff import WORKER_HEARTBEATS_KEY
 from models import Workspace, WorkflowExecution, db
 from tests.factories import make_workflow
-from tests.reliability.conftest import TRIGGER, five_step_workflow, record, verify_five_step_runs, worker_env
+from tests.reliability.conftest import (TRIGGER, five_step_workflow, record, verify_five_step_runs, wait_until,
+                                        worker_env)
 from tests.reliability.scale import size
 
 APPLICATION_NAME = "reliability-worker"
@@ -29,7 +32,7 @@ def test_dropped_database_connections_mid_run_lose_no_step_and_runs_resume(make_
                                                                           worker_pool, slow_receiver):
     runs = size("blip_runs")
     rng = random.Random(int(time.time()))
-    slow_receiver.delay = 0.2
+    slow_receiver.delay = 0.6  # runs long enough to be under way while the blips come (runner threads run them at once)
     app = make_app(REDIS_URL=pg_and_redis, EXECUTION_LEASE_SECONDS=2, WEBHOOK_ALLOWED_HOSTS="127.0.0.1")
     with app.app_context():
         ws = Workspace(name="Blip Co")
@@ -39,7 +42,9 @@ def test_dropped_database_connections_mid_run_lose_no_step_and_runs_resume(make_
         separator = "&" if "?" in database_url else "?"
         workers = worker_pool(worker_env(f"{database_url}{separator}application_name={APPLICATION_NAME}", pg_and_redis))
         workers.start(2)
-        time.sleep(1.5)  # let them connect
+        heartbeats = redis.Redis.from_url(pg_and_redis)
+        wait_until(lambda: heartbeats.hlen(WORKER_HEARTBEATS_KEY) >= 2, timeout=60, message="the workers' heartbeats")
+        time.sleep(0.5)  # let them connect
         ids = []
         for n in range(runs):
             payload = sample_payload(TRIGGER)
