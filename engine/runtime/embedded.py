@@ -46,6 +46,9 @@ class EmbeddedRunner:
         self.threads: list[threading.Thread] = []
         self.busy = 0
         self.busy_lock = threading.Lock()
+        self.backlog = 0  # ids submitted and not yet run (waiting, or in a batch under way)
+        self.room = threading.Condition()
+        self.local = threading.local()  # .runner: True in this runner's own threads
 
     def start(self) -> None:
         for n in range(self.size):
@@ -60,7 +63,18 @@ class EmbeddedRunner:
         self.threads.append(thread)
 
     def submit(self, execution_id: int) -> None:
+        with self.room:
+            self.backlog += 1
         self.work.put(execution_id)
+
+    def wait_for_room(self, limit: int, timeout: float) -> bool:
+        """Block the calling (request) thread while more than `limit` runs wait for this runner, at most `timeout`
+        seconds: in a burst the front door slows to the runner's pace instead of queueing runs for seconds.
+        Never blocks the runner's own threads (a step's event hands over runs too). False on timeout."""
+        if limit <= 0 or getattr(self.local, "runner", False):
+            return True
+        with self.room:
+            return self.room.wait_for(lambda: self.backlog <= limit or self.stopping.is_set(), timeout)
 
     def submit_at(self, execution_id: int, when: datetime) -> None:
         with self.timers_changed:
@@ -75,6 +89,8 @@ class EmbeddedRunner:
         with self.timers_changed:
             self.stopping.set()
             self.timers_changed.notify_all()
+        with self.room:
+            self.room.notify_all()
         for _ in range(self.size):
             self.work.put(None)
         for thread in self.threads:
@@ -98,6 +114,7 @@ class EmbeddedRunner:
         return batch
 
     def _work_loop(self) -> None:
+        self.local.runner = True
         while not self.stopping.is_set():
             batch = self._take_batch()
             if batch is None:
@@ -115,6 +132,9 @@ class EmbeddedRunner:
             finally:
                 with self.busy_lock:
                     self.busy -= 1
+                with self.room:
+                    self.backlog -= len(batch)
+                    self.room.notify_all()
 
     def _timer_loop(self) -> None:
         while True:

@@ -72,6 +72,9 @@ class RQHandOff:
             return False
 
 
+EMBEDDED_BACKPRESSURE_SECONDS = 5.0  # the longest a request waits for the embedded runner's backlog to shrink
+
+
 class EmbeddedHandOff:
     """Runs go to this process's runner threads (started on first use)."""
 
@@ -82,6 +85,7 @@ class EmbeddedHandOff:
         runner = embedded_runner(self.app)
         for execution_id in execution_ids:
             runner.submit(execution_id)
+        runner.wait_for_room(self.app.config["EMBEDDED_MAX_BACKLOG"], EMBEDDED_BACKPRESSURE_SECONDS)
 
     def hand_over_at(self, execution_id: int, when: datetime) -> None:
         embedded_runner(self.app).submit_at(execution_id, when)

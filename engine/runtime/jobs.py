@@ -67,6 +67,9 @@ def wake_job(slot: int | None = None):
         except JobTimeoutException:  # RQ stops the job: the steps under way stop unrecorded, as they would here
             crew.interrupt(JobTimeoutException)
             raise
+        except BaseException:  # Redis went away under the coordinator: the threads finish what they took
+            crew.stop()
+            raise
         finally:
             stop_listening(app, tally.worker)
         left = crew.stop()

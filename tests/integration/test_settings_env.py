@@ -37,6 +37,7 @@ NON_DEFAULT = {
     "WORKER_HEARTBEAT_SECONDS": ("2", 2.0),
     "WORKER_RUNNER_THREADS": ("6", 6),
     "ENGINE_WAKE_LINGER_SECONDS": ("1.5", 1.5),
+    "EMBEDDED_MAX_BACKLOG": ("8", 8),
     "OUTGOING_HTTP_DEADLINE_SECONDS": ("30", 30.0),
     "LOG_FORMAT": ("JSON", "json"),
     "LOG_LEVEL": ("warning", "warning"),
