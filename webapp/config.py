@@ -181,7 +181,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EMBEDDED_WORKERS", "int", 4,
             "runner threads of the in-process runner, per web process: as many as the request threads, so the "
             "runner keeps up with its own front door in a burst"),
-    Setting("EMBEDDED_MAX_BACKLOG", "int", 16,
+    Setting("EMBEDDED_MAX_BACKLOG", "int", 4,
             "runs waiting for a web process's in-process runner beyond which a request that hands over more waits "
             "(up to 5 s) for it: a burst slows at the front door instead of queueing runs for seconds; `0` = never wait"),
     Setting("SWEEP_INTERVAL_SECONDS", "float", 30,
