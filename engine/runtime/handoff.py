@@ -65,7 +65,7 @@ class RQHandOff:
     def hand_over_from_sweep(self, execution_ids: list[int]) -> bool:
         """The sweep's due runs go to every worker through the same list; False when Redis does not answer."""
         try:
-            _wake_workers(self.app, execution_ids)
+            _wake_workers(self.app, execution_ids, force=True)  # recovery never depends on a listener being there
             return True
         except RedisError as error:
             log.warning("Queue unreachable (%s); the sweep runs the %s due executions itself", error, len(execution_ids))
