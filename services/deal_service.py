@@ -125,7 +125,7 @@ def create_deal(workspace_id: int, data: dict, actor: User | None, *, origin: Or
     deal = Deal(workspace_id=workspace_id, status=STATUS_FOR_STAGE.get(clean["stage"], DealStatus.OPEN),
                 **clean, **origin_columns(origin))
     db.session.add(deal)
-    _refresh(deal)
+    db.session.flush()  # a new row: its owner and contact load on first use (from the session when loaded)
     fire(workspace_id, "deal_created", actor, **_deal_objects(deal))
     return deal
 

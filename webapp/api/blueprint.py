@@ -151,7 +151,8 @@ def operation(rule: str, method: str, *, summary: str, tag: str, body: Schema | 
     calls one service and returns the object(s) to dump with `response` (None for an empty 204).
     A POST with an Idempotency-Key header answers the same response for the same key (see
     services.idempotency_service)."""
-    response_schema = response
+    # One instance, built once: building a marshmallow schema costs more than dumping an object with it.
+    response_schema = response() if isinstance(response, type) else response
 
     def decorator(view):
         @wraps(view)
