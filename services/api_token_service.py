@@ -8,7 +8,8 @@ import secrets
 from datetime import timedelta
 
 from marshmallow import Schema, validate
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from models import ApiToken, Membership, User, Workspace, db
@@ -78,23 +79,32 @@ def authenticate(secret: str) -> tuple[ApiToken, Membership] | None:
     """The active token with this secret and its user's membership in the token's workspace, else None."""
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_secret(secret)))
-    if token is None or token.revoked_at is not None:
+    row = db.session.execute(_TOKEN_AND_MEMBERSHIP, {"token_hash": hash_secret(secret)}).first()
+    if row is None or row.ApiToken.revoked_at is not None:
         return None
-    membership = _membership(token.workspace_id, token.user_id)
-    if membership is None:
-        return None
-    return token, membership
+    return row.ApiToken, row.Membership
 
 
-def mark_used(token: ApiToken, now=None) -> None:
-    """Record the use (at most once per LAST_USED_RESOLUTION, so busy tokens do not write on every call)."""
+# One SELECT for what every API request needs: the token, its user's membership in its workspace (no row when
+# the user left it), the user and the workspace.
+_TOKEN_AND_MEMBERSHIP = (
+    select(ApiToken, Membership)
+    .join(Membership, (Membership.workspace_id == ApiToken.workspace_id) & (Membership.user_id == ApiToken.user_id))
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+    .options(joinedload(Membership.user, innerjoin=True), joinedload(Membership.workspace, innerjoin=True))
+)
+
+
+def mark_used(token: ApiToken, now=None) -> bool:
+    """Record the use (at most once per LAST_USED_RESOLUTION, so busy tokens do not write on every call); True
+    when it wrote."""
     now = now or utcnow()
     if token.last_used_at is not None and now - token.last_used_at < LAST_USED_RESOLUTION:
-        return
+        return False
     db.session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
                        .execution_options(synchronize_session=False))
     set_committed_value(token, "last_used_at", now)
+    return True
 
 
 def _audit(token: ApiToken, event: str, message: str, actor: User | None) -> None:

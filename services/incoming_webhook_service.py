@@ -31,15 +31,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from engine.core.conditions import conditions_hold
 from engine.core.payloads import workspace_payload
 from engine.core.redis_client import redis_connection
-from engine.core.runs import NewRun, start_runs
-from models import User, Workflow, db
-from models.base import begin_savepoint, utcnow
+from engine.core.runs import NewRun, hand_over_paced, insert_runs
+from models import User, Workflow, Workspace, db
+from models.base import core_savepoint, utcnow
 from models.triggers import WebhookDelivery, WebhookEndpoint
 from models.vocabulary import RunSource, WorkflowStatus
 from services import audit_service, input_hygiene
@@ -99,6 +100,23 @@ def endpoint_by_token(token: str) -> WebhookEndpoint | None:
     if not token or len(token) > 64:
         return None
     return db.session.scalar(select(WebhookEndpoint).where(WebhookEndpoint.token == token))
+
+
+def _delivery_endpoint(token: str) -> tuple[WebhookEndpoint, Workspace] | tuple[None, None]:
+    """The endpoint at this URL token with its workflow, and its workspace: one SELECT for what a delivery needs.
+    The caller holds on to the workspace, so the payload's workspace_payload finds it in the session."""
+    if not token or len(token) > 64:
+        return None, None
+    row = db.session.execute(_ENDPOINT_BY_TOKEN, {"token": token}).first()
+    return (row[0], row[1]) if row else (None, None)
+
+
+_ENDPOINT_BY_TOKEN = (
+    select(WebhookEndpoint, Workspace)
+    .join(Workspace, Workspace.id == WebhookEndpoint.workspace_id)
+    .where(WebhookEndpoint.token == bindparam("token"))
+    .options(joinedload(WebhookEndpoint.workflow, innerjoin=True))
+)
 
 
 def sync_endpoint(workflow: Workflow) -> WebhookEndpoint | None:
@@ -233,7 +251,9 @@ def _database_retry_after(endpoint: WebhookEndpoint, limit: int, now: datetime) 
     window_start = now - timedelta(seconds=RATE_WINDOW_SECONDS)
     counted = (WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.received_at > window_start,
                WebhookDelivery.status_code != 429)
-    count = db.session.scalar(select(func.count()).select_from(WebhookDelivery).where(*counted)) or 0
+    # Counted up to the limit only: reaching it is all that matters (a flood does not make each request scan more).
+    within = select(WebhookDelivery.id).where(*counted).limit(limit).subquery()
+    count = db.session.scalar(select(func.count()).select_from(within)) or 0
     if count < limit:
         return None
     oldest = db.session.scalar(select(func.min(WebhookDelivery.received_at)).where(*counted))
@@ -284,7 +304,7 @@ def receive_delivery(token: str, body: bytes, body_size: int, headers, now: date
     """Check one request on /hooks/<token> (from the address `source`) and create its execution. Flushes; the
     caller commits (also after a WebhookRejected: a verified rejection is logged, an unverified one counted)."""
     now = now or utcnow()
-    endpoint = endpoint_by_token(token)
+    endpoint, workspace = _delivery_endpoint(token)
     if endpoint is None:
         raise WebhookRejected(404, "No webhook endpoint at this URL. Copy the URL again from the workflow editor.")
     try:
@@ -297,61 +317,72 @@ def receive_delivery(token: str, body: bytes, body_size: int, headers, now: date
         _count_unverified(endpoint, now)
         raise rejection
     try:
-        return _accept(endpoint, body, body_size, verified, now)
+        return _accept(endpoint, workspace, body, body_size, verified, now)
     except WebhookRejected as rejection:
         _log(endpoint, verified.delivery_id, rejection.status, rejection.message, body_size, now)
         raise
 
 
-def _accept(endpoint, body, body_size, verified: Verified, now) -> DeliveryResult:
+def _accept(endpoint, workspace: Workspace, body, body_size, verified: Verified, now) -> DeliveryResult:
     if verified.delivery_id is not None and len(verified.delivery_id) > MAX_DELIVERY_ID_LENGTH:
         raise WebhookRejected(400, f"The delivery id header is longer than {MAX_DELIVERY_ID_LENGTH} characters.")
     retry_after = retry_after_if_limited(endpoint, now)
     if retry_after is not None:
         raise WebhookRejected(429, f"Rate limit reached: at most {rate_limit()} deliveries per minute for this workflow. Retry after {retry_after} s.", retry_after)
-    earlier = _earlier_delivery(endpoint, verified)
-    if earlier is not None:
-        return _duplicate(earlier)
     sender_id = verified.delivery_id
     workflow = endpoint.workflow
-    _check_workflow(workflow)
-    document = _parse_body(body)
+    try:
+        _check_workflow(workflow)
+        document = _parse_body(body)
+    except WebhookRejected:
+        earlier = _earlier_delivery(endpoint, verified)  # a delivery accepted before is answered as such, still
+        if earlier is not None:
+            return _duplicate(earlier)
+        raise
     delivery_id = sender_id or f"whk_{secrets.token_hex(12)}"
     payload = {"body": document, "delivery_id": delivery_id, "received_at": now.isoformat(),
-               "actor": dict(WEBHOOK_ACTOR), "workspace": workspace_payload(workflow.workspace_id)}
+               "actor": dict(WEBHOOK_ACTOR), "workspace": workspace_payload(workspace.id)}  # loaded: no SELECT
     keys = {"dedupe": sender_id, "replay_key": verified.replay_key}
-    if not conditions_hold(workflow.conditions or [], payload, workflow.conditions_match):
-        message = "Received; the workflow's conditions did not match, so it did not run."
-        _log(endpoint, sender_id, 200, message, body_size, now, **keys)
-        return DeliveryResult(200, None, delivery_id, message=message)
+    holds = conditions_hold(workflow.conditions or [], payload, workflow.conditions_match)
+    # A replay is found by the unique keys of the delivery row written with the run, not by a SELECT before it:
+    # the savepoint undoes the run when the row's key was taken (before, or by a concurrent request).
     try:
-        with begin_savepoint(db.session):
-            [execution_id] = start_runs([NewRun.of(workflow, payload, RunSource.WEBHOOK)])
+        with core_savepoint(db.session, "webhook_delivery"):
+            if not holds:
+                message = "Received; the workflow's conditions did not match, so it did not run."
+                _log(endpoint, sender_id, 200, message, body_size, now, **keys)
+                return DeliveryResult(200, None, delivery_id, message=message)
+            [execution_id] = insert_runs([NewRun.of(workflow, payload, RunSource.WEBHOOK)])
             _log(endpoint, sender_id, 202, None, body_size, now, execution_id=execution_id, **keys)
-    except IntegrityError:  # the same delivery was accepted concurrently
+    except IntegrityError:
         earlier = _earlier_delivery(endpoint, verified)
         if earlier is None:
             raise
         return _duplicate(earlier)
+    hand_over_paced(workflow.workspace_id, [execution_id])
     return DeliveryResult(202, execution_id, delivery_id, message="Accepted.")
 
 
-def _duplicate(earlier: WebhookDelivery) -> DeliveryResult:
+def _duplicate(earlier) -> DeliveryResult:
     return DeliveryResult(200, earlier.execution_id, earlier.delivery_id, duplicate=True,
                           message="Already received: this delivery (its id, or the same signed request) was accepted "
                                   "before; no new run.")
 
 
-def _earlier_delivery(endpoint: WebhookEndpoint, verified: Verified) -> WebhookDelivery | None:
-    """The delivery accepted before with the same id, or the same signed request (replay key)."""
-    for column, value in ((WebhookDelivery.dedupe_key, verified.delivery_id),
-                          (WebhookDelivery.replay_key, verified.replay_key)):
-        if value is not None:
-            earlier = db.session.scalar(select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id,
-                                                                      column == value))
-            if earlier is not None:
-                return earlier
-    return None
+def _earlier_delivery(endpoint: WebhookEndpoint, verified: Verified):
+    """The delivery accepted before with the same id, or the same signed request (replay key): a row with its
+    delivery_id and execution_id, else None."""
+    matches = [column == value for column, value in ((WebhookDelivery.dedupe_key, verified.delivery_id),
+                                                     (WebhookDelivery.replay_key, verified.replay_key))
+               if value is not None]
+    if not matches:
+        return None
+    rows = db.session.execute(
+        select(WebhookDelivery.delivery_id, WebhookDelivery.execution_id, WebhookDelivery.dedupe_key)
+        .where(WebhookDelivery.endpoint_id == endpoint.id, or_(*matches))).all()
+    # the same id first (it names the delivery), then the same signed request
+    rows.sort(key=lambda row: row.dedupe_key is None or row.dedupe_key != verified.delivery_id)
+    return rows[0] if rows else None
 
 
 # --- Unverified requests ----------------------------------------------------------------------------
@@ -419,17 +450,18 @@ def _parse_body(body: bytes) -> dict:
     return document
 
 
+_INSERT_DELIVERY = insert(WebhookDelivery.__table__)
+
+
 def _log(endpoint, sender_id, status, error, body_size, now, dedupe=None, execution_id=None,
-         replay_key=None) -> WebhookDelivery:
-    entry = WebhookDelivery(
-        workspace_id=endpoint.workspace_id, endpoint_id=endpoint.id, workflow_id=endpoint.workflow_id,
-        delivery_id=(sender_id or "")[:MAX_DELIVERY_ID_LENGTH] or None, dedupe_key=dedupe, replay_key=replay_key,
-        status_code=status,
-        error=error, execution_id=execution_id, body_bytes=min(body_size, 2**31 - 1), received_at=now,
-    )
-    db.session.add(entry)
-    db.session.flush()
-    return entry
+         replay_key=None) -> None:
+    """The delivery's row (Core: no ORM object is needed; the editor's panel reads the rows back)."""
+    db.session.execute(_INSERT_DELIVERY, {
+        "workspace_id": endpoint.workspace_id, "endpoint_id": endpoint.id, "workflow_id": endpoint.workflow_id,
+        "delivery_id": (sender_id or "")[:MAX_DELIVERY_ID_LENGTH] or None, "dedupe_key": dedupe,
+        "replay_key": replay_key, "status_code": status, "error": error, "execution_id": execution_id,
+        "body_bytes": min(body_size, 2**31 - 1), "received_at": now,
+    })
 
 
 def webhook_panel_data(workflow: Workflow) -> dict:

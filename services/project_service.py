@@ -19,6 +19,9 @@ class ProjectSchema(Schema):
     lead_id = fields.Integer(load_default=None, error_messages={"invalid": "Choose a member of this workspace."})
 
 
+PROJECT_SCHEMA = ProjectSchema()  # built once: building a schema costs more than loading with it
+
+
 class SprintSchema(Schema):
     name = Stripped(required=True, validate=validate.Length(max=200, error="At most 200 characters."),
                     error_messages={"required": "Name is required."})
@@ -44,7 +47,7 @@ def list_projects(workspace_id: int) -> list[Project]:
 
 
 def create_project(workspace_id: int, data: dict, actor: User | None, *, origin: Origin = None) -> Project:
-    clean = load(ProjectSchema(), data)
+    clean = load(PROJECT_SCHEMA, data)
     clean["lead_id"] = optional_member_id(workspace_id, clean.get("lead_id"), "lead_id")
     if clean["lead_id"] is None and actor is not None:
         clean["lead_id"] = actor.id

@@ -1,4 +1,5 @@
 """Extensions created unbound at import time and bound in create_app."""
+from flask import request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -16,5 +17,13 @@ htmx = Htmx()
 # outage must not lock people out: errors are swallowed and counting falls back to memory.
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True, swallow_errors=True,
                   in_memory_fallback_enabled=True, key_prefix="workestra-auth")
+# Only the sign-in routes carry Flask-Limiter limits: the front door's blueprints (signed webhooks, with their own
+# limits in services.incoming_webhook_service, and the token API) skip its per-request lookup altogether.
+UNLIMITED_BLUEPRINTS = frozenset({"hooks", "api_v1"})
+
+
+@limiter.request_filter
+def _front_door_has_no_limiter_limits() -> bool:
+    return request.blueprint in UNLIMITED_BLUEPRINTS
 
 __all__ = ["db", "migrate", "login_manager", "csrf", "htmx", "limiter"]

@@ -11,6 +11,9 @@ from services.errors import NotFound
 from webapp.extensions import login_manager
 
 WORKSPACE_SESSION_KEY = "workspace_id"
+# Blueprints whose requests never act through the login session: signed webhook deliveries and the token API
+# (webapp.api.auth sets the user, workspace and role from the bearer token). Nothing of the session is loaded.
+SESSIONLESS_BLUEPRINTS = frozenset({"hooks", "api_v1"})
 
 
 def public(view):
@@ -34,9 +37,9 @@ def enforce_login_and_load_workspace():
     """before_request: anonymous users go to the login page; others get g.workspace and g.membership."""
     g.workspace = None
     g.membership = None
-    view = current_app_view()
-    if request.endpoint == "static":
+    if request.endpoint == "static" or request.blueprint in SESSIONLESS_BLUEPRINTS:
         return None
+    view = current_app_view()
     if view is None or getattr(view, "is_public", False):
         if current_user.is_authenticated:
             load_current_membership()

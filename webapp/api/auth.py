@@ -40,8 +40,8 @@ def authenticate_request():
     if found is None:
         return unauthorized("The API token is invalid or has been revoked.")
     token, membership = found
-    api_token_service.mark_used(token)
-    db.session.commit()
+    if api_token_service.mark_used(token):
+        db.session.commit()  # at most once a minute per token; kept even when the request itself fails
     current_app.login_manager._update_request_context_with_user(membership.user)
     g.api_token = token
     g.membership = membership

@@ -151,7 +151,8 @@ def operation(rule: str, method: str, *, summary: str, tag: str, body: Schema | 
     calls one service and returns the object(s) to dump with `response` (None for an empty 204).
     A POST with an Idempotency-Key header answers the same response for the same key (see
     services.idempotency_service)."""
-    response_schema = response
+    # One instance, built once: building a marshmallow schema costs more than dumping an object with it.
+    response_schema = response() if isinstance(response, type) else response
 
     def decorator(view):
         @wraps(view)
@@ -175,11 +176,11 @@ def operation(rule: str, method: str, *, summary: str, tag: str, body: Schema | 
                 return replay
             try:
                 result = view(**kwargs)
+                db.session.flush()  # a database error is raised here, inside this block
+                # Dumped before the commit, which would expire the result: after it, the dump reloads it.
+                response = _response(status, response_schema, result)
                 if reserved is not None:
-                    response = _response(status, response_schema, result)
                     idempotency_service.store(reserved, status, response.get_data(as_text=True))
-                    db.session.commit()
-                    return response
                 db.session.commit()
             except ValidationFailed as failure:
                 db.session.rollback()
@@ -200,7 +201,7 @@ def operation(rule: str, method: str, *, summary: str, tag: str, body: Schema | 
             except BaseException:
                 db.session.rollback()
                 raise
-            return _response(status, response_schema, result)
+            return response
 
         endpoint = f"{view.__module__.rsplit('.', 1)[-1]}_{view.__name__}"
         bp.add_url_rule(rule, endpoint, handle, methods=[method])
