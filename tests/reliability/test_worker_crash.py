@@ -23,6 +23,7 @@ def test_sigkilled_workers_lose_no_run_and_duplicate_nothing(make_app, database_
                                                             slow_receiver):
     runs = size("crash_runs")
     rng = random.Random(int(time.time()))
+    slow_receiver.delay = 0.6  # runner threads finish runs fast: a slower step keeps kills landing mid-run
     app = make_app(REDIS_URL=pg_and_redis, EXECUTION_LEASE_SECONDS=2, WEBHOOK_ALLOWED_HOSTS="127.0.0.1")
     with app.app_context():
         ws = Workspace(name="Crash Co")
