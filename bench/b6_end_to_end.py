@@ -225,12 +225,17 @@ def send_burst(sender: Sender, count: int, start: int) -> dict:
             with lock:
                 statuses[status] = statuses.get(status, 0) + 1
 
+    _run_clients(client)
+    return statuses
+
+
+def _run_clients(client) -> None:
+    """CONCURRENCY threads each running `client` until it returns."""
     threads = [threading.Thread(target=client) for _ in range(CONCURRENCY)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return statuses
 
 
 def send_steady(sender: Sender, rate: float, seconds: float, start: int) -> dict:
@@ -257,11 +262,7 @@ def send_steady(sender: Sender, rate: float, seconds: float, start: int) -> dict
             with lock:
                 statuses[status] = statuses.get(status, 0) + 1
 
-    threads = [threading.Thread(target=client) for _ in range(CONCURRENCY)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _run_clients(client)
     statuses["late_starts"] = state["late"]
     return statuses
 

@@ -96,12 +96,6 @@ def endpoint_for(workflow_id: int) -> WebhookEndpoint | None:
     return db.session.scalar(select(WebhookEndpoint).where(WebhookEndpoint.workflow_id == workflow_id))
 
 
-def endpoint_by_token(token: str) -> WebhookEndpoint | None:
-    if not token or len(token) > 64:
-        return None
-    return db.session.scalar(select(WebhookEndpoint).where(WebhookEndpoint.token == token))
-
-
 def _delivery_endpoint(token: str) -> tuple[WebhookEndpoint, Workspace] | tuple[None, None]:
     """The endpoint at this URL token with its workflow, and its workspace: one SELECT for what a delivery needs.
     The caller holds on to the workspace, so the payload's workspace_payload finds it in the session."""

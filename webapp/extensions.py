@@ -19,11 +19,12 @@ limiter = Limiter(key_func=get_remote_address, headers_enabled=True, swallow_err
                   in_memory_fallback_enabled=True, key_prefix="workestra-auth")
 # Only the sign-in routes carry Flask-Limiter limits: the front door's blueprints (signed webhooks, with their own
 # limits in services.incoming_webhook_service, and the token API) skip its per-request lookup altogether.
-UNLIMITED_BLUEPRINTS = frozenset({"hooks", "api_v1"})
+# They never act through the login session either (webapp.security): signed deliveries and bearer tokens.
+FRONT_DOOR_BLUEPRINTS = frozenset({"hooks", "api_v1"})
 
 
 @limiter.request_filter
 def _front_door_has_no_limiter_limits() -> bool:
-    return request.blueprint in UNLIMITED_BLUEPRINTS
+    return request.blueprint in FRONT_DOOR_BLUEPRINTS
 
 __all__ = ["db", "migrate", "login_manager", "csrf", "htmx", "limiter"]

@@ -8,12 +8,9 @@ from sqlalchemy import select
 from models import Membership, Role, User, Workflow, db
 from services import workflow_service
 from services.errors import NotFound
-from webapp.extensions import login_manager
+from webapp.extensions import FRONT_DOOR_BLUEPRINTS, login_manager
 
 WORKSPACE_SESSION_KEY = "workspace_id"
-# Blueprints whose requests never act through the login session: signed webhook deliveries and the token API
-# (webapp.api.auth sets the user, workspace and role from the bearer token). Nothing of the session is loaded.
-SESSIONLESS_BLUEPRINTS = frozenset({"hooks", "api_v1"})
 
 
 def public(view):
@@ -37,7 +34,7 @@ def enforce_login_and_load_workspace():
     """before_request: anonymous users go to the login page; others get g.workspace and g.membership."""
     g.workspace = None
     g.membership = None
-    if request.endpoint == "static" or request.blueprint in SESSIONLESS_BLUEPRINTS:
+    if request.endpoint == "static" or request.blueprint in FRONT_DOOR_BLUEPRINTS:  # webapp.api.auth loads the token's user
         return None
     view = current_app_view()
     if view is None or getattr(view, "is_public", False):

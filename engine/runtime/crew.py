@@ -1,12 +1,13 @@
-"""Runner threads inside one process: the RQ worker's wake job and the embedded runner both hand batches of
-execution ids to a RunnerCrew, so one slow step (a receiver trickling its answer up to the outgoing deadline)
-holds one thread, never the whole process.
+"""Runner threads inside one RQ worker process: the wake job hands batches of execution ids to a RunnerCrew,
+so one slow step (a receiver trickling its answer up to the outgoing deadline) holds one thread, never the
+whole process. (The embedded runner, engine.runtime.embedded, still has its own threads.)
 
 Each thread pushes its own app context (its own session) and runs `run_claimed_batch` under its own lease
 owner (engine.runtime.runner.default_worker_id carries the thread). A crew given a WorkBudget activates it
 in every thread, so a spent budget or a warm shutdown stops each thread at its next step boundary and the
 runs it claimed and did not start are handed back.
 """
+import contextlib
 import ctypes
 import logging
 import queue as stdlib_queue
@@ -99,10 +100,7 @@ class RunnerCrew:
     def _run(self, batch: list[int]) -> None:
         with self.app.app_context():
             try:
-                if self.budget is not None:
-                    with self.budget.active():
-                        counts = run_claimed_batch(batch)
-                else:
+                with self.budget.active() if self.budget is not None else contextlib.nullcontext():
                     counts = run_claimed_batch(batch)
                 if self.on_batch is not None:
                     self.on_batch(counts)

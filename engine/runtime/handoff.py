@@ -367,10 +367,6 @@ def take_due_ids(app, slot: int | None, count: int) -> list[int]:
     return [int(raw) for raw in connection.lpop(DUE_LIST_KEY, count) or []]
 
 
-def pop_due_ids(app, count: int) -> list[int]:
-    return [int(raw) for raw in redis_connection(app).lpop(DUE_LIST_KEY, count) or []]
-
-
 def wait_for_due_ids(app, count: int, timeout: float) -> list[int]:
     """Block up to `timeout` seconds for handed-over ids; up to `count` of them in one command (BLMPOP, Redis 7)."""
     popped = redis_connection(app).blmpop(timeout, 1, DUE_LIST_KEY, direction="LEFT", count=count)

@@ -17,7 +17,7 @@ from rq.timeouts import JobTimeoutException
 
 from engine.runtime.budget import WorkBudget
 from engine.runtime.crew import RunnerCrew
-from engine.runtime.handoff import (SWEEP_JOB, count_runs, job_options, listen, pop_due_ids, push_back, queued_jobs,
+from engine.runtime.handoff import (SWEEP_JOB, count_runs, job_options, listen, push_back, queued_jobs,
                                     rq_queue, stop_listening, take_due_ids, wait_for_due_ids, wake_more)
 from engine.runtime.runner import default_worker_id, run_execution
 from engine.runtime.sweep import sweep_pending_executions
@@ -112,7 +112,7 @@ def _coordinate(app, crew: RunnerCrew, tally: "_Tally", ids: list[int], budget: 
             if now - idle_since >= linger or (now - idle_since >= LISTEN_POLL_SECONDS and queued_jobs(app)):
                 stop_listening(app, worker)  # then one last look: a hand-off that saw us listening pushed these
                 listening_until = 0.0
-                ids = pop_due_ids(app, batch)
+                ids = take_due_ids(app, None, batch)
                 if not ids:
                     return
                 continue
@@ -121,7 +121,7 @@ def _coordinate(app, crew: RunnerCrew, tally: "_Tally", ids: list[int], budget: 
         if time.monotonic() >= listening_until - 2 * LISTEN_POLL_SECONDS:
             listen(app, worker, 6 * LISTEN_POLL_SECONDS)
             listening_until = time.monotonic() + 6 * LISTEN_POLL_SECONDS
-            ids = pop_due_ids(app, batch)  # pushed before we listened: no wake job was queued for them either
+            ids = take_due_ids(app, None, batch)  # pushed before we listened: no wake job was queued for them either
             if ids:
                 continue
         ids = wait_for_due_ids(app, batch, LISTEN_POLL_SECONDS)
