@@ -185,7 +185,7 @@ def _email_digest(workflow: Workflow, recipients, count: int, since: datetime, n
     lines += ["", f"All failed runs of this workflow: {base}{failed_runs_path(workflow.id)}",
               f"The workflow: {base}/automations/{workflow.id}", "",
               "You get at most one of these emails per workflow per hour. Owners and admins can turn them off in the "
-              "workflow's settings (Failure alerts)."]
+              "workflow's settings (When a run fails)."]
     for _, email in recipients:
         email_service.send_email(workflow.workspace_id, email, subject, "\n".join(lines))
     db.session.execute(update(STATES).where(STATES.c.workflow_id == workflow.id).values(
