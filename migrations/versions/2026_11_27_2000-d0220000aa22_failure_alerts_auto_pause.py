@@ -5,13 +5,15 @@ Revision ID: d0220000aa22
 Revises: c0210000ee21
 Create Date: 2026-11-27 20:00:00
 
-No column of a new run changes, so engine.core.postgresql_runs's functions stay as they are.
+No column of a new run changes, so engine.core.postgresql_runs's functions stay as they are. The gallery gains
+the system template of seeds/operations_templates.json (an alert flow on workflow_failed).
 """
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
 import models.types
+from seeds.templates_loader import OPERATIONS_TEMPLATES_FILE, load_system_templates, read_system_templates
 
 # revision identifiers, used by Alembic.
 revision = "d0220000aa22"
@@ -25,15 +27,17 @@ JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "pos
 def upgrade():
     bind = op.get_bind()
     shape = "jsonb_typeof" if bind.dialect.name == "postgresql" else "json_type"
-    with op.batch_alter_table("workflows") as batch:
-        batch.add_column(sa.Column("settings", JSON_TYPE, server_default="{}", nullable=False))
-        batch.add_column(sa.Column("paused_reason", sa.Text(), nullable=True))
-        batch.create_check_constraint(op.f("ck_workflows_settings_is_object"), f"{shape}(settings) = 'object'")
-    with op.batch_alter_table("workspaces") as batch:
-        batch.add_column(sa.Column("auto_pause_after_failures", sa.Integer(), server_default="5", nullable=False))
-    with op.batch_alter_table("notifications") as batch:
-        batch.add_column(sa.Column("group_key", sa.String(length=100), nullable=True))
-        batch.add_column(sa.Column("group_count", sa.Integer(), server_default="1", nullable=False))
+    check = f"{shape}(settings) = 'object'"
+    if bind.dialect.name == "sqlite":  # the CHECK inline: no copy of workflows (its DROP would cascade to children)
+        op.execute("ALTER TABLE workflows ADD COLUMN settings JSON DEFAULT '{}' NOT NULL "
+                   f"CONSTRAINT ck_workflows_settings_is_object CHECK ({check})")
+    else:
+        op.add_column("workflows", sa.Column("settings", JSON_TYPE, server_default="{}", nullable=False))
+        op.create_check_constraint(op.f("ck_workflows_settings_is_object"), "workflows", check)
+    op.add_column("workflows", sa.Column("paused_reason", sa.Text(), nullable=True))
+    op.add_column("workspaces", sa.Column("auto_pause_after_failures", sa.Integer(), server_default="5", nullable=False))
+    op.add_column("notifications", sa.Column("group_key", sa.String(length=100), nullable=True))
+    op.add_column("notifications", sa.Column("group_count", sa.Integer(), server_default="1", nullable=False))
     op.create_index("ix_notifications_group", "notifications", ["workspace_id", "user_id", "group_key"], unique=False)
     op.create_table(
         "workflow_failure_states",
@@ -52,18 +56,21 @@ def upgrade():
     )
     op.create_index(op.f("ix_workflow_failure_states_workspace_id"), "workflow_failure_states", ["workspace_id"],
                     unique=False)
+    load_system_templates(bind, OPERATIONS_TEMPLATES_FILE)  # the gallery's template on workflow_failed
 
 
 def downgrade():
+    templates = sa.table("workflow_templates", sa.column("slug"), sa.column("workspace_id"))
+    op.execute(templates.delete().where(templates.c.slug.in_([t["slug"] for t in read_system_templates(OPERATIONS_TEMPLATES_FILE)]),
+                                        templates.c.workspace_id.is_(None)))
     op.drop_index(op.f("ix_workflow_failure_states_workspace_id"), table_name="workflow_failure_states")
     op.drop_table("workflow_failure_states")
     op.drop_index("ix_notifications_group", table_name="notifications")
-    with op.batch_alter_table("notifications") as batch:
-        batch.drop_column("group_count")
-        batch.drop_column("group_key")
-    with op.batch_alter_table("workspaces") as batch:
-        batch.drop_column("auto_pause_after_failures")
-    with op.batch_alter_table("workflows") as batch:
-        batch.drop_constraint(op.f("ck_workflows_settings_is_object"), type_="check")
-        batch.drop_column("paused_reason")
-        batch.drop_column("settings")
+    for table, column in (("notifications", "group_count"), ("notifications", "group_key"),
+                          ("workspaces", "auto_pause_after_failures"), ("workflows", "paused_reason")):
+        op.drop_column(table, column)
+    if op.get_bind().dialect.name == "sqlite":  # drops its inline CHECK with it (no copy of workflows)
+        op.execute("ALTER TABLE workflows DROP COLUMN settings")
+    else:
+        op.drop_constraint(op.f("ck_workflows_settings_is_object"), "workflows", type_="check")
+        op.drop_column("workflows", "settings")
