@@ -26,7 +26,7 @@ def json_shape_checks(table: str, shapes: dict[str, str]) -> list[CheckConstrain
     return checks
 
 
-WORKFLOW_JSON_SHAPES = {"trigger": "object", "conditions": "array", "actions": "array"}
+WORKFLOW_JSON_SHAPES = {"trigger": "object", "conditions": "array", "actions": "array", "settings": "object"}
 EXECUTION_JSON_SHAPES = {"definition": "object", "trigger_payload": "object", "completed_actions": "array"}
 VERSION_JSON_SHAPES = {"definition": "object"}
 
@@ -58,6 +58,11 @@ class Workflow(db.Model):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_from_template: Mapped[str | None] = mapped_column(String(120))  # the template's slug
+    # Operating settings (DESIGN.md "Operating many workflows"): alert_on_failure, auto_pause_after_failures, ...
+    # Not part of the definition: a run reads the workflow's current settings, never a snapshot of them.
+    settings: Mapped[dict] = mapped_column(JSONDocument, default=dict, server_default="{}")
+    # Why the workflow is paused when the engine paused it (auto-pause after consecutive failed runs); None otherwise.
+    paused_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -151,3 +156,18 @@ class WorkflowVersion(db.Model):
 
 # What a version keeps: the definition without the status (a status change adds no version).
 VERSIONED_FIELDS = tuple(name for name in SNAPSHOT_FIELDS if name != "status")
+
+
+class WorkflowFailureState(db.Model):
+    """A workflow's failure streak and alert bookkeeping (services/failure_alerts.py): one row per workflow that has
+    failed at least once. Runs that succeed only write here when a streak is to be reset."""
+    __tablename__ = "workflow_failure_states"
+
+    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    # failed runs not yet counted in an alert email, since when; the last alert email
+    unemailed_failures: Mapped[int] = mapped_column(Integer, default=0)
+    unemailed_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_email_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -62,7 +62,8 @@ class Notification(CreatedByStep, db.Model):
     """One in-app notification in one user's inbox."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_inbox", "workspace_id", "user_id", "read_at"),)
+    __table_args__ = (Index("ix_notifications_inbox", "workspace_id", "user_id", "read_at"),
+                      Index("ix_notifications_group", "workspace_id", "user_id", "group_key"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -72,6 +73,10 @@ class Notification(CreatedByStep, db.Model):
     link: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Notifications of one kind about one thing ("workflow_failed:7") are grouped: a new one updates the unread
+    # one of the group ("3 new failures of X") instead of adding another. group_count: how many it stands for.
+    group_key: Mapped[str | None] = mapped_column(String(100))
+    group_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class Document(CreatedByStep, db.Model):

@@ -12,8 +12,9 @@ import sqlalchemy as sa
 SEEDS = Path(__file__).resolve().parent
 SYSTEM_TEMPLATES_FILE = SEEDS / "system_templates.json"
 BRANCH_TEMPLATES_FILE = SEEDS / "branch_templates.json"  # definition v2: templates with a branch (issue #19)
+OPERATIONS_TEMPLATES_FILE = SEEDS / "operations_templates.json"  # on workflow_failed (issue #22)
 # Every file of system templates, in the order the migrations load them.
-SYSTEM_TEMPLATE_FILES = (SYSTEM_TEMPLATES_FILE, BRANCH_TEMPLATES_FILE)
+SYSTEM_TEMPLATE_FILES = (SYSTEM_TEMPLATES_FILE, BRANCH_TEMPLATES_FILE, OPERATIONS_TEMPLATES_FILE)
 
 
 def read_system_templates(path: Path = SYSTEM_TEMPLATES_FILE) -> list[dict]:

@@ -79,7 +79,8 @@ def inbox(workspace_id: int, user_id: int, limit: int = 100, unread_only: bool =
     query = select(Notification).where(Notification.workspace_id == workspace_id, Notification.user_id == user_id)
     if unread_only:
         query = query.where(Notification.read_at.is_(None))
-    return list(db.session.scalars(query.order_by(Notification.id.desc()).limit(limit)))
+    # created_at first: a grouped notification that was updated ("3 new failures of X") comes back to the top
+    return list(db.session.scalars(query.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)))
 
 
 def mark_read(workspace_id: int, user_id: int, notification_id) -> Notification:

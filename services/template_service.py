@@ -41,6 +41,8 @@ SYSTEM_TEMPLATE_SLUGS = (
     # seeds/branch_templates.json (definition v2)
     "deal-won-big-or-small",
     "ticket-created-urgent-or-acknowledge",
+    # seeds/operations_templates.json (issue #22)
+    "workflow-failed-chat-alert",
 )
 ONBOARDING_TEMPLATE_SLUG = "customer-onboarding-kickoff"
 

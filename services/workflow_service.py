@@ -11,7 +11,7 @@ from engine.core.schemas import flatten_errors, validate_definition
 from models import User, Workflow, db
 from models.triggers import WorkspaceRuleSetting
 from models.vocabulary import WorkflowStatus
-from services import audit_service, schedule_service, version_service
+from services import audit_service, failure_alerts, schedule_service, version_service
 from services.common import get_in_workspace
 from services.errors import NotFound, ValidationFailed
 
@@ -164,7 +164,9 @@ def set_status(workflow: Workflow, status: str, actor: User | None = None) -> Wo
         raise ValidationFailed({"status": [f"Unknown status {status!r}."]})
     if status == WorkflowStatus.ACTIVE:
         clean_definition(workflow.definition())  # a workflow goes live only when it is valid
+        failure_alerts.end_streak(workflow.id)  # activated again (after an auto-pause): its failures count anew
     workflow.status = status
+    workflow.paused_reason = None  # a person's choice replaces the engine's
     db.session.flush()
     _audit(workflow, f"workflow.{status}", f"Workflow {workflow.name!r} {STATUS_VERBS[status]}", actor)
     schedule_service.sync_workflow_triggers(workflow)

@@ -256,6 +256,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TRUSTED_PROXIES", "int", 0,
             "how many reverse proxies in front of the app set `X-Forwarded-For`/`-Proto`/`-Host` "
             "(Werkzeug's ProxyFix); `1` behind one TLS proxy, so links and webhook URLs come out `https://`"),
+    Setting("APP_BASE_URL", "str", "http://127.0.0.1:5000",
+            "the address people open the app at, e.g. `https://automations.example.com`; links in emails sent "
+            "without a web request (failure alerts, auto-pause) start with it",
+            check=_url_with("http://", "https://")),
     Setting("SEED_ONBOARDING_WORKFLOW", "bool", True,
             "a new workspace starts with the onboarding workflow (a draft, from the system templates)"),
 )

@@ -203,6 +203,19 @@ _WORKSPACE = (
     ("id", "Workspace ID", "integer", 1),
     ("name", "Workspace name", "string", "Northwind Ltd"),
 )
+_FAILED_WORKFLOW = (
+    ("id", "Workflow ID", "integer", 7),
+    ("name", "Workflow name", "string", "Deal won → thank-you email"),
+    ("trigger_type", "Its trigger", "string", "deal_closed_won"),
+    ("status", "Its status now", "string", "active"),
+)
+_FAILED_RUN = (
+    ("id", "Run ID", "integer", 1042),
+    ("error", "Error", "text", "Step 2 (Send Template Email) failed: 'to' is not a valid email address."),
+    ("url", "Run link (path)", "string", "/automations/runs/1042"),
+    ("started_at", "Started at", "datetime", "2024-05-06T09:00:01+00:00"),
+    ("finished_at", "Finished at", "datetime", "2024-05-06T09:00:02+00:00"),
+)
 
 
 def _obj(prefix: str, spec: tuple, **examples: Any) -> tuple[PayloadField, ...]:
@@ -288,6 +301,11 @@ _TRIGGER_LIST = (
               PayloadField("fired_at", "Fired at", "datetime", "2024-05-06T09:00:04+00:00"),
               PayloadField("late", "Fired late", "boolean", False)),
              fire_mode="schedule", config_fields=_SCHEDULE_FIELDS),
+    _trigger("workflow_failed", "Workflow Failed", "Platform",
+             "A run of another workflow of this workspace fails (never for a workflow on this trigger)",
+             _obj("workflow", _FAILED_WORKFLOW), _obj("run", _FAILED_RUN),
+             (PayloadField("consecutive_failures", "Failed runs in a row", "integer", 1),
+              PayloadField("auto_paused", "The failure paused the workflow", "boolean", False))),
     _trigger("webhook_received", "Webhook Received", "Platform",
              "A POST request is received on the workflow's URL",
              (PayloadField("body", "Request body", "json",

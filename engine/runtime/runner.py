@@ -21,15 +21,17 @@ import os
 import socket
 import threading
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from datetime import datetime, timedelta
 
 from flask import current_app
 from rq.timeouts import JobTimeoutException
 from sqlalchemy import and_, bindparam, case, or_, select, update
 from sqlalchemy.exc import DBAPIError
+from werkzeug.utils import import_string
 
 from engine.core.catalog import ACTIONS
+from engine.core.finished import FinishedRun
 from engine.core.handoff import hand_off_of
 from engine.core.policies import LeasePolicy, RetryPolicy
 from engine.core.runs import caused_by_execution
@@ -422,10 +424,12 @@ class RunWriter:
         started = state.started_at or finished
         self.update(status=status, completed_actions=records, finished_at=finished, error=error,
                     duration_ms=int((finished - started).total_seconds() * 1000), current_step=len(state.plan),
-                    lease_owner=None, lease_expires_at=None, resume_at=None, wait_marker=None, step_attempts=0)
+                    lease_owner=None, lease_expires_at=None, resume_at=None, wait_marker=None, step_attempts=0,
+                    before_commit=lambda: run_finished_hook()(finished_run(state, status, error, finished)))
 
-    def update(self, **values) -> None:
-        """Write the execution only while this worker still holds it; otherwise undo the step."""
+    def update(self, before_commit=None, **values) -> None:
+        """Write the execution only while this worker still holds it; otherwise undo the step.
+        `before_commit`: more writes that commit with this one (the run's close: failure alerts)."""
         renew = values.get("lease_expires_at") is _RENEW_ON_DATABASE_CLOCK
         params = {"guard_id": self.id, "guard_owner": self.owner, **values}
         if renew:
@@ -435,6 +439,8 @@ class RunWriter:
         if result.rowcount != 1:
             db.session.rollback()
             raise LeaseLost(self.id)
+        if before_commit is not None:
+            before_commit()
         db.session.commit()
         self.unwritten, self.verified = False, True
         self.observe(values)
@@ -465,6 +471,24 @@ class RunWriter:
                 .values(**values)
             )
         return statement
+
+
+RUN_FINISHED_HOOK = "services.failure_alerts.on_run_finished"  # by its path: engine.runtime does not import services
+
+
+@cache
+def run_finished_hook():
+    """What a run's close calls before its commit (alerts, auto-pause, workflow_failed): one function of a FinishedRun."""
+    return import_string(RUN_FINISHED_HOOK)
+
+
+def finished_run(state: RunState, status: RunStatus, error: str | None, finished: datetime) -> FinishedRun:
+    trigger = state.definition.get("trigger")
+    return FinishedRun(
+        id=state.id, workspace_id=state.workspace_id, workflow_id=state.workflow_id,
+        workflow_name=str(state.definition.get("name") or ""),
+        trigger_type=trigger.get("type", "") if isinstance(trigger, dict) else "", status=status, error=error,
+        finished_at=finished, event_depth=state.event_depth, started_at=state.started_at)
 
 
 def address_label(record: StepRecord) -> str:

@@ -26,6 +26,7 @@ from models.vocabulary import EmailStatus, RunStatus
 
 SWEEP_BATCH = 500
 EMAIL_DELIVERY_JOB = "services.email_service.deliver_job"  # by its path: the engine does not import services
+FAILURE_DIGESTS = "services.failure_alerts.send_due_digests"  # failure emails that waited for the hour to pass
 STRANDED_EMAIL_AFTER = timedelta(minutes=2)  # a fresh email is its committing request's job until then
 
 
@@ -74,6 +75,7 @@ def sweep_pending_executions(now: datetime | None = None, worker_id: str | None 
             counts[status] = counts.get(status, 0) + 1
     counts["scheduled_fired"] = fire_due_schedules(now)
     counts["emails_due"] = hand_over_due_emails(now)
+    counts["failure_digests"] = import_string(FAILURE_DIGESTS)(now)
     return counts
 
 

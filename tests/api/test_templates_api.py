@@ -10,7 +10,7 @@ def test_list_templates_has_the_twenty_system_ones(api):
     response = client.get("/templates")
     assert response.status_code == 200
     slugs = {t["slug"] for t in response.get_json()["data"]}
-    assert len(slugs) == 22 and "lead-welcome-email" in slugs
+    assert len(slugs) == 23 and {"lead-welcome-email", "workflow-failed-chat-alert"} <= slugs
 
 
 def test_use_by_slug_or_id_creates_a_draft_and_counts(api):

@@ -51,6 +51,7 @@ NON_DEFAULT = {
     "WEBHOOK_RATE_LIMIT_PER_MINUTE": ("0", 0),
     "WEBHOOK_UNVERIFIED_PER_MINUTE": ("5", 5),
     "PASSWORD_HASH_METHOD": ("pbkdf2:sha256:1000", "pbkdf2:sha256:1000"),
+    "APP_BASE_URL": ("https://automations.example.test", "https://automations.example.test"),
     "SEED_ONBOARDING_WORKFLOW": ("off", False),
     "SMTP_CA_FILE": (__file__, __file__),
     "EMAIL_MAX_ATTEMPTS": ("2", 2),

@@ -21,13 +21,13 @@ def system_rows():
 
 
 def test_migrations_seed_exactly_the_system_templates(app):
-    assert len(system_rows()) == 22  # 20, and 2 with a branch (seeds/branch_templates.json)
+    assert len(system_rows()) == 23  # 20, 2 with a branch (seeds/branch_templates.json), 1 on workflow_failed
 
 
 def test_registry_seed_file_and_table_never_drift(app):
     seeded = [t["slug"] for t in read_all_system_templates()]
     assert sorted(SYSTEM_TEMPLATE_SLUGS) == sorted(seeded) == sorted(t.slug for t in system_rows())
-    assert len(set(SYSTEM_TEMPLATE_SLUGS)) == 22
+    assert len(set(SYSTEM_TEMPLATE_SLUGS)) == 23
 
 
 def test_loading_the_seeds_again_changes_nothing(app):

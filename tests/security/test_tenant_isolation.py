@@ -123,6 +123,8 @@ API_CASES = [
     C("api_v1.workflows_get_version", workflow_id="workflow_id", number="=1"),
     C("api_v1.workflows_restore_version", "POST", {}, workflow_id="workflow_id", number="=1"),
     C("api_v1.workflows_export_workflow", workflow_id="workflow_id"),
+    C("api_v1.workflows_get_settings", workflow_id="workflow_id"),
+    C("api_v1.workflows_update_settings", "PATCH", {"alert_on_failure": False}, workflow_id="workflow_id"),
 ]
 
 # Ids passed in a body or query instead of the URL: refused (4xx) or ignored, B's rows untouched.
@@ -157,6 +159,7 @@ NO_SCOPED_ID = {
     "automations.create_workflow": "creates in the current workspace (mass assignment: test_roles_and_mass_assignment)",
     "automations.render_editor": "renders posted form state, writes nothing",
     "automations.templates": "system + current workspace's templates",
+    "settings.save_failed_runs_policy": "the current workspace's auto-pause default (tests/http/test_failure_alerts_pages.py)",
     "workflow_versions.import_page": "form", "workflow_versions.import_file": "creates drafts in the current workspace",
     "workflow_versions.export_all": "current workspace only",
     "triggers.schedule_preview": "computes cron times, no data",

@@ -11,6 +11,7 @@ TRIGGER_KEYS = {
     "task_status_change", "task_completed", "ticket_created", "ticket_escalated",
     "ticket_resolved", "invoice_paid", "invoice_refunded", "candidate_applied",
     "candidate_stage_change", "email_sent", "scheduled", "webhook_received",
+    "workflow_failed",  # DESIGN.md "Operating many workflows"
 }
 ACTION_TYPES = {
     "send_template_email", "send_in_app_notification", "call_webhook", "log_event",
@@ -68,6 +69,8 @@ def test_every_trigger_names_its_actor_and_workspace(key):
     ("candidate_stage_change", ["candidate.email", "application.stage", "to_stage"]),
     ("scheduled", ["scheduled_for", "fired_at", "late"]),
     ("webhook_received", ["body", "delivery_id"]),
+    ("workflow_failed", ["workflow.id", "workflow.name", "run.id", "run.error", "run.url", "consecutive_failures",
+                         "auto_paused"]),
 ])
 def test_trigger_payloads_nest_the_objects_they_are_about(key, paths):
     assert set(paths) <= set(catalog.payload_paths(key))

@@ -130,10 +130,22 @@ class WorkflowOut(Schema):
     actions = fields.List(fields.Nested(ActionSchema))
     error_strategy = fields.String(metadata=_enum(values(ErrorStrategy)))
     status = fields.String(metadata=_enum(values(WorkflowStatus)))
+    paused_reason = fields.String(allow_none=True, metadata={
+        "description": "Why the engine paused it (after failed runs in a row); null when a person set the status."})
+    settings = fields.Dict(keys=fields.String(), metadata={
+        "description": "Operating settings as stored (GET /workflows/{id}/settings shows the values that apply)."})
     version = fields.Integer()
     created_by_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+
+
+class WorkflowSettingsOut(Schema):
+    alert_on_failure = fields.Boolean(metadata={"description": "A failed run notifies the owners and admins."})
+    auto_pause_after_failures = fields.Integer(allow_none=True, metadata={
+        "description": "The workflow's own threshold; null: the workspace's default applies."})
+    auto_pause_after_failures_effective = fields.Integer(metadata={
+        "description": "Failed runs in a row after which the workflow pauses (0 = never)."})
 
 
 class ExecutionOut(ExecutionSchema):

@@ -7,12 +7,14 @@ from flask import g
 
 from models import Role, Workflow
 from models.vocabulary import WorkflowStatus
-from services import execution_service, version_service, workflow_files, workflow_service
+from services import execution_service, version_service, workflow_files, workflow_service, workflow_settings
+from services.workflow_settings import WorkflowSettingsSchema
 from webapp.api.blueprint import ID, operation
 from webapp.api.schemas import (EmptySchema, ExecutionOut, ImportedWorkflowOut, RunSchema, VersionOut, VersionPageOut,
                                 VersionQuerySchema, WorkflowDefinitionSchema, WorkflowFileSchema, WorkflowOut,
-                                WorkflowPatchSchema, WorkflowQuerySchema, list_of)
+                                WorkflowPatchSchema, WorkflowQuerySchema, WorkflowSettingsOut, list_of)
 from webapp.forms import actor
+from webapp.security import current_role
 
 TAG = "Workflows"
 STATUS_ACTIONS = {"activate": WorkflowStatus.ACTIVE, "pause": WorkflowStatus.PAUSED, "archive": WorkflowStatus.ARCHIVED}
@@ -74,6 +76,23 @@ def _status_operation(verb: str, status: str) -> None:
 
 for _verb, _status in STATUS_ACTIONS.items():
     _status_operation(_verb, _status)
+
+
+@operation(f"/workflows/<{ID}:workflow_id>/settings", "GET", summary="Get a workflow's settings", tag=TAG,
+           response=WorkflowSettingsOut, errors=(404,), flagged=True)
+def get_settings(workflow_id):
+    """Failure alerts and auto-pause, with the workspace's default filled in where the workflow has none."""
+    return workflow_settings.effective_settings(_workflow(workflow_id))
+
+
+@operation(f"/workflows/<{ID}:workflow_id>/settings", "PATCH", summary="Change a workflow's settings", tag=TAG,
+           body=WorkflowSettingsSchema(), response=WorkflowSettingsOut, errors=(403, 404, 422), min_role=Role.ADMIN,
+           flagged=True)
+def update_settings(workflow_id, body):
+    """Owners and admins. Only the settings given change; `auto_pause_after_failures: null` goes back to the
+    workspace's default, `0` never pauses. Adds no version (settings are not part of the definition)."""
+    workflow = workflow_settings.update_settings(_workflow(workflow_id), body, actor(), current_role())
+    return workflow_settings.effective_settings(workflow)
 
 
 @operation(f"/workflows/<{ID}:workflow_id>/run", "POST", summary="Run a workflow now", tag=TAG, body=RunSchema(),

@@ -9,13 +9,14 @@ from models import Role, db
 from models.templates import TEMPLATE_CATEGORIES
 from models.vocabulary import RunStatus, WorkflowStatus, labels
 from services import (execution_service, run_history_service, schedule_service, template_service, workflow_listing,
-                      webhook_service, workflow_service, workspace_service)
+                      webhook_service, workflow_service, workflow_settings, workspace_service)
 from services.common import is_plain_int
-from services.errors import NotFound, ValidationFailed
+from services.errors import NotFound, PermissionDenied, ValidationFailed
 from webapp.blueprints.hooks import schedule_panel_context, webhook_panel_context
 from webapp.editor_form import (apply_edit, blank_definition, definition_from_form, editor_context, first_error_card,
                                 position_in_order)
-from webapp.security import editable_workflow_or_404, gate_behind_automations_flag, has_role, require_role
+from webapp.security import (current_role, editable_workflow_or_404, gate_behind_automations_flag, has_role,
+                             require_role)
 
 bp = Blueprint("automations", __name__, url_prefix="/automations")
 gate_behind_automations_flag(bp)
@@ -69,6 +70,28 @@ def _trigger_extras(definition, workflow) -> dict:
     return extras
 
 
+def _failure_settings(workflow) -> dict:
+    """The settings panel's failure alerts and auto-pause: the values being edited (a re-render or a refused save),
+    else the workflow's; who may change them; the workspace's default."""
+    edited = workflow_settings.settings_from_form(request.form) if request.method == "POST" else None
+    stored = workflow.settings if workflow else {}
+    return {
+        "alert_on_failure": edited[workflow_settings.ALERT_ON_FAILURE] if edited is not None
+        else workflow_settings.alert_on_failure(stored),
+        "auto_pause_after_failures": edited[workflow_settings.AUTO_PAUSE_AFTER_FAILURES] if edited is not None
+        else workflow_settings.auto_pause_override(stored),
+        "workspace_default": g.workspace.auto_pause_after_failures,
+        "can_change": workflow_settings.may_change(current_role()),
+    }
+
+
+def _save_failure_settings(workflow) -> None:
+    """The settings panel's failure fields, when the form has them (owners and admins; PermissionDenied otherwise)."""
+    change = workflow_settings.settings_from_form(request.form)
+    if change is not None:
+        workflow_settings.update_settings(workflow, change, current_user, current_role())
+
+
 def _render_editor(definition, workflow=None, errors=None, selected=None, status=200, needs_input=False, add_target=""):
     if errors and selected is None:
         selected = first_error_card(errors, definition)
@@ -79,7 +102,7 @@ def _render_editor(definition, workflow=None, errors=None, selected=None, status
         template, workflow=workflow, triggers_by_module=triggers_by_module(), actions_by_module=actions_by_module(),
         sample_payload=json.dumps(sample_payload(definition["trigger"]["type"]), indent=2) if definition["trigger"]["type"] in TRIGGERS else "{}",
         can_delete=has_role(Role.ADMIN), stats_strip=_stats_strip(workflow.id) if workflow else None,
-        needs_input=needs_input, template_categories=TEMPLATE_CATEGORIES,
+        needs_input=needs_input, template_categories=TEMPLATE_CATEGORIES, failure_settings=_failure_settings(workflow),
         workflow_status=WorkflowStatus(workflow.status) if workflow else WorkflowStatus.DRAFT, **context,
     ), status
 
@@ -126,10 +149,14 @@ def create_workflow():
     try:
         workflow = workflow_service.create_workflow(g.workspace.id, definition, current_user,
                                                     note=request.form.get("version_note", ""))
+        _save_failure_settings(workflow)
         db.session.commit()
     except ValidationFailed as failure:
         db.session.rollback()
         return _render_editor(definition, errors=failure.errors, status=422)
+    except PermissionDenied as denied:
+        db.session.rollback()
+        abort(403, description=str(denied))
     flash(f"Workflow saved{' and activated' if workflow.status == WorkflowStatus.ACTIVE else ' as a draft'}.", "success")
     return redirect(url_for("automations.edit_workflow", workflow_id=workflow.id))
 
@@ -141,6 +168,7 @@ def save_workflow(workflow_id):
     intent = request.form.get("intent", "save")
     try:
         workflow_service.update_workflow(workflow, definition, current_user, note=request.form.get("version_note", ""))
+        _save_failure_settings(workflow)
         if intent in STATUS_INTENTS:
             workflow_service.set_status(workflow, STATUS_INTENTS[intent], current_user)
         db.session.commit()
@@ -148,6 +176,9 @@ def save_workflow(workflow_id):
         db.session.rollback()
         workflow = editable_workflow_or_404(workflow_id)
         return _render_editor(definition, workflow, errors=failure.errors, status=422)
+    except PermissionDenied as denied:
+        db.session.rollback()
+        abort(403, description=str(denied))
     flash(_saved_message(workflow, intent), "success")
     return redirect(url_for("automations.edit_workflow", workflow_id=workflow.id))
 

@@ -4,7 +4,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_login import current_user
 
 from models import Role
-from services import workspace_service
+from services import workflow_settings, workspace_service
 from services.errors import NotFound, PermissionDenied, ValidationFailed
 from webapp.extensions import db
 from webapp.security import has_role, require_role
@@ -58,6 +58,22 @@ def _workspace_page(errors=None, form=None, status=200):
 @bp.get("/workspace")
 def workspace():
     return _workspace_page()
+
+
+@bp.post("/workspace/failed-runs")
+@require_role(Role.ADMIN)
+def save_failed_runs_policy():
+    """The workspace's auto-pause default: workflows pause after this many failed runs in a row (0 = never)."""
+    try:
+        workflow_settings.set_workspace_auto_pause(g.workspace, request.form.get("auto_pause_after_failures"), current_user)
+        db.session.commit()
+    except ValidationFailed as failure:
+        db.session.rollback()
+        return _workspace_page(failure.errors, request.form, 422)
+    value = g.workspace.auto_pause_after_failures
+    flash(f"Workflows now pause after {value} failed runs in a row, unless they say otherwise." if value else
+          "Workflows no longer pause after failed runs, unless they say otherwise.", "success")
+    return redirect(url_for("settings.workspace"))
 
 
 @bp.post("/workspace")
