@@ -17,6 +17,7 @@ from flask import current_app
 from sqlalchemy import and_, func, or_, select
 from werkzeug.utils import import_string
 
+from engine.core import caps
 from engine.core.handoff import hand_off_of, jobs_of
 from engine.runtime import budget
 from engine.runtime.runner import claim_states, claimable, default_worker_id, run_claimed, shifted_clock
@@ -30,19 +31,27 @@ STRANDED_EMAIL_AFTER = timedelta(minutes=2)  # a fresh email is its committing r
 
 
 def due_execution_ids(now: datetime, limit: int = SWEEP_BATCH) -> list[int]:
+    """The due runs, oldest first, that may start now: expired leases, runs under no cap, and of the runs under
+    a concurrency cap only as many as their free slots (engine.core.caps). With WORKSPACE_MAX_RUNNING on, the
+    waiting runs come in rounds across workspaces (each one's oldest first), so one workspace's backlog never
+    fills the batch."""
     grace = timedelta(seconds=current_app.config["SWEEP_PENDING_GRACE_SECONDS"])
     fresh_pending = and_(
         WorkflowExecution.status == RunStatus.PENDING,
         WorkflowExecution.resume_at.is_(None),
         WorkflowExecution.created_at > now - grace,
     )
-    query = (
-        select(WorkflowExecution.id)
-        .where(claimable(now), ~fresh_pending)
-        .order_by(WorkflowExecution.id)
-        .limit(limit)
-    )
-    return list(db.session.scalars(query))
+    due = and_(claimable(now), ~fresh_pending)
+    workspace_max = current_app.config["WORKSPACE_MAX_RUNNING"]
+    free = or_(WorkflowExecution.status == RunStatus.RUNNING, ~caps.capped(workspace_max))
+    uncapped = list(db.session.scalars(
+        select(WorkflowExecution.id).where(due, free).order_by(WorkflowExecution.id).limit(limit)))
+    fitting = caps.fitting(caps.waiting_candidates(and_(due, caps.capped(workspace_max))), workspace_max,
+                           order_fairly=workspace_max > 0)
+    capped = list(db.session.scalars(fitting.limit(limit)))
+    if workspace_max > 0:  # only takeovers are uncapped: they go first, then the rounds across workspaces
+        return (uncapped + capped)[:limit]
+    return sorted(uncapped + capped)[:limit]
 
 
 def sweep_pending_executions(now: datetime | None = None, worker_id: str | None = None) -> dict:
