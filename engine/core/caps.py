@@ -79,12 +79,11 @@ def fitting(candidates, workspace_max: int, order_fairly: bool = False):
     rows = candidates.subquery("cap_candidates")
     by_workflow = select(rows, func.row_number().over(partition_by=rows.c.workflow_id, order_by=rows.c.id)
                          .label("workflow_rank")).subquery("by_workflow")
-    within_workflow = select(by_workflow.c.id, by_workflow.c.workspace_id).where(or_(
-        by_workflow.c.cap.is_(None),
-        by_workflow.c.workflow_rank <= by_workflow.c.cap - running_in_workflow(by_workflow.c.workflow_id)))
+    fits_workflow = or_(by_workflow.c.cap.is_(None),
+                        by_workflow.c.workflow_rank <= by_workflow.c.cap - running_in_workflow(by_workflow.c.workflow_id))
     if workspace_max <= 0:
-        return within_workflow.order_by(by_workflow.c.id)
-    allowed = within_workflow.subquery("within_workflow")
+        return select(by_workflow.c.id).where(fits_workflow).order_by(by_workflow.c.id)
+    allowed = select(by_workflow.c.id, by_workflow.c.workspace_id).where(fits_workflow).subquery("within_workflow")
     by_workspace = select(allowed, func.row_number().over(partition_by=allowed.c.workspace_id, order_by=allowed.c.id)
                           .label("workspace_rank")).subquery("by_workspace")
     query = select(by_workspace.c.id).where(
