@@ -17,7 +17,7 @@ Fairness across workspaces: candidates are ranked within their workspace (oldest
 sweep and a freed slot's hand-over take at most a workspace's free slots from each workspace, round by round
 (the sweep orders by that rank, then by age): a burst of one workspace cannot push another's runs back.
 """
-from sqlalchemy import and_, func, literal, or_, select, true, union
+from sqlalchemy import and_, case, func, literal, or_, select, true, union
 
 from models import Workflow, WorkflowExecution
 from models.vocabulary import RunStatus
@@ -65,29 +65,38 @@ def capped(workspace_max: int, table=EXECUTIONS):
     return and_(takes_a_slot(table), workflow_cap(table).is_not(None))
 
 
-def waiting_candidates(condition):
-    """Rows (id, workspace_id, workflow_id, cap) meeting `condition`, not yet running, as a subquery."""
-    return (select(EXECUTIONS.c.id, EXECUTIONS.c.workspace_id, EXECUTIONS.c.workflow_id,
-                   workflow_cap().label("cap"))
-            .where(condition, EXECUTIONS.c.status != RunStatus.RUNNING))
+def waiting_candidates(condition, oldest: int | None = None):
+    """Rows (id, workspace_id, workflow_id, cap) meeting `condition`, not yet running (at most the `oldest` N)."""
+    query = (select(EXECUTIONS.c.id, EXECUTIONS.c.workspace_id, EXECUTIONS.c.workflow_id, workflow_cap().label("cap"))
+             .where(condition, EXECUTIONS.c.status != RunStatus.RUNNING))
+    return query if oldest is None else query.order_by(EXECUTIONS.c.id).limit(oldest)
 
 
-def fitting(candidates, workspace_max: int, order_fairly: bool = False):
+def _within(rank, free, share: bool):
+    """rank <= free; with `share`, a claim takes at most half of a cap's free slots (at least one), so the slots
+    of a small cap spread over the workers instead of waiting in one worker's batch."""
+    if not share:
+        return rank <= free
+    return rank <= case((free >= 2, free / 2), else_=free)
+
+
+def fitting(candidates, workspace_max: int, order_fairly: bool = False, share: bool = False):
     """Of `candidates` (a SELECT of waiting_candidates' columns), the ids that fit under both caps: the oldest
     of each workflow up to its free slots, then of those the oldest of each workspace up to its free slots.
-    `order_fairly`: the result in rounds across workspaces (each workspace's oldest first), else by id."""
+    `order_fairly`: the result in rounds across workspaces (each workspace's oldest first), else by id.
+    `share`: for a claim (see _within)."""
     rows = candidates.subquery("cap_candidates")
     by_workflow = select(rows, func.row_number().over(partition_by=rows.c.workflow_id, order_by=rows.c.id)
                          .label("workflow_rank")).subquery("by_workflow")
-    fits_workflow = or_(by_workflow.c.cap.is_(None),
-                        by_workflow.c.workflow_rank <= by_workflow.c.cap - running_in_workflow(by_workflow.c.workflow_id))
+    fits_workflow = or_(by_workflow.c.cap.is_(None), _within(
+        by_workflow.c.workflow_rank, by_workflow.c.cap - running_in_workflow(by_workflow.c.workflow_id), share))
     if workspace_max <= 0:
         return select(by_workflow.c.id).where(fits_workflow).order_by(by_workflow.c.id)
     allowed = select(by_workflow.c.id, by_workflow.c.workspace_id).where(fits_workflow).subquery("within_workflow")
     by_workspace = select(allowed, func.row_number().over(partition_by=allowed.c.workspace_id, order_by=allowed.c.id)
                           .label("workspace_rank")).subquery("by_workspace")
-    query = select(by_workspace.c.id).where(
-        by_workspace.c.workspace_rank <= literal(workspace_max) - running_in_workspace(by_workspace.c.workspace_id))
+    query = select(by_workspace.c.id).where(_within(
+        by_workspace.c.workspace_rank, literal(workspace_max) - running_in_workspace(by_workspace.c.workspace_id), share))
     return query.order_by(by_workspace.c.workspace_rank, by_workspace.c.id) if order_fairly \
         else query.order_by(by_workspace.c.id)
 

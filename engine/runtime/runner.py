@@ -147,10 +147,16 @@ def claim_states(execution_ids: list[int], owner: str, now: datetime | None = No
     uncapped = or_(EXECUTIONS.c.status == RunStatus.RUNNING, ~caps.capped(workspace_max))
     rows, takeovers = _claim_uncapped(and_(given, uncapped), now, values)
     states = [RunState.from_row(row) for row in rows]
+    passed_on: list[int] = []
     if len(states) < len(execution_ids):  # some may be waiting for a slot
-        states += [dataclass_replace(state, capped=True)
-                   for state in map(RunState.from_row, _claim_capped(given, now, values, workspace_max))]
+        capped_rows = _claim_capped(given, now, values, workspace_max)
+        states += [dataclass_replace(state, capped=True) for state in map(RunState.from_row, capped_rows)]
+        if capped_rows:  # slots may be left that this claim's share did not take: for other workers
+            waiting = and_(given, claimable(now), caps.capped(workspace_max))
+            passed_on = list(db.session.scalars(caps.fitting(caps.waiting_candidates(waiting), workspace_max)))
     db.session.commit()
+    if passed_on:
+        hand_off_of(current_app).hand_over(passed_on)
     states.sort(key=lambda state: state.id)
     if takeovers:
         for state in states:  # a taken-over run may be a capped one: its end hands the slot on
@@ -197,14 +203,15 @@ def _claim_capped(given, now, values: dict, workspace_max: int) -> list:
     if on_database_clock():
         if not db.session.execute(caps.advisory_locks(waiting, workspace_max)).first():
             return []  # none of them is capped (they were taken, or finished)
-        chosen = caps.fitting(caps.waiting_candidates(waiting).with_for_update(skip_locked=True), workspace_max)
+        chosen = caps.fitting(caps.waiting_candidates(waiting).with_for_update(skip_locked=True), workspace_max,
+                              share=True)
         return db.session.execute(
             update(EXECUTIONS).where(EXECUTIONS.c.id.in_(chosen))
             .values(**values).returning(*_STATE_COLUMNS)).all()
     connection = db.session.connection()
     if not connection.connection.dbapi_connection.in_transaction:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
-    chosen = list(db.session.scalars(caps.fitting(caps.waiting_candidates(waiting), workspace_max)))
+    chosen = list(db.session.scalars(caps.fitting(caps.waiting_candidates(waiting), workspace_max, share=True)))
     if not chosen:
         return []
     return db.session.execute(
@@ -223,8 +230,8 @@ def hand_over_freed_slot(state: RunState) -> list[int]:
         return []
     now = database_now()
     waiting = and_(scope, claimable(now), EXECUTIONS.c.status != RunStatus.RUNNING, caps.capped(workspace_max))
-    ids = list(db.session.scalars(
-        caps.fitting(caps.waiting_candidates(waiting), workspace_max).limit(FREED_SLOT_HAND_OVERS)))
+    ids = list(db.session.scalars(caps.fitting(caps.waiting_candidates(waiting, oldest=FREED_SLOT_CANDIDATES),
+                                               workspace_max).limit(FREED_SLOT_HAND_OVERS)))
     db.session.commit()
     if ids:
         hand_off_of(current_app).hand_over(ids)
@@ -233,6 +240,8 @@ def hand_over_freed_slot(state: RunState) -> list[int]:
 
 # Two, not one: two runs ending at once may each see the other's slot free too, and hand over the same run.
 FREED_SLOT_HAND_OVERS = 2
+# Of a long queue, only the oldest waiting runs are looked at (bounded work per ended run; the sweep sees all).
+FREED_SLOT_CANDIDATES = 50
 
 
 def _past_the_takeover_cap(states: list[RunState], owner: str) -> list[RunState]:

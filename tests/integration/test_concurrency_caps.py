@@ -43,16 +43,18 @@ def statuses(ids) -> dict:
 
 def test_the_claim_takes_only_the_free_slots_of_a_capped_workflow_oldest_first(engine_app):
     ws = make_workspace("Cap Co")
-    capped_workflow(ws.id, 2)
-    ids = fire(ws.id, 5)
-    claimed = claim_states(ids, "worker-a")
-    assert [state.id for state in claimed] == ids[:2]
-    assert all(state.capped for state in claimed)
-    assert claim_states(ids, "worker-b") == []  # full: nothing more, and nothing failed
-    assert statuses(ids) == {"running": 2, "pending": 3}
-    run_claimed(claimed[0], "worker-a")  # ends: a slot frees
+    capped_workflow(ws.id, 4)
+    ids = fire(ws.id, 7)
+    first = claim_states(ids, "worker-a")
+    assert [state.id for state in first] == ids[:2]  # half the free slots: the rest are for other workers
+    assert all(state.capped for state in first)
     assert [state.id for state in claim_states(ids, "worker-b")] == [ids[2]]
-    assert statuses(ids) == {"completed": 1, "running": 2, "pending": 2}
+    assert [state.id for state in claim_states(ids, "worker-c")] == [ids[3]]
+    assert claim_states(ids, "worker-d") == []  # full: nothing more, and nothing failed
+    assert statuses(ids) == {"running": 4, "pending": 3}
+    run_claimed(first[0], "worker-a")  # ends: a slot frees
+    assert [state.id for state in claim_states(ids, "worker-b")] == [ids[4]]
+    assert statuses(ids) == {"completed": 1, "running": 4, "pending": 2}
 
 
 def test_an_uncapped_workflow_is_not_held_back_by_a_capped_one(engine_app):
@@ -74,8 +76,11 @@ def test_workspace_max_running_holds_a_workspace_and_not_another(make_app):
         make_workflow(a.id), make_workflow(b.id)
         a_ids, b_ids = fire(a.id, 6), fire(b.id, 3)
         claimed = claim_states(a_ids + b_ids, "worker-a")
-        assert [state.id for state in claimed] == a_ids[:2] + b_ids[:2]
+        assert [state.id for state in claimed] == a_ids[:1] + b_ids[:1]  # a claim takes half the free slots
+        claim_states(a_ids + b_ids, "worker-b")
+        assert claim_states(a_ids + b_ids, "worker-c") == []
         assert statuses(a_ids) == {"running": 2, "pending": 4}
+        assert statuses(b_ids) == {"running": 2, "pending": 1}
 
 
 def test_a_run_that_ends_hands_its_slot_to_the_oldest_waiting_run(make_app):
