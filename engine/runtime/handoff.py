@@ -64,7 +64,7 @@ class RQHandOff:
     def hand_over_from_sweep(self, execution_ids: list[int]) -> bool:
         """The sweep's due runs go to every worker through the same list; False when Redis does not answer."""
         try:
-            _wake_workers(self.app, execution_ids)
+            _wake_workers(self.app, execution_ids, first_in_line=True)
             return True
         except RedisError as error:
             log.warning("Queue unreachable (%s); the sweep runs the %s due executions itself", error, len(execution_ids))
@@ -149,8 +149,8 @@ def rq_queue(app):
 # RPUSH the ids, then SET NX EX each slot key; returns the slots this call took. One command for what
 # was a pipeline of 1 + RQ_WAKE_SLOTS: the hand-off runs in the request after every commit (B3).
 HAND_OFF_SCRIPT = """
-if #ARGV > 1 then
-  redis.call('RPUSH', KEYS[1], unpack(ARGV, 2))
+if #ARGV > 2 then
+  redis.call(ARGV[2], KEYS[1], unpack(ARGV, 3))
 elseif redis.call('LLEN', KEYS[1]) == 0 then
   return {}
 end
@@ -173,17 +173,22 @@ def _hand_off_script(app):
     return script
 
 
-def _wake_workers(app, execution_ids: list[int]) -> None:
-    """Push these ids (none: only wake more workers if ids wait) and queue a wake job per free slot."""
+def _wake_workers(app, execution_ids: list[int], first_in_line: bool = False) -> None:
+    """Push these ids (none: only wake more workers if ids wait) and queue a wake job per free slot.
+    `first_in_line`: in front of the ids already waiting (the sweep's: the oldest due runs, in rounds across
+    workspaces, so a waiting workspace never queues behind another's backlog; issue #22)."""
+    push = "LPUSH" if first_in_line else "RPUSH"
     slots = wake_slots(app)
     slot_keys = [WAKE_SLOT_KEY.format(slot) for slot in range(slots)]
     script = _hand_off_script(app)
     won = []
     if not execution_ids:
-        won += script(keys=[DUE_LIST_KEY, *slot_keys], args=[WAKE_SLOT_TTL_SECONDS])
-    for start in range(0, len(execution_ids), HAND_OFF_CHUNK):
-        chunk = execution_ids[start:start + HAND_OFF_CHUNK]
-        won += script(keys=[DUE_LIST_KEY, *slot_keys], args=[WAKE_SLOT_TTL_SECONDS, *chunk])
+        won += script(keys=[DUE_LIST_KEY, *slot_keys], args=[WAKE_SLOT_TTL_SECONDS, push])
+    chunks = [execution_ids[start:start + HAND_OFF_CHUNK] for start in range(0, len(execution_ids), HAND_OFF_CHUNK)]
+    if first_in_line:  # LPUSH puts its last argument first: push reversed, the last chunk first
+        chunks = [list(reversed(chunk)) for chunk in reversed(chunks)]
+    for chunk in chunks:
+        won += script(keys=[DUE_LIST_KEY, *slot_keys], args=[WAKE_SLOT_TTL_SECONDS, push, *chunk])
     if won:
         q = rq_queue(app)
         for slot in won:

@@ -144,15 +144,18 @@ def claim_states(execution_ids: list[int], owner: str, now: datetime | None = No
     values = dict(status=RunStatus.RUNNING, lease_owner=owner, lease_expires_at=expiry_after(now, lease.seconds),
                   started_at=db.func.coalesce(EXECUTIONS.c.started_at, now), resume_at=None,
                   claim_count=EXECUTIONS.c.claim_count + 1)
-    uncapped = or_(EXECUTIONS.c.status == RunStatus.RUNNING, ~caps.capped(workspace_max))
-    rows, takeovers = _claim_uncapped(and_(given, uncapped), now, values)
+    if workspace_max > 0:  # every waiting run is capped: only takeovers of expired leases go this way
+        rows, takeovers = _claim_uncapped(given, _lease_expired(now), values)
+    else:
+        uncapped = or_(EXECUTIONS.c.status == RunStatus.RUNNING, ~caps.capped(workspace_max))
+        rows, takeovers = _claim_uncapped(and_(given, uncapped), claimable(now), values)
     states = [RunState.from_row(row) for row in rows]
     passed_on: list[int] = []
     if len(states) < len(execution_ids):  # some may be waiting for a slot
         capped_rows = _claim_capped(given, now, values, workspace_max)
         states += [dataclass_replace(state, capped=True) for state in map(RunState.from_row, capped_rows)]
         if capped_rows:  # slots may be left that this claim's share did not take: for other workers
-            waiting = and_(given, claimable(now), caps.capped(workspace_max))
+            waiting = and_(given, _waiting_due(now), caps.capped(workspace_max))
             passed_on = list(db.session.scalars(caps.fitting(caps.waiting_candidates(waiting), workspace_max)))
     db.session.commit()
     if passed_on:
@@ -166,10 +169,21 @@ def claim_states(execution_ids: list[int], owner: str, now: datetime | None = No
     return states
 
 
-def _claim_uncapped(candidate_condition, now, values: dict) -> tuple[list, set]:
-    """Claim the claimable rows meeting `candidate_condition` in one statement; (rows, ids taken over)."""
+def _waiting_due(now):
+    """claimable(now) without the takeovers: a due pending or paused run (simpler for the planner)."""
+    return and_(EXECUTIONS.c.status.in_((RunStatus.PENDING, RunStatus.PAUSED)),
+                or_(EXECUTIONS.c.resume_at.is_(None), EXECUTIONS.c.resume_at <= now))
+
+
+def _lease_expired(now):
+    return and_(EXECUTIONS.c.status == RunStatus.RUNNING, EXECUTIONS.c.lease_expires_at < now)
+
+
+def _claim_uncapped(candidate_condition, due, values: dict) -> tuple[list, set]:
+    """Claim the rows meeting `candidate_condition` and `due` (claimable(now)) in one statement; (rows, ids taken
+    over)."""
     candidates = select(EXECUTIONS.c.id.label("claim_id"), EXECUTIONS.c.status.label("prior_status")).where(
-        candidate_condition, claimable(now))
+        candidate_condition, due)
     if on_database_clock():
         # UPDATE ... FROM the locked candidates, so RETURNING can say which claims took a run over.
         candidates = candidates.with_for_update(skip_locked=True).subquery("candidates")
@@ -186,7 +200,7 @@ def _claim_uncapped(candidate_condition, now, values: dict) -> tuple[list, set]:
     takeover_count = case((EXECUTIONS.c.id.in_(takeovers), EXECUTIONS.c.takeover_count + 1),
                           else_=EXECUTIONS.c.takeover_count) if takeovers else EXECUTIONS.c.takeover_count
     rows = db.session.execute(
-        update(EXECUTIONS).where(EXECUTIONS.c.id.in_(list(prior)), claimable(now))
+        update(EXECUTIONS).where(EXECUTIONS.c.id.in_(list(prior)), due)
         .values(**values, takeover_count=takeover_count)
         .returning(*_STATE_COLUMNS)
     ).all() if prior else []
@@ -199,8 +213,12 @@ def _claim_capped(given, now, values: dict, workspace_max: int) -> list:
     PostgreSQL: lock the caps' advisory locks first (one statement), then count and claim in the next one, whose
     snapshot therefore sees every claim committed before the locks were granted (engine.core.caps). SQLite: the
     same choice made under BEGIN IMMEDIATE (the one write lock), unless the uncapped claim holds it already."""
-    waiting = and_(given, claimable(now), EXECUTIONS.c.status != RunStatus.RUNNING, caps.capped(workspace_max))
+    waiting = and_(given, _waiting_due(now), caps.capped(workspace_max))
     if on_database_clock():
+        # A look without the locks first: a count read too early can only be too high (runs end, none starts
+        # without the lock), so "nothing fits" is safe to act on, and a full workspace's backlog costs no lock.
+        if db.session.execute(caps.fitting(caps.waiting_candidates(waiting), workspace_max).limit(1)).first() is None:
+            return []
         if not db.session.execute(caps.advisory_locks(waiting, workspace_max)).first():
             return []  # none of them is capped (they were taken, or finished)
         chosen = caps.fitting(caps.waiting_candidates(waiting).with_for_update(skip_locked=True), workspace_max,
@@ -215,7 +233,7 @@ def _claim_capped(given, now, values: dict, workspace_max: int) -> list:
     if not chosen:
         return []
     return db.session.execute(
-        update(EXECUTIONS).where(EXECUTIONS.c.id.in_(chosen), claimable(now)).values(**values)
+        update(EXECUTIONS).where(EXECUTIONS.c.id.in_(chosen), _waiting_due(now)).values(**values)
         .returning(*_STATE_COLUMNS)).all()
 
 
@@ -229,7 +247,7 @@ def hand_over_freed_slot(state: RunState) -> list[int]:
     if workspace_max <= 0 and state.workflow_id is None:
         return []
     now = database_now()
-    waiting = and_(scope, claimable(now), EXECUTIONS.c.status != RunStatus.RUNNING, caps.capped(workspace_max))
+    waiting = and_(scope, _waiting_due(now), caps.capped(workspace_max))
     ids = list(db.session.scalars(caps.fitting(caps.waiting_candidates(waiting, oldest=FREED_SLOT_CANDIDATES),
                                                workspace_max).limit(FREED_SLOT_HAND_OVERS)))
     db.session.commit()
