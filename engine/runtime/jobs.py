@@ -15,7 +15,7 @@ from rq import get_current_job
 from engine.runtime.budget import WorkBudget
 from engine.runtime.handoff import SWEEP_JOB, count_runs, job_options, push_back, rq_queue, take_due_ids, wake_more
 from engine.runtime.runner import default_worker_id, run_claimed_batch, run_execution
-from engine.runtime.sweep import sweep_pending_executions
+from engine.runtime.sweep import fair_pick, sweep_pending_executions
 from models import db
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,8 @@ def wake_job(slot: int | None = None):
             while ids:
                 wake_more(app)  # ids may still wait behind these: let idle workers join in
                 counts = run_claimed_batch(ids, owner)
+                if ids and not counts["claimed"]:  # all held back (caps): take the fairest due runs instead
+                    counts = _merge(counts, run_claimed_batch(fair_pick(batch), owner))
                 back = counts.pop("handed_back", [])
                 handed_back += back
                 count_runs(app, worker, counts["claimed"] - len(back))
@@ -77,6 +79,13 @@ def wake_job(slot: int | None = None):
         return totals
     finally:
         db.session.remove()
+
+
+def _merge(counts: dict, more: dict) -> dict:
+    merged = dict(counts)
+    for key, value in more.items():
+        merged[key] = merged.get(key, 0) + value if not isinstance(value, list) else merged.get(key, []) + value
+    return merged
 
 
 def sweep_job():

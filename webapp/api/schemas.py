@@ -13,6 +13,7 @@ from engine.core.schemas import (ActionSchema, ConditionSchema, ExecutionSchema,
 from models.vocabulary import (ApplicationStage, ConditionsMatch, DealStage, DealStatus, ErrorStrategy, InvoiceStatus, ProjectStatus, ReplayFrom,
                                ReplayOn, RunSource, RunStatus, TaskStatus, TicketPriority, TicketStatus, WorkflowStatus,
                                values)
+from services import workflow_settings
 from services.application_service import ApplicationSchema, CandidateSchema
 from services.contact_service import ContactSchema
 from services.deal_service import DealSchema
@@ -39,10 +40,15 @@ def _enum(values) -> dict:
 
 # --- Request bodies -------------------------------------------------------------------------
 
+SETTINGS_DESCRIPTION = ("Operating settings, not part of the definition (no version is added): `max_concurrent_runs`, "
+                        "at most this many runs at once (1 to 1000; null = no limit); the others wait as pending.")
+
+
 class WorkflowPatchSchema(WorkflowDefinitionSchema):
     """Only the given fields change; the result must still be a valid definition. A change adds a version,
     with the optional `note`."""
     note = fields.String(validate=validate.Length(max=500), metadata={"description": "Why (kept with the version)."})
+    settings = fields.Dict(keys=fields.String(), metadata={"description": SETTINGS_DESCRIPTION})
 
 
 class RunSchema(Schema):
@@ -131,6 +137,7 @@ class WorkflowOut(Schema):
     error_strategy = fields.String(metadata=_enum(values(ErrorStrategy)))
     status = fields.String(metadata=_enum(values(WorkflowStatus)))
     version = fields.Integer()
+    settings = fields.Function(workflow_settings.settings_of, metadata={"description": SETTINGS_DESCRIPTION})
     created_by_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()

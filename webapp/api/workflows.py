@@ -7,7 +7,7 @@ from flask import g
 
 from models import Role, Workflow
 from models.vocabulary import WorkflowStatus
-from services import execution_service, version_service, workflow_files, workflow_service
+from services import execution_service, version_service, workflow_files, workflow_service, workflow_settings
 from webapp.api.blueprint import ID, operation
 from webapp.api.schemas import (EmptySchema, ExecutionOut, ImportedWorkflowOut, RunSchema, VersionOut, VersionPageOut,
                                 VersionQuerySchema, WorkflowDefinitionSchema, WorkflowFileSchema, WorkflowOut,
@@ -50,7 +50,10 @@ def update_workflow(workflow_id, body):
     workflow = _workflow(workflow_id)
     definition = {key: value for key, value in workflow.definition().items() if key != "status"}
     note = body.pop("note", "")
+    settings = body.pop("settings", None)
     definition.update(body)
+    if settings is not None:
+        workflow_settings.update_settings(workflow, settings, actor())
     return workflow_service.update_workflow(workflow, definition, actor(), note=note)
 
 

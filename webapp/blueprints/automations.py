@@ -9,7 +9,7 @@ from models import Role, db
 from models.templates import TEMPLATE_CATEGORIES
 from models.vocabulary import RunStatus, WorkflowStatus, labels
 from services import (execution_service, run_history_service, schedule_service, template_service, workflow_listing,
-                      webhook_service, workflow_service, workspace_service)
+                      webhook_service, workflow_service, workflow_settings, workspace_service)
 from services.common import is_plain_int
 from services.errors import NotFound, ValidationFailed
 from webapp.blueprints.hooks import schedule_panel_context, webhook_panel_context
@@ -80,7 +80,9 @@ def _render_editor(definition, workflow=None, errors=None, selected=None, status
         sample_payload=json.dumps(sample_payload(definition["trigger"]["type"]), indent=2) if definition["trigger"]["type"] in TRIGGERS else "{}",
         can_delete=has_role(Role.ADMIN), stats_strip=_stats_strip(workflow.id) if workflow else None,
         needs_input=needs_input, template_categories=TEMPLATE_CATEGORIES,
-        workflow_status=WorkflowStatus(workflow.status) if workflow else WorkflowStatus.DRAFT, **context,
+        workflow_status=WorkflowStatus(workflow.status) if workflow else WorkflowStatus.DRAFT,
+        max_concurrent_runs=_cap_value(workflow), max_concurrent_runs_limit=workflow_settings.MAX_CONCURRENT_RUNS_LIMIT,
+        **context,
     ), status
 
 
@@ -118,18 +120,45 @@ def render_editor():
     return _render_editor(definition, workflow, selected=selected, add_target=add_target)
 
 
+def _settings_input() -> dict:
+    """The settings the editor's form sent (its Settings pane); {} when it sent none."""
+    return workflow_settings.settings_from_form(request.form)
+
+
+def _settings_errors(settings: dict) -> dict:
+    try:
+        workflow_settings.clean_settings(settings)
+    except ValidationFailed as failure:
+        return failure.errors
+    return {}
+
+
+def _cap_value(workflow=None) -> str:
+    """The Settings pane's "Runs at once" field: what the form sent, else the saved value."""
+    if "max_concurrent_runs" in request.form:
+        return request.form["max_concurrent_runs"]
+    return "" if workflow is None or workflow.max_concurrent_runs is None else str(workflow.max_concurrent_runs)
+
+
 @bp.post("/new")
 def create_workflow():
     definition = definition_from_form(request.form)
     intent = request.form.get("intent", "save")
     definition["status"] = (WorkflowStatus.ACTIVE if intent == "activate" else WorkflowStatus.DRAFT).value
+    settings = _settings_input()
+    errors = _settings_errors(settings)
     try:
         workflow = workflow_service.create_workflow(g.workspace.id, definition, current_user,
                                                     note=request.form.get("version_note", ""))
-        db.session.commit()
+        if not errors:
+            workflow_settings.update_settings(workflow, settings, current_user)
+            db.session.commit()
     except ValidationFailed as failure:
+        errors = {**failure.errors, **errors}
+    if errors:
         db.session.rollback()
-        return _render_editor(definition, errors=failure.errors, status=422)
+        return _render_editor(definition, errors=errors, status=422,
+                              selected="settings" if set(errors) <= set(_settings_errors(settings)) else None)
     flash(f"Workflow saved{' and activated' if workflow.status == WorkflowStatus.ACTIVE else ' as a draft'}.", "success")
     return redirect(url_for("automations.edit_workflow", workflow_id=workflow.id))
 
@@ -139,15 +168,22 @@ def save_workflow(workflow_id):
     workflow = editable_workflow_or_404(workflow_id)
     definition = definition_from_form(request.form)
     intent = request.form.get("intent", "save")
+    settings = _settings_input()
+    errors = _settings_errors(settings)
     try:
         workflow_service.update_workflow(workflow, definition, current_user, note=request.form.get("version_note", ""))
-        if intent in STATUS_INTENTS:
-            workflow_service.set_status(workflow, STATUS_INTENTS[intent], current_user)
-        db.session.commit()
+        if not errors:
+            workflow_settings.update_settings(workflow, settings, current_user)
+            if intent in STATUS_INTENTS:
+                workflow_service.set_status(workflow, STATUS_INTENTS[intent], current_user)
+            db.session.commit()
     except ValidationFailed as failure:
+        errors = {**failure.errors, **errors}
+    if errors:
         db.session.rollback()
         workflow = editable_workflow_or_404(workflow_id)
-        return _render_editor(definition, workflow, errors=failure.errors, status=422)
+        return _render_editor(definition, workflow, errors=errors, status=422,
+                              selected="settings" if set(errors) <= set(_settings_errors(settings)) else None)
     flash(_saved_message(workflow, intent), "success")
     return redirect(url_for("automations.edit_workflow", workflow_id=workflow.id))
 
