@@ -70,6 +70,12 @@ class RQHandOff:
             log.warning("Queue unreachable (%s); the sweep runs the %s due executions itself", error, len(execution_ids))
             return False
 
+    def hand_over_next(self, execution_ids: list[int]) -> None:
+        try:
+            _wake_workers(self.app, execution_ids, first_in_line=True)
+        except RedisError as error:  # they stay pending: the sweep hands them over
+            log.warning("Queue unreachable (%s); executions %s wait for the sweep", error, execution_ids)
+
 
 class EmbeddedHandOff:
     """Runs go to this process's runner threads (started on first use)."""
@@ -87,6 +93,9 @@ class EmbeddedHandOff:
 
     def hand_over_from_sweep(self, execution_ids: list[int]) -> bool:
         return False  # one process: the sweep runs them itself
+
+    def hand_over_next(self, execution_ids: list[int]) -> None:
+        self.hand_over(execution_ids)
 
 
 class RQJobs:

@@ -159,7 +159,7 @@ def claim_states(execution_ids: list[int], owner: str, now: datetime | None = No
             passed_on = list(db.session.scalars(caps.fitting(caps.waiting_candidates(waiting), workspace_max)))
     db.session.commit()
     if passed_on:
-        hand_off_of(current_app).hand_over(passed_on)
+        hand_off_of(current_app).hand_over_next(passed_on)
     states.sort(key=lambda state: state.id)
     if takeovers:
         for state in states:  # a taken-over run may be a capped one: its end hands the slot on
@@ -252,7 +252,7 @@ def hand_over_freed_slot(state: RunState) -> list[int]:
                                                workspace_max).limit(FREED_SLOT_HAND_OVERS)))
     db.session.commit()
     if ids:
-        hand_off_of(current_app).hand_over(ids)
+        hand_off_of(current_app).hand_over_next(ids)
     return ids
 
 

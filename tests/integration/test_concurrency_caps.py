@@ -94,7 +94,7 @@ def test_a_run_that_ends_hands_its_slot_to_the_oldest_waiting_run(make_app):
         app.config["ENGINE_HANDOFF"] = "queue"
         from engine.core import handoff
         app.extensions[handoff.EXTENSION_KEY] = type("Recorder", (), {
-            "hand_over": lambda self, run_ids: handed.append(list(run_ids))})()
+            "hand_over_next": lambda self, run_ids: handed.append(list(run_ids))})()
         run_claimed(first, "worker-a")
         assert handed == [[ids[1]]]  # one slot: the oldest waiting run, not the one behind it
 
