@@ -103,12 +103,6 @@ def test_four_workers_never_run_more_than_the_workflow_cap(make_app, database_ur
                 samples += 1
                 time.sleep(0.01)
             elapsed = time.monotonic() - began
-            import os
-            if os.environ.get("CAPS_DEBUG"):
-                rows = db.session.execute(select(WorkflowExecution.id, WorkflowExecution.started_at, WorkflowExecution.finished_at, WorkflowExecution.lease_owner, WorkflowExecution.claim_count).where(WorkflowExecution.id.in_(ids)).order_by(WorkflowExecution.started_at)).all()
-                t0 = rows[0].started_at
-                for r in rows:
-                    print(r.id, round((r.started_at - t0).total_seconds(), 2), round((r.finished_at - t0).total_seconds(), 2), r.claim_count)
             assert statuses(ids) == {"completed": runs}
     record("workflow_cap", runs=runs, cap=cap, workers=4, samples=samples, sampled_running_peak=sampled_peak,
            in_flight_peak=receiver.peak, seconds=round(elapsed, 1))
