@@ -151,12 +151,15 @@ def claim_states(execution_ids: list[int], owner: str, now: datetime | None = No
         rows, takeovers = _claim_uncapped(and_(given, uncapped), claimable(now), values)
     states = [RunState.from_row(row) for row in rows]
     passed_on: list[int] = []
-    if len(states) < len(execution_ids):  # some may be waiting for a slot
-        capped_rows = _claim_capped(given, now, values, workspace_max)
-        states += [dataclass_replace(state, capped=True) for state in map(RunState.from_row, capped_rows)]
-        if capped_rows:  # slots may be left that this claim's share did not take: for other workers
-            waiting = and_(given, _waiting_due(now), caps.capped(workspace_max))
-            passed_on = list(db.session.scalars(caps.fitting(caps.waiting_candidates(waiting), workspace_max)))
+    remaining = len(execution_ids) - len(states)
+    if remaining:  # some may be waiting for a slot
+        capped_rows, fits = _claim_capped(given, now, values, workspace_max)
+        # The cap was binding when not every remaining id fitted: then these runs hand their slot on when they end
+        # (with a cap far from reached, nobody waits, and an ended run costs nothing more).
+        binding = fits is None or len(fits) < remaining
+        states += [dataclass_replace(state, capped=binding) for state in map(RunState.from_row, capped_rows)]
+        claimed = {row.id for row in capped_rows}
+        passed_on = [run_id for run_id in fits or [] if run_id not in claimed]  # slots this claim's share left
     db.session.commit()
     if passed_on:
         hand_off_of(current_app).hand_over_next(passed_on)
@@ -207,8 +210,9 @@ def _claim_uncapped(candidate_condition, due, values: dict) -> tuple[list, set]:
     return rows, takeovers
 
 
-def _claim_capped(given, now, values: dict, workspace_max: int) -> list:
+def _claim_capped(given, now, values: dict, workspace_max: int) -> tuple[list, list[int] | None]:
     """Claim the waiting runs among `given` that a cap applies to, as far as the free slots go (oldest first).
+    Returns (the rows claimed, the ids that fitted before the claim took its share; None: not known).
 
     PostgreSQL: lock the caps' advisory locks first (one statement), then count and claim in the next one, whose
     snapshot therefore sees every claim committed before the locks were granted (engine.core.caps). SQLite: the
@@ -217,24 +221,26 @@ def _claim_capped(given, now, values: dict, workspace_max: int) -> list:
     if on_database_clock():
         # A look without the locks first: a count read too early can only be too high (runs end, none starts
         # without the lock), so "nothing fits" is safe to act on, and a full workspace's backlog costs no lock.
-        if db.session.execute(caps.fitting(caps.waiting_candidates(waiting), workspace_max).limit(1)).first() is None:
-            return []
+        fits = list(db.session.scalars(caps.fitting(caps.waiting_candidates(waiting), workspace_max)))
+        if not fits:
+            return [], fits
         if not db.session.execute(caps.advisory_locks(waiting, workspace_max)).first():
-            return []  # none of them is capped (they were taken, or finished)
+            return [], []  # none of them is capped (they were taken, or finished)
         chosen = caps.fitting(caps.waiting_candidates(waiting).with_for_update(skip_locked=True), workspace_max,
                               share=True)
         return db.session.execute(
             update(EXECUTIONS).where(EXECUTIONS.c.id.in_(chosen))
-            .values(**values).returning(*_STATE_COLUMNS)).all()
+            .values(**values).returning(*_STATE_COLUMNS)).all(), fits
     connection = db.session.connection()
     if not connection.connection.dbapi_connection.in_transaction:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+    fits = list(db.session.scalars(caps.fitting(caps.waiting_candidates(waiting), workspace_max)))
     chosen = list(db.session.scalars(caps.fitting(caps.waiting_candidates(waiting), workspace_max, share=True)))
     if not chosen:
-        return []
+        return [], fits
     return db.session.execute(
         update(EXECUTIONS).where(EXECUTIONS.c.id.in_(chosen), _waiting_due(now)).values(**values)
-        .returning(*_STATE_COLUMNS)).all()
+        .returning(*_STATE_COLUMNS)).all(), fits
 
 
 def hand_over_freed_slot(state: RunState) -> list[int]:
