@@ -121,7 +121,7 @@ def seed_workspace(name: str = "Bench Co", actions=None, trigger: str = "deal_cr
     email = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + f"-{time.time_ns()}@bench.test"
     workspace, owner = workspace_service.create_workspace(name, email, "bench-password-1", "Bench Owner")
     db.session.flush()
-    workflow_service.create_workflow(workspace.id, {
+    workflow = workflow_service.create_workflow(workspace.id, {
         "name": f"Bench: {WORKFLOW}",
         "trigger": {"type": trigger, "config": {}},
         "conditions": [],
@@ -129,6 +129,8 @@ def seed_workspace(name: str = "Bench Co", actions=None, trigger: str = "deal_cr
         "error_strategy": "continue",
         "status": "active",
     })
+    if os.environ.get("BENCH_MAX_CONCURRENT_RUNS"):  # issue #22: a cap configured (B1: one that is not reached)
+        workflow.max_concurrent_runs = int(os.environ["BENCH_MAX_CONCURRENT_RUNS"])
     db.session.commit()
     return workspace.id, owner
 

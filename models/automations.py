@@ -2,7 +2,7 @@
 import copy
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import db, utcnow
@@ -41,6 +41,7 @@ class Workflow(db.Model):
         check_in("error_strategy", ErrorStrategy, name="error_strategy_known"),
         check_in("conditions_match", ConditionsMatch, name="conditions_match_known"),
         *json_shape_checks("workflows", WORKFLOW_JSON_SHAPES),
+        CheckConstraint("max_concurrent_runs IS NULL OR max_concurrent_runs > 0", name="max_concurrent_runs_positive"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,6 +64,9 @@ class Workflow(db.Model):
     settings: Mapped[dict] = mapped_column(JSONDocument, default=dict, server_default="{}")
     # Why the workflow is paused when the engine paused it (auto-pause after consecutive failed runs); None otherwise.
     paused_reason: Mapped[str | None] = mapped_column(Text)
+    # settings.max_concurrent_runs (issue #22): at most this many of its runs are running at once; None = no cap.
+    # A column, not a key of a JSON document: every claim of a run reads it (engine.core.caps).
+    max_concurrent_runs: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -94,6 +98,11 @@ class WorkflowExecution(db.Model):
         Index("ix_workflow_executions_replay_of", "replay_of_id"),  # the replays of a run (run detail)
         Index("ix_workflow_executions_workspace_created", "workspace_id", "created_at"),  # Runs filtered by dates
         Index("ix_workflow_executions_chain_root", "chain_root_id"),
+        # A workflow's running runs (counted by every capped claim) and its oldest waiting one (handed over when a
+        # slot frees), engine.runtime.caps; a workspace's use ix_workflow_executions_workspace_status.
+        Index("ix_workflow_executions_workflow_active", "workflow_id", "status", "id",
+              postgresql_where=text("status IN ('pending', 'running')"),
+              sqlite_where=text("status IN ('pending', 'running')")),
         check_in("status", RunStatus, name="status_known"),
         *json_shape_checks("workflow_executions", EXECUTION_JSON_SHAPES),
     )

@@ -3,9 +3,12 @@
 - `alert_on_failure` (default true): a failed run notifies the workspace's owners and admins (services/failure_alerts.py).
 - `auto_pause_after_failures` (default: the workspace's `auto_pause_after_failures`, 5): pause the workflow after
   this many failed runs in a row; 0 = never. Absent or null: the workspace's default.
+- `max_concurrent_runs` (default null, no cap): at most this many runs at once; the others wait as pending
+  (engine/core/caps.py). A column, `workflows.max_concurrent_runs`, not a key of the JSON: every claim reads it.
 
 Settings are not part of the definition: no version is added, a run reads the workflow's current settings, and
-only owners and admins change them (switching alerts off is an operating decision, like the workspace default).
+only owners and admins change them (switching alerts off or capping runs is an operating decision, like the
+workspace default).
 """
 from marshmallow import Schema, ValidationError, fields, validate
 
@@ -17,6 +20,9 @@ ALERT_ON_FAILURE = "alert_on_failure"
 AUTO_PAUSE_AFTER_FAILURES = "auto_pause_after_failures"
 DEFAULT_AUTO_PAUSE_AFTER_FAILURES = 5  # a new workspace's default (workspaces.auto_pause_after_failures)
 MAX_AUTO_PAUSE_AFTER_FAILURES = 1000
+MAX_CONCURRENT_RUNS = "max_concurrent_runs"
+MAX_CONCURRENT_RUNS_LIMIT = 1000
+CAP_MESSAGE = f"Enter a whole number from 1 to {MAX_CONCURRENT_RUNS_LIMIT}, or leave it empty for no limit."
 CHANGE_ROLE = Role.ADMIN
 _AUTO_PAUSE_RANGE = validate.Range(min=0, max=MAX_AUTO_PAUSE_AFTER_FAILURES,
                                    error=f"Enter a whole number from 0 (never) to {MAX_AUTO_PAUSE_AFTER_FAILURES}.")
@@ -29,6 +35,9 @@ class WorkflowSettingsSchema(Schema):
     auto_pause_after_failures = fields.Integer(strict=True, allow_none=True, validate=_AUTO_PAUSE_RANGE, metadata={
         "description": "Pause the workflow after this many failed runs in a row; 0 = never; null = the "
                        "workspace's default."})
+    max_concurrent_runs = fields.Integer(strict=True, allow_none=True, validate=validate.Range(
+        min=1, max=MAX_CONCURRENT_RUNS_LIMIT, error=CAP_MESSAGE), metadata={
+        "description": "At most this many runs at once (1 to 1000); the others wait as pending. null = no limit."})
 
 
 def alert_on_failure(settings: dict | None) -> bool:
@@ -46,13 +55,19 @@ def auto_pause_threshold(settings: dict | None, workspace_default: int) -> int:
     return workspace_default if override is None else override
 
 
+def settings_of(workflow: Workflow) -> dict:
+    """The stored settings with the cap (a column) beside them: what a workflow's API document shows."""
+    return {**(workflow.settings or {}), MAX_CONCURRENT_RUNS: workflow.max_concurrent_runs}
+
+
 def effective_settings(workflow: Workflow) -> dict:
     """What the API shows: every setting with the value that applies (the workspace's default filled in)."""
     workspace = db.session.get(Workspace, workflow.workspace_id)
     settings = dict(workflow.settings or {})
     return {**settings, ALERT_ON_FAILURE: alert_on_failure(settings),
             AUTO_PAUSE_AFTER_FAILURES: auto_pause_override(settings),
-            "auto_pause_after_failures_effective": auto_pause_threshold(settings, workspace.auto_pause_after_failures)}
+            "auto_pause_after_failures_effective": auto_pause_threshold(settings, workspace.auto_pause_after_failures),
+            MAX_CONCURRENT_RUNS: workflow.max_concurrent_runs}
 
 
 def may_change(role: Role | None) -> bool:
@@ -72,8 +87,10 @@ def clean_settings(data) -> dict:
 def update_settings(workflow: Workflow, data: dict, actor: User | None, role: Role | None) -> Workflow:
     """Change some settings (owners and admins); the others keep their values. Audited when something changed."""
     if not may_change(role):
-        raise PermissionDenied("Only owners and admins change a workflow's failure alerts and auto-pause.")
+        raise PermissionDenied("Only owners and admins change a workflow's settings.")
     changes = clean_settings(data)
+    if MAX_CONCURRENT_RUNS in changes:
+        _set_cap(workflow, changes.pop(MAX_CONCURRENT_RUNS), actor)
     settings = dict(workflow.settings or {})
     before = dict(settings)
     for key, value in changes.items():
@@ -92,16 +109,34 @@ def update_settings(workflow: Workflow, data: dict, actor: User | None, role: Ro
     return workflow
 
 
-def settings_from_form(form) -> dict | None:
-    """The editor's settings fields as update_settings takes them; None when the form has none (a member's editor
-    shows them disabled, so the browser sends nothing)."""
-    if form.get("settings-present") != "1":
-        return None
-    raw = (form.get("settings-auto_pause_after_failures") or "").strip()
-    auto_pause: object = None
-    if raw:
-        auto_pause = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 6 else raw
-    return {ALERT_ON_FAILURE: form.get("settings-alert_on_failure") == "on", AUTO_PAUSE_AFTER_FAILURES: auto_pause}
+def _set_cap(workflow: Workflow, limit: int | None, actor: User | None) -> None:
+    if limit == workflow.max_concurrent_runs:
+        return
+    workflow.max_concurrent_runs = limit
+    db.session.flush()
+    audit_service.record_event(
+        workflow.workspace_id, "workflow.settings_changed",
+        f"Workflow {workflow.name!r}: " + (f"at most {limit} runs at once" if limit else "no limit on runs at once"),
+        actor_id=actor.id if actor else None, actor_label=actor.display_name if actor else "System",
+        subject_type="workflow", subject_id=workflow.id)
+
+
+def _whole_number_or_text(raw: str):
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 6 else raw
+
+
+def settings_from_form(form) -> dict:
+    """The editor's settings fields as update_settings takes them; {} when the form has none (a member's editor
+    shows them disabled, so the browser sends nothing). An empty number field: null (default / no limit)."""
+    settings: dict = {}
+    if form.get("settings-present") == "1":
+        auto_pause = (form.get("settings-auto_pause_after_failures") or "").strip()
+        settings[ALERT_ON_FAILURE] = form.get("settings-alert_on_failure") == "on"
+        settings[AUTO_PAUSE_AFTER_FAILURES] = _whole_number_or_text(auto_pause) if auto_pause else None
+    if MAX_CONCURRENT_RUNS in form:
+        cap = form[MAX_CONCURRENT_RUNS].strip()
+        settings[MAX_CONCURRENT_RUNS] = _whole_number_or_text(cap) if cap else None
+    return settings
 
 
 def set_workspace_auto_pause(workspace: Workspace, raw, by: User) -> None:

@@ -200,6 +200,9 @@ SETTINGS: tuple[Setting, ...] = (
             "longest step (OUTGOING_HTTP_DEADLINE_SECONDS)"),
     Setting("ENGINE_JOB_BUDGET_SECONDS", "float", 20,
             "a wake or sweep job takes no new run after this long and re-enqueues itself for the rest"),
+    Setting("WORKSPACE_MAX_RUNNING", "int", 0,
+            "a workspace holds at most this many running runs (the others wait as pending, and claims take the oldest "
+            "due runs across workspaces in turn); `0` = no limit"),
     Setting("EXECUTION_MAX_TAKEOVERS", "int", 3,
             "a run taken over (its worker stopped renewing the lease) more often than this fails with a clear error"),
     Setting("WORKER_RUNNER_THREADS", "int", 4,

@@ -24,6 +24,9 @@ class HandOff(Protocol):
     def hand_over_from_sweep(self, execution_ids: list[int]) -> bool:
         """Give the sweep's due runs to every worker; False when the caller (the sweep) must run them itself."""
 
+    def hand_over_next(self, execution_ids: list[int]) -> None:
+        """Run these first, before the runs handed over earlier (waiting runs a freed cap slot lets start)."""
+
 
 class SweepOnly:
     """No hand-off: runs wait for the sweep (ENGINE_HANDOFF=sweep, or an app without a runtime)."""
@@ -36,6 +39,9 @@ class SweepOnly:
 
     def hand_over_from_sweep(self, execution_ids: list[int]) -> bool:
         return False
+
+    def hand_over_next(self, execution_ids: list[int]) -> None:
+        pass
 
 
 _SWEEP_ONLY = SweepOnly()

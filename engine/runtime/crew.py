@@ -15,6 +15,7 @@ import threading
 
 from engine.runtime.budget import WorkBudget
 from engine.runtime.runner import run_claimed_batch
+from engine.runtime.sweep import fair_pick
 from models import db
 
 log = logging.getLogger(__name__)
@@ -102,9 +103,18 @@ class RunnerCrew:
             try:
                 with self.budget.active() if self.budget is not None else contextlib.nullcontext():
                     counts = run_claimed_batch(batch)
+                    if batch and not counts["claimed"]:  # all held back by full caps: the fairest due runs instead
+                        counts = _merged(counts, run_claimed_batch(fair_pick(len(batch))))
                 if self.on_batch is not None:
                     self.on_batch(counts)
             except Exception:
                 log.exception("Runner thread failed on executions %s; the sweep will retry them", batch)
             finally:
                 db.session.remove()
+
+
+def _merged(counts: dict, more: dict) -> dict:
+    merged = dict(counts)
+    for key, value in more.items():
+        merged[key] = merged.get(key, [] if isinstance(value, list) else 0) + value
+    return merged

@@ -65,11 +65,17 @@ class RQHandOff:
     def hand_over_from_sweep(self, execution_ids: list[int]) -> bool:
         """The sweep's due runs go to every worker through the same list; False when Redis does not answer."""
         try:
-            _wake_workers(self.app, execution_ids, force=True)  # recovery never depends on a listener being there
+            _wake_workers(self.app, execution_ids, force=True, first_in_line=True)  # recovery never waits on a listener
             return True
         except RedisError as error:
             log.warning("Queue unreachable (%s); the sweep runs the %s due executions itself", error, len(execution_ids))
             return False
+
+    def hand_over_next(self, execution_ids: list[int]) -> None:
+        try:
+            _wake_workers(self.app, execution_ids, first_in_line=True)
+        except RedisError as error:  # they stay pending: the sweep hands them over
+            log.warning("Queue unreachable (%s); executions %s wait for the sweep", error, execution_ids)
 
 
 EMBEDDED_BACKPRESSURE_SECONDS = 5.0  # the longest a request waits for the embedded runner's backlog to shrink
@@ -92,6 +98,9 @@ class EmbeddedHandOff:
 
     def hand_over_from_sweep(self, execution_ids: list[int]) -> bool:
         return False  # one process: the sweep runs them itself
+
+    def hand_over_next(self, execution_ids: list[int]) -> None:
+        self.hand_over(execution_ids)
 
 
 class RQJobs:
@@ -156,10 +165,10 @@ def rq_queue(app):
 # Issue #24: while a worker listens on the list (an awake wake job with a free runner thread, in the
 # LISTENERS_KEY sorted set until its score, a unix time, passes), no wake job is queued: it pops the ids
 # itself. A listener that pops a full batch calls wake_more (force=1), so a burst still wakes every worker.
-# KEYS: the list, the listeners, the slots; ARGV: slot TTL, now, force (0/1), ids...
+# KEYS: the list, the listeners, the slots; ARGV: slot TTL, now, force (0/1), RPUSH or LPUSH, ids...
 HAND_OFF_SCRIPT = """
-if #ARGV > 3 then
-  redis.call('RPUSH', KEYS[1], unpack(ARGV, 4))
+if #ARGV > 4 then
+  redis.call(ARGV[4], KEYS[1], unpack(ARGV, 5))
 elseif redis.call('LLEN', KEYS[1]) == 0 then
   return {}
 end
@@ -185,18 +194,23 @@ def _hand_off_script(app):
     return script
 
 
-def _wake_workers(app, execution_ids: list[int], force: bool = False) -> None:
+def _wake_workers(app, execution_ids: list[int], force: bool = False, first_in_line: bool = False) -> None:
     """Push these ids (none: only wake more workers if ids wait) and queue a wake job per free slot, unless a
-    worker listens on the list (`force`: even then; a listener asking for help with a burst)."""
+    worker listens on the list (`force`: even then; a listener asking for help with a burst).
+    `first_in_line`: in front of the ids already waiting (the sweep's: the oldest due runs, in rounds across
+    workspaces, so a waiting workspace never queues behind another's backlog; issue #22)."""
+    push = "LPUSH" if first_in_line else "RPUSH"
     slots = wake_slots(app)
     keys = [DUE_LIST_KEY, LISTENERS_KEY, *(WAKE_SLOT_KEY.format(slot) for slot in range(slots))]
-    head = [WAKE_SLOT_TTL_SECONDS, f"{time.time():.3f}", "1" if force else "0"]
+    head = [WAKE_SLOT_TTL_SECONDS, f"{time.time():.3f}", "1" if force else "0", push]
     script = _hand_off_script(app)
     won = []
     if not execution_ids:
         won += script(keys=keys, args=head)
-    for start in range(0, len(execution_ids), HAND_OFF_CHUNK):
-        chunk = execution_ids[start:start + HAND_OFF_CHUNK]
+    chunks = [execution_ids[start:start + HAND_OFF_CHUNK] for start in range(0, len(execution_ids), HAND_OFF_CHUNK)]
+    if first_in_line:  # LPUSH puts its last argument first: push reversed, the last chunk first
+        chunks = [list(reversed(chunk)) for chunk in reversed(chunks)]
+    for chunk in chunks:
         won += script(keys=keys, args=[*head, *chunk])
     if won:
         q = rq_queue(app)

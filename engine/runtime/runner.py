@@ -20,7 +20,7 @@ import logging
 import os
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace as dataclass_replace
 from functools import cache, cached_property
 from datetime import datetime, timedelta
 
@@ -30,6 +30,7 @@ from sqlalchemy import and_, bindparam, case, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from werkzeug.utils import import_string
 
+from engine.core import caps
 from engine.core.catalog import ACTIONS
 from engine.core.finished import FinishedRun
 from engine.core.handoff import hand_off_of
@@ -105,6 +106,7 @@ class RunState:
     lease_expires_at: datetime | None
     claim_count: int
     takeover_count: int
+    capped: bool = field(default=False)  # under a concurrency cap: its end hands the freed slot on (engine.core.caps)
 
     @classmethod
     def from_row(cls, row) -> "RunState":
@@ -125,21 +127,68 @@ class RunState:
         self.completed_actions, self.current_step, self.step_attempts, self.wait_marker = progress
 
 
-_STATE_COLUMNS = [EXECUTIONS.c[name] for name in RunState.__dataclass_fields__]
+_STATE_COLUMNS = [EXECUTIONS.c[name] for name in RunState.__dataclass_fields__ if name in EXECUTIONS.c]
 
 
 def claim_states(execution_ids: list[int], owner: str, now: datetime | None = None) -> list[RunState]:
-    """Claim as many of these executions as are claimable, in one statement and one commit; the state of each
-    one won, by id. On PostgreSQL rows another worker is claiming right now are skipped (FOR UPDATE SKIP LOCKED)."""
+    """Claim as many of these executions as are claimable, in one transaction; the state of each one won, by id.
+    On PostgreSQL rows another worker is claiming right now are skipped (FOR UPDATE SKIP LOCKED).
+
+    Runs under no concurrency cap (and takeovers of expired leases) are claimed by one statement; runs under a
+    cap only as far as their workflow's and workspace's free slots go (`_claim_capped`, engine.core.caps): the
+    others stay pending, and a slot's run hands it on when it ends."""
     if not execution_ids:
         return []
     now = now or database_now()  # leases on the database's clock unless a caller (the sweep's tests) moves time
     lease = _lease_policy()
-    candidates = select(EXECUTIONS.c.id.label("claim_id"), EXECUTIONS.c.status.label("prior_status")).where(
-        EXECUTIONS.c.id.in_(execution_ids), claimable(now))
+    workspace_max = current_app.config["WORKSPACE_MAX_RUNNING"]
+    given = EXECUTIONS.c.id.in_(execution_ids)
     values = dict(status=RunStatus.RUNNING, lease_owner=owner, lease_expires_at=expiry_after(now, lease.seconds),
                   started_at=db.func.coalesce(EXECUTIONS.c.started_at, now), resume_at=None,
                   claim_count=EXECUTIONS.c.claim_count + 1)
+    if workspace_max > 0:  # every waiting run is capped: only takeovers of expired leases go this way
+        rows, takeovers = _claim_uncapped(given, _lease_expired(now), values)
+    else:
+        uncapped = or_(EXECUTIONS.c.status == RunStatus.RUNNING, ~caps.capped(workspace_max))
+        rows, takeovers = _claim_uncapped(and_(given, uncapped), claimable(now), values)
+    states = [RunState.from_row(row) for row in rows]
+    passed_on: list[int] = []
+    remaining = len(execution_ids) - len(states)
+    if remaining:  # some may be waiting for a slot
+        capped_rows, fits = _claim_capped(given, now, values, workspace_max)
+        # The cap was binding when not every remaining id fitted: then these runs hand their slot on when they end
+        # (with a cap far from reached, nobody waits, and an ended run costs nothing more).
+        binding = fits is None or len(fits) < remaining
+        states += [dataclass_replace(state, capped=binding) for state in map(RunState.from_row, capped_rows)]
+        claimed = {row.id for row in capped_rows}
+        passed_on = [run_id for run_id in fits or [] if run_id not in claimed]  # slots this claim's share left
+    db.session.commit()
+    if passed_on:
+        hand_off_of(current_app).hand_over_next(passed_on)
+    states.sort(key=lambda state: state.id)
+    if takeovers:
+        for state in states:  # a taken-over run may be a capped one: its end hands the slot on
+            state.capped = state.capped or state.id in takeovers
+        metrics.LEASE_TAKEOVERS.inc(len(takeovers & {state.id for state in states}))
+        states = _past_the_takeover_cap(states, owner)
+    return states
+
+
+def _waiting_due(now):
+    """claimable(now) without the takeovers: a due pending or paused run (simpler for the planner)."""
+    return and_(EXECUTIONS.c.status.in_((RunStatus.PENDING, RunStatus.PAUSED)),
+                or_(EXECUTIONS.c.resume_at.is_(None), EXECUTIONS.c.resume_at <= now))
+
+
+def _lease_expired(now):
+    return and_(EXECUTIONS.c.status == RunStatus.RUNNING, EXECUTIONS.c.lease_expires_at < now)
+
+
+def _claim_uncapped(candidate_condition, due, values: dict) -> tuple[list, set]:
+    """Claim the rows meeting `candidate_condition` and `due` (claimable(now)) in one statement; (rows, ids taken
+    over)."""
+    candidates = select(EXECUTIONS.c.id.label("claim_id"), EXECUTIONS.c.status.label("prior_status")).where(
+        candidate_condition, due)
     if on_database_clock():
         # UPDATE ... FROM the locked candidates, so RETURNING can say which claims took a run over.
         candidates = candidates.with_for_update(skip_locked=True).subquery("candidates")
@@ -149,23 +198,76 @@ def claim_states(execution_ids: list[int], owner: str, now: datetime | None = No
             .values(**values, takeover_count=EXECUTIONS.c.takeover_count + case((taken_over, 1), else_=0))
             .returning(*_STATE_COLUMNS, taken_over.label("taken_over"))
         ).all()
-        takeovers = {row.id for row in rows if row.taken_over}
-    else:  # SQLite: one writer at a time; RETURNING cannot read the FROM table
-        prior = dict(db.session.execute(candidates).all())
-        takeovers = {run_id for run_id, status in prior.items() if status == RunStatus.RUNNING}
-        takeover_count = case((EXECUTIONS.c.id.in_(takeovers), EXECUTIONS.c.takeover_count + 1),
-                              else_=EXECUTIONS.c.takeover_count) if takeovers else EXECUTIONS.c.takeover_count
-        rows = db.session.execute(
-            update(EXECUTIONS).where(EXECUTIONS.c.id.in_(list(prior)), claimable(now))
-            .values(**values, takeover_count=takeover_count)
-            .returning(*_STATE_COLUMNS)
-        ).all() if prior else []
+        return rows, {row.id for row in rows if row.taken_over}
+    # SQLite: one writer at a time; RETURNING cannot read the FROM table
+    prior = dict(db.session.execute(candidates).all())
+    takeovers = {run_id for run_id, status in prior.items() if status == RunStatus.RUNNING}
+    takeover_count = case((EXECUTIONS.c.id.in_(takeovers), EXECUTIONS.c.takeover_count + 1),
+                          else_=EXECUTIONS.c.takeover_count) if takeovers else EXECUTIONS.c.takeover_count
+    rows = db.session.execute(
+        update(EXECUTIONS).where(EXECUTIONS.c.id.in_(list(prior)), due)
+        .values(**values, takeover_count=takeover_count)
+        .returning(*_STATE_COLUMNS)
+    ).all() if prior else []
+    return rows, takeovers
+
+
+def _claim_capped(given, now, values: dict, workspace_max: int) -> tuple[list, list[int] | None]:
+    """Claim the waiting runs among `given` that a cap applies to, as far as the free slots go (oldest first).
+    Returns (the rows claimed, the ids that fitted before the claim took its share; None: not known).
+
+    PostgreSQL: lock the caps' advisory locks first (one statement), then count and claim in the next one, whose
+    snapshot therefore sees every claim committed before the locks were granted (engine.core.caps). SQLite: the
+    same choice made under BEGIN IMMEDIATE (the one write lock), unless the uncapped claim holds it already."""
+    waiting = and_(given, _waiting_due(now), caps.capped(workspace_max))
+    if on_database_clock():
+        # A look without the locks first: a count read too early can only be too high (runs end, none starts
+        # without the lock), so "nothing fits" is safe to act on, and a full workspace's backlog costs no lock.
+        fits = list(db.session.scalars(caps.fitting(caps.waiting_candidates(waiting), workspace_max)))
+        if not fits:
+            return [], fits
+        if not db.session.execute(caps.advisory_locks(waiting, workspace_max)).first():
+            return [], []  # none of them is capped (they were taken, or finished)
+        chosen = caps.fitting(caps.waiting_candidates(waiting).with_for_update(skip_locked=True), workspace_max,
+                              share=True)
+        return db.session.execute(
+            update(EXECUTIONS).where(EXECUTIONS.c.id.in_(chosen))
+            .values(**values).returning(*_STATE_COLUMNS)).all(), fits
+    connection = db.session.connection()
+    if not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    fits = list(db.session.scalars(caps.fitting(caps.waiting_candidates(waiting), workspace_max)))
+    chosen = list(db.session.scalars(caps.fitting(caps.waiting_candidates(waiting), workspace_max, share=True)))
+    if not chosen:
+        return [], fits
+    return db.session.execute(
+        update(EXECUTIONS).where(EXECUTIONS.c.id.in_(chosen), _waiting_due(now)).values(**values)
+        .returning(*_STATE_COLUMNS)).all(), fits
+
+
+def hand_over_freed_slot(state: RunState) -> list[int]:
+    """A capped run has ended (or waits, or was given back): hand over the oldest runs waiting for its
+    workflow's (or workspace's) slot, as many as fit and at most FREED_SLOT_HAND_OVERS. The ids handed over.
+    Best effort: the sweep runs whatever waits anyway."""
+    workspace_max = current_app.config["WORKSPACE_MAX_RUNNING"]
+    scope = EXECUTIONS.c.workspace_id == state.workspace_id if workspace_max > 0 \
+        else EXECUTIONS.c.workflow_id == state.workflow_id
+    if workspace_max <= 0 and state.workflow_id is None:
+        return []
+    now = database_now()
+    waiting = and_(scope, _waiting_due(now), caps.capped(workspace_max))
+    ids = list(db.session.scalars(caps.fitting(caps.waiting_candidates(waiting, oldest=FREED_SLOT_CANDIDATES),
+                                               workspace_max).limit(FREED_SLOT_HAND_OVERS)))
     db.session.commit()
-    states = sorted((RunState.from_row(row) for row in rows), key=lambda state: state.id)
-    if takeovers:
-        metrics.LEASE_TAKEOVERS.inc(len(takeovers & {state.id for state in states}))
-        states = _past_the_takeover_cap(states, owner)
-    return states
+    if ids:
+        hand_off_of(current_app).hand_over_next(ids)
+    return ids
+
+
+# Two, not one: two runs ending at once may each see the other's slot free too, and hand over the same run.
+FREED_SLOT_HAND_OVERS = 2
+# Of a long queue, only the oldest waiting runs are looked at (bounded work per ended run; the sweep sees all).
+FREED_SLOT_CANDIDATES = 50
 
 
 def _past_the_takeover_cap(states: list[RunState], owner: str) -> list[RunState]:
@@ -286,6 +388,16 @@ def run_claimed(state: RunState, owner: str, clock=utcnow, keep_lease: bool = Tr
     finally:
         if held is not None:
             KEEPER.release(held)
+        if state.capped:
+            _hand_over_freed_slot_safely(state)
+
+
+def _hand_over_freed_slot_safely(state: RunState) -> None:
+    try:
+        hand_over_freed_slot(state)
+    except Exception:  # never fails the run: the sweep hands the waiting runs over
+        log.warning("Could not hand over the slot execution %s freed", state.id, exc_info=True)
+        db.session.rollback()
 
 
 # -- running ---------------------------------------------------------------------------------------

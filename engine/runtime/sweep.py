@@ -11,17 +11,20 @@ or when Redis does not answer, it runs them here, within the job's time budget w
 It is also the backstop of mail: queued emails whose retry is due, or that nobody sent (the process that
 queued them stopped first), go to a delivery job (sent here with ENGINE_HANDOFF=sweep).
 """
+import time
 from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import and_, func, or_, select
 from werkzeug.utils import import_string
 
+from engine.core import caps
 from engine.core.handoff import hand_off_of, jobs_of
 from engine.runtime import budget
 from engine.runtime.runner import claim_states, claimable, default_worker_id, run_claimed, shifted_clock
 from engine.runtime.schedules import fire_due_schedules
 from models import OutboxEmail, WorkflowExecution, db
+from models.base import utcnow
 from models.vocabulary import EmailStatus, RunStatus
 
 SWEEP_BATCH = 500
@@ -30,20 +33,48 @@ FAILURE_DIGESTS = "services.failure_alerts.send_due_digests"  # failure emails t
 STRANDED_EMAIL_AFTER = timedelta(minutes=2)  # a fresh email is its committing request's job until then
 
 
-def due_execution_ids(now: datetime, limit: int = SWEEP_BATCH) -> list[int]:
+def due_execution_ids(now: datetime, limit: int = SWEEP_BATCH, fresh_too: bool = False) -> list[int]:
+    """The due runs, oldest first, that may start now: expired leases, runs under no cap, and of the runs under
+    a concurrency cap only as many as their free slots (engine.core.caps). With WORKSPACE_MAX_RUNNING on, the
+    waiting runs come in rounds across workspaces (each one's oldest first), so one workspace's backlog never
+    fills the batch."""
     grace = timedelta(seconds=current_app.config["SWEEP_PENDING_GRACE_SECONDS"])
     fresh_pending = and_(
         WorkflowExecution.status == RunStatus.PENDING,
         WorkflowExecution.resume_at.is_(None),
         WorkflowExecution.created_at > now - grace,
     )
-    query = (
-        select(WorkflowExecution.id)
-        .where(claimable(now), ~fresh_pending)
-        .order_by(WorkflowExecution.id)
-        .limit(limit)
-    )
-    return list(db.session.scalars(query))
+    due = claimable(now) if fresh_too else and_(claimable(now), ~fresh_pending)
+    workspace_max = current_app.config["WORKSPACE_MAX_RUNNING"]
+    free = or_(WorkflowExecution.status == RunStatus.RUNNING, ~caps.capped(workspace_max))
+    uncapped = list(db.session.scalars(
+        select(WorkflowExecution.id).where(due, free).order_by(WorkflowExecution.id).limit(limit)))
+    fitting = caps.fitting(caps.waiting_candidates(and_(due, caps.capped(workspace_max))), workspace_max,
+                           order_fairly=workspace_max > 0)
+    capped = list(db.session.scalars(fitting.limit(limit)))
+    if workspace_max > 0:  # only takeovers are uncapped: they go first, then the rounds across workspaces
+        return (uncapped + capped)[:limit]
+    return sorted(uncapped + capped)[:limit]
+
+
+_LAST_FAIR_PICK = {"at": 0.0}
+FAIR_PICK_EVERY_SECONDS = 1.0
+
+
+def fair_pick(limit: int) -> list[int]:
+    """For a worker whose handed-over ids were all held back by full caps (a workspace's burst ahead of the
+    others in the hand-off list): the oldest due runs that fit, in rounds across workspaces, straight from the
+    database, so a waiting workspace does not wait for another's backlog to drain. At most once a second per
+    process (it reads every due run); [] when no cap is in play."""
+    if current_app.config["WORKSPACE_MAX_RUNNING"] <= 0:
+        return []
+    now = time.monotonic()
+    if now - _LAST_FAIR_PICK["at"] < FAIR_PICK_EVERY_SECONDS:
+        return []
+    _LAST_FAIR_PICK["at"] = now
+    ids = due_execution_ids(utcnow(), limit, fresh_too=True)
+    db.session.commit()
+    return ids
 
 
 def sweep_pending_executions(now: datetime | None = None, worker_id: str | None = None) -> dict:

@@ -276,3 +276,21 @@ def test_v2_mistakes_are_422_with_nested_field_paths(api):
                                    "actions.1.else.0.config.message": ["There is no step with the id 'zz'."]}
     response = client.post("/workflows", json={**DEFINITION, "conditions_match": "some"})
     assert response.status_code == 422 and "conditions_match" in errors_of(response)
+
+
+def test_max_concurrent_runs_is_a_validated_setting(api):
+    """Issue #22: settings.max_concurrent_runs through PATCH: a whole number from 1 to 1000, or null (no cap)."""
+    client = api("member")
+    workflow = create(client, status="active")
+    assert workflow["settings"] == {"max_concurrent_runs": None}
+    for bad in (0, -1, 1001, 2.5, "3", True, "many"):
+        response = client.patch(f"/workflows/{workflow['id']}", json={"settings": {"max_concurrent_runs": bad}})
+        assert response.status_code == 422, bad
+        assert "settings.max_concurrent_runs" in errors_of(response)
+    assert client.patch(f"/workflows/{workflow['id']}", json={"settings": {"colour": 1}}).status_code == 422
+    response = client.patch(f"/workflows/{workflow['id']}", json={"settings": {"max_concurrent_runs": 2}})
+    assert response.status_code == 200 and response.get_json()["settings"] == {"max_concurrent_runs": 2}
+    assert response.get_json()["version"] == workflow["version"]  # a setting is not a new version
+    assert client.get(f"/workflows/{workflow['id']}").get_json()["settings"]["max_concurrent_runs"] == 2
+    response = client.patch(f"/workflows/{workflow['id']}", json={"settings": {"max_concurrent_runs": None}})
+    assert response.get_json()["settings"] == {"max_concurrent_runs": None}

@@ -13,6 +13,7 @@ from engine.core.schemas import (ActionSchema, ConditionSchema, ExecutionSchema,
 from models.vocabulary import (ApplicationStage, ConditionsMatch, DealStage, DealStatus, ErrorStrategy, InvoiceStatus, ProjectStatus, ReplayFrom,
                                ReplayOn, RunSource, RunStatus, TaskStatus, TicketPriority, TicketStatus, WorkflowStatus,
                                values)
+from services import workflow_settings
 from services.application_service import ApplicationSchema, CandidateSchema
 from services.contact_service import ContactSchema
 from services.deal_service import DealSchema
@@ -39,10 +40,17 @@ def _enum(values) -> dict:
 
 # --- Request bodies -------------------------------------------------------------------------
 
+SETTINGS_DESCRIPTION = ("Operating settings, not part of the definition (no version is added; owners and admins): "
+                        "`alert_on_failure`, `auto_pause_after_failures` (null: the workspace's default; 0: never), "
+                        "`max_concurrent_runs` (1 to 1000; null = no limit; the others wait as pending). "
+                        "GET /workflows/{id}/settings shows the values that apply.")
+
+
 class WorkflowPatchSchema(WorkflowDefinitionSchema):
     """Only the given fields change; the result must still be a valid definition. A change adds a version,
     with the optional `note`."""
     note = fields.String(validate=validate.Length(max=500), metadata={"description": "Why (kept with the version)."})
+    settings = fields.Dict(keys=fields.String(), metadata={"description": SETTINGS_DESCRIPTION})
 
 
 class RunSchema(Schema):
@@ -132,9 +140,8 @@ class WorkflowOut(Schema):
     status = fields.String(metadata=_enum(values(WorkflowStatus)))
     paused_reason = fields.String(allow_none=True, metadata={
         "description": "Why the engine paused it (after failed runs in a row); null when a person set the status."})
-    settings = fields.Dict(keys=fields.String(), metadata={
-        "description": "Operating settings as stored (GET /workflows/{id}/settings shows the values that apply)."})
     version = fields.Integer()
+    settings = fields.Function(workflow_settings.settings_of, metadata={"description": SETTINGS_DESCRIPTION})
     created_by_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()

@@ -45,14 +45,17 @@ def get_workflow(workflow_id):
 
 
 @operation(f"/workflows/<{ID}:workflow_id>", "PATCH", summary="Change a workflow", tag=TAG,
-           body=WorkflowPatchSchema(partial=True), response=WorkflowOut, errors=(404, 422), flagged=True)
+           body=WorkflowPatchSchema(partial=True), response=WorkflowOut, errors=(403, 404, 422), flagged=True)
 def update_workflow(workflow_id, body):
     """Only the fields given change; the whole definition is validated again. Running executions keep
     the snapshot they started with."""
     workflow = _workflow(workflow_id)
     definition = {key: value for key, value in workflow.definition().items() if key != "status"}
     note = body.pop("note", "")
+    settings = body.pop("settings", None)
     definition.update(body)
+    if settings is not None:
+        workflow_settings.update_settings(workflow, settings, actor(), current_role())
     return workflow_service.update_workflow(workflow, definition, actor(), note=note)
 
 

@@ -70,26 +70,36 @@ def _trigger_extras(definition, workflow) -> dict:
     return extras
 
 
-def _failure_settings(workflow) -> dict:
-    """The settings panel's failure alerts and auto-pause: the values being edited (a re-render or a refused save),
-    else the workflow's; who may change them; the workspace's default."""
-    edited = workflow_settings.settings_from_form(request.form) if request.method == "POST" else None
+def _operating_settings(workflow) -> dict:
+    """The settings panel (failure alerts, auto-pause, runs at once): the values being edited (a re-render or a
+    refused save), else the workflow's; who may change them; the workspace's default."""
+    edited = workflow_settings.settings_from_form(request.form) if request.method == "POST" else {}
     stored = workflow.settings if workflow else {}
+    cap = workflow.max_concurrent_runs if workflow else None
     return {
-        "alert_on_failure": edited[workflow_settings.ALERT_ON_FAILURE] if edited is not None
-        else workflow_settings.alert_on_failure(stored),
-        "auto_pause_after_failures": edited[workflow_settings.AUTO_PAUSE_AFTER_FAILURES] if edited is not None
-        else workflow_settings.auto_pause_override(stored),
+        "alert_on_failure": edited.get(workflow_settings.ALERT_ON_FAILURE, workflow_settings.alert_on_failure(stored)),
+        "auto_pause_after_failures": edited.get(workflow_settings.AUTO_PAUSE_AFTER_FAILURES,
+                                                workflow_settings.auto_pause_override(stored)),
+        "max_concurrent_runs": request.form[workflow_settings.MAX_CONCURRENT_RUNS]
+        if workflow_settings.MAX_CONCURRENT_RUNS in request.form else "" if cap is None else str(cap),
+        "max_concurrent_runs_limit": workflow_settings.MAX_CONCURRENT_RUNS_LIMIT,
         "workspace_default": g.workspace.auto_pause_after_failures,
         "can_change": workflow_settings.may_change(current_role()),
     }
 
 
-def _save_failure_settings(workflow) -> None:
-    """The settings panel's failure fields, when the form has them (owners and admins; PermissionDenied otherwise)."""
-    change = workflow_settings.settings_from_form(request.form)
-    if change is not None:
-        workflow_settings.update_settings(workflow, change, current_user, current_role())
+def _settings_errors(settings: dict) -> dict:
+    try:
+        workflow_settings.clean_settings(settings)
+    except ValidationFailed as failure:
+        return failure.errors
+    return {}
+
+
+def _save_settings(workflow, settings: dict) -> None:
+    """The settings panel's fields, when the form has them (owners and admins; PermissionDenied otherwise)."""
+    if settings:
+        workflow_settings.update_settings(workflow, settings, current_user, current_role())
 
 
 def _render_editor(definition, workflow=None, errors=None, selected=None, status=200, needs_input=False, add_target=""):
@@ -102,7 +112,7 @@ def _render_editor(definition, workflow=None, errors=None, selected=None, status
         template, workflow=workflow, triggers_by_module=triggers_by_module(), actions_by_module=actions_by_module(),
         sample_payload=json.dumps(sample_payload(definition["trigger"]["type"]), indent=2) if definition["trigger"]["type"] in TRIGGERS else "{}",
         can_delete=has_role(Role.ADMIN), stats_strip=_stats_strip(workflow.id) if workflow else None,
-        needs_input=needs_input, template_categories=TEMPLATE_CATEGORIES, failure_settings=_failure_settings(workflow),
+        needs_input=needs_input, template_categories=TEMPLATE_CATEGORIES, operating_settings=_operating_settings(workflow),
         workflow_status=WorkflowStatus(workflow.status) if workflow else WorkflowStatus.DRAFT, **context,
     ), status
 
@@ -146,17 +156,22 @@ def create_workflow():
     definition = definition_from_form(request.form)
     intent = request.form.get("intent", "save")
     definition["status"] = (WorkflowStatus.ACTIVE if intent == "activate" else WorkflowStatus.DRAFT).value
+    settings = workflow_settings.settings_from_form(request.form)
+    errors = _settings_errors(settings)
     try:
         workflow = workflow_service.create_workflow(g.workspace.id, definition, current_user,
                                                     note=request.form.get("version_note", ""))
-        _save_failure_settings(workflow)
-        db.session.commit()
+        if not errors:
+            _save_settings(workflow, settings)
+            db.session.commit()
     except ValidationFailed as failure:
-        db.session.rollback()
-        return _render_editor(definition, errors=failure.errors, status=422)
+        errors = {**failure.errors, **errors}
     except PermissionDenied as denied:
         db.session.rollback()
         abort(403, description=str(denied))
+    if errors:
+        db.session.rollback()
+        return _render_editor(definition, errors=errors, status=422, selected=_settings_pane_if_only(errors, settings))
     flash(f"Workflow saved{' and activated' if workflow.status == WorkflowStatus.ACTIVE else ' as a draft'}.", "success")
     return redirect(url_for("automations.edit_workflow", workflow_id=workflow.id))
 
@@ -166,21 +181,32 @@ def save_workflow(workflow_id):
     workflow = editable_workflow_or_404(workflow_id)
     definition = definition_from_form(request.form)
     intent = request.form.get("intent", "save")
+    settings = workflow_settings.settings_from_form(request.form)
+    errors = _settings_errors(settings)
     try:
         workflow_service.update_workflow(workflow, definition, current_user, note=request.form.get("version_note", ""))
-        _save_failure_settings(workflow)
-        if intent in STATUS_INTENTS:
-            workflow_service.set_status(workflow, STATUS_INTENTS[intent], current_user)
-        db.session.commit()
+        if not errors:
+            _save_settings(workflow, settings)
+            if intent in STATUS_INTENTS:
+                workflow_service.set_status(workflow, STATUS_INTENTS[intent], current_user)
+            db.session.commit()
     except ValidationFailed as failure:
-        db.session.rollback()
-        workflow = editable_workflow_or_404(workflow_id)
-        return _render_editor(definition, workflow, errors=failure.errors, status=422)
+        errors = {**failure.errors, **errors}
     except PermissionDenied as denied:
         db.session.rollback()
         abort(403, description=str(denied))
+    if errors:
+        db.session.rollback()
+        workflow = editable_workflow_or_404(workflow_id)
+        return _render_editor(definition, workflow, errors=errors, status=422,
+                              selected=_settings_pane_if_only(errors, settings))
     flash(_saved_message(workflow, intent), "success")
     return redirect(url_for("automations.edit_workflow", workflow_id=workflow.id))
+
+
+def _settings_pane_if_only(errors: dict, settings: dict) -> str | None:
+    """Open the Settings pane when the only errors are in it (else the first card in error opens)."""
+    return "settings" if set(errors) <= set(_settings_errors(settings)) else None
 
 
 def _saved_message(workflow, intent) -> str:

@@ -6,7 +6,7 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 
 from models import Role, WorkflowExecution
 from models.vocabulary import CANCELLABLE_RUN_STATUSES, RunStatus, choices
-from services import execution_service, quick_rules_service, replay_service, run_history_service
+from services import execution_service, quick_rules_service, replay_service, run_history_service, run_queue_service
 from services.common import is_plain_int
 from services.errors import NotFound, ValidationFailed
 from services.run_history_service import RunFilter
@@ -80,7 +80,8 @@ def index():
         return _index_page(RunFilter(), None, failure.errors, 422)
     page = run_history_service.list_runs(ws_id, run_filter, before=before, after=after)
     if request.htmx and request.htmx.target == RUNS_TABLE_TARGET:
-        return render_template("runs/_partials/_runs_table.html", page=page, run_filter=run_filter, **row_links(page))
+        return render_template("runs/_partials/_runs_table.html", page=page, run_filter=run_filter, **row_links(page),
+                               queued=run_queue_service.queued_reasons(workspace_id(), page.runs))
     return _index_page(run_filter, page)
 
 
@@ -97,6 +98,7 @@ def _index_page(run_filter: RunFilter, page, errors=None, status=200):
         chart=run_history_service.daily_chart(ws_id, days=period_days(), workflow_id=scope),
         workflows=workflows, all_workflows_listed=all_workflows_listed,
         **row_links(page),
+        queued=run_queue_service.queued_reasons(ws_id, page.runs if page else []),
         can_manage=has_role(Role.ADMIN),
     ), status
 
@@ -123,6 +125,7 @@ def _detail_context(execution: WorkflowExecution) -> dict:
     steps = run_history_service.timeline(execution)
     return {
         "run": execution,
+        "queued": run_queue_service.queued_reasons(ws_id, [execution]).get(execution.id),
         "steps": steps,
         "replays": run_history_service.replays_of(ws_id, execution.id),
         "editor_url": editor_urls([execution.workflow_id]).get(execution.workflow_id) if workflow_exists else None,
