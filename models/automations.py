@@ -58,6 +58,7 @@ class Workflow(db.Model):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_from_template: Mapped[str | None] = mapped_column(String(120))  # the template's slug
+    minutes_saved_per_run: Mapped[int | None] = mapped_column(Integer)  # Insights' "time saved" (issue #22)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

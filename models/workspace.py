@@ -2,7 +2,7 @@
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import db, utcnow
@@ -17,6 +17,10 @@ class Workspace(db.Model):
     name: Mapped[str] = mapped_column(String(120))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Retention (issue #22, services/retention_service.py): days finished runs and the like are kept (None: the
+    # RUN_RETENTION_DAYS default), and when the periodic prune last took this workspace.
+    run_retention_days: Mapped[int | None] = mapped_column(Integer)
+    retention_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     memberships: Mapped[list["Membership"]] = relationship(back_populates="workspace")
 

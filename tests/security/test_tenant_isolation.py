@@ -173,6 +173,7 @@ NO_SCOPED_ID = {
     "support.index": "current workspace only", "support.new_ticket": "creates in the current workspace",
     "settings.members": "current workspace only", "settings.invite": "invites into the current workspace",
     "settings.workspace": "current workspace only", "settings.save_workspace": "changes the current workspace only",
+    "settings.save_retention": "changes the current workspace only (tests/http/test_retention.py)",
     "api_tokens.index": "current workspace only", "api_tokens.create": "creates in the current workspace",
     **{f"api_v1.{name}": "lists or creates in the token's workspace" for name in (
         "business_list_applications", "business_create_application", "business_list_contacts",
