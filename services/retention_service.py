@@ -59,7 +59,7 @@ TABLES = (
                 lambda cutoff: [WorkflowExecution.status.in_(FINISHED),
                                 or_(WorkflowExecution.finished_at.is_(None), WorkflowExecution.finished_at < cutoff)]),
     PrunedTable("webhook_deliveries", "Webhook deliveries", WebhookDelivery, WebhookDelivery.received_at,
-                "every delivery goes"),
+                "none"),
     PrunedTable("outbox_emails", "Outbox emails", OutboxEmail, OutboxEmail.created_at,
                 "queued and failed emails stay",
                 lambda cutoff: [OutboxEmail.status == EmailStatus.SENT.value,
