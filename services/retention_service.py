@@ -105,20 +105,31 @@ def _in_words(days: int | None) -> str:
 
 
 # -- what each table holds (Settings page) -------------------------------------------------------------------
+ROWS_COUNTED_UP_TO = 100_000  # the Settings page says "100,000+" beyond: counting a million rows takes seconds
+DUE_COUNTED_UP_TO = 10_000
+
+
+def _count_up_to(model, conditions: list, cap: int) -> tuple[int, bool]:
+    """(rows matching, up to `cap`; True when there are more)."""
+    counted = db.session.scalar(select(func.count()).select_from(
+        select(model.id).where(*conditions).limit(cap + 1).subquery()))
+    return min(counted, cap), counted > cap
+
+
 def table_sizes(workspace: Workspace, now: datetime | None = None) -> list[dict]:
     """Per pruned table: rows of the workspace, the oldest row's time, and the rows past the retention period
-    that the next prune deletes."""
+    that the next prune deletes. Counts stop at ROWS_COUNTED_UP_TO / DUE_COUNTED_UP_TO (`more` says so)."""
     days = retention_days(workspace)
     cutoff = (now or utcnow()) - timedelta(days=days) if days else None
     sizes = []
     for table in TABLES:
         in_workspace = table.model.workspace_id == workspace.id
-        rows = db.session.scalar(select(func.count()).select_from(table.model).where(in_workspace))
-        oldest = db.session.scalar(select(func.min(table.time_column)).where(in_workspace))
-        due = db.session.scalar(select(func.count()).select_from(table.model)
-                                .where(*table.old_rows(workspace.id, cutoff))) if cutoff and rows else 0
-        sizes.append({"key": table.key, "label": table.label, "rows": rows, "oldest": oldest, "due": due,
-                      "kept": table.kept})
+        rows, more_rows = _count_up_to(table.model, [in_workspace], ROWS_COUNTED_UP_TO)
+        oldest = db.session.scalar(select(func.min(table.time_column)).where(in_workspace)) if rows else None
+        due, more_due = (_count_up_to(table.model, table.old_rows(workspace.id, cutoff), DUE_COUNTED_UP_TO)
+                         if cutoff and rows else (0, False))
+        sizes.append({"key": table.key, "label": table.label, "rows": rows, "more_rows": more_rows, "oldest": oldest,
+                      "due": due, "more_due": more_due, "kept": table.kept})
     return sizes
 
 

@@ -215,3 +215,15 @@ def test_a_zero_default_keeps_everything(make_app):
         assert [r.cutoff for r in results] == [None]
         assert present(rows) == set(rows)
         db.session.remove()
+
+
+def test_the_settings_page_stops_counting_at_its_caps(logged_in, monkeypatch):
+    client, ws, _ = logged_in()
+    history(ws, OLD)
+    monkeypatch.setattr(retention_service, "ROWS_COUNTED_UP_TO", 5)
+    monkeypatch.setattr(retention_service, "DUE_COUNTED_UP_TO", 2)
+    ws.run_retention_days = 30
+    db.session.commit()
+    html = page_text(client.get("/settings/workspace"))
+    assert re.search(r'data-table="runs">.*?data-rows="5">5\+</td>.*?data-due="2">2\+</td>', html, re.S)
+    assert re.search(r'data-table="outbox_emails">.*?data-rows="3">3</td>', html, re.S)
