@@ -10,6 +10,7 @@ from models import Role, Workflow
 from services import insights_service
 from services.common import is_plain_int
 from services.errors import ValidationFailed
+from webapp.blueprints.runs import editor_urls
 from webapp.extensions import db
 from webapp.security import gate_behind_automations_flag, require_role, workspace_get_or_404
 
@@ -32,7 +33,7 @@ def index():
 def _detail_page(workflow: Workflow, errors=None, form=None, status=200):
     detail = insights_service.workflow_detail(g.workspace, workflow, _period())
     return render_template("insights/workflow.html", detail=detail, period_choices=insights_service.PERIOD_CHOICES,
-                           errors=errors or {}, form=form or {}, can_edit=True,
+                           errors=errors or {}, form=form or {}, editor_url=editor_urls([workflow.id])[workflow.id],
                            sample_size=insights_service.DURATION_SAMPLE), status
 
 
