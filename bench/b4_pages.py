@@ -1,6 +1,6 @@
 """B4 pages at scale: server time of the workflow list, the Runs tabs (first and a deep page), the
-Runs page filtered by a workflow and by dates, the workflow filter's search, the stats strip and a
-run detail, with N executions and 5,000 workflows in one workspace (1,000,000 executions full size)
+Runs page filtered by a workflow and by dates, the workflow filter's search, the stats strip, a
+run detail and the Insights pages (issue #22), with N executions and 5,000 workflows in one workspace (1,000,000 executions full size)
 plus another workspace's data. PostgreSQL.
 
 Rows are generated in SQL (generate_series) with the shapes the engine writes: a 3-step
@@ -212,6 +212,13 @@ def pages(workspace_id: int) -> dict[str, str]:
     urls["runs of one workflow in one week"] = f"/automations/runs?workflow={workflow_id}&{week}"
     urls["workflow filter search (JSON)"] = "/automations/runs/workflows?q=other%2012"
     urls["run detail"] = f"/automations/runs/{detail}"
+    # Issue #22: Insights (the overview reads the rollups for one page of 25 workflows; a workflow's page also
+    # reads its latest finished runs for p50/p95 and its latest failed runs for the failing steps).
+    urls["insights (30 days)"] = "/automations/insights"
+    urls["insights, 90 days"] = "/automations/insights?period=90"
+    urls["insights, page 150"] = "/automations/insights?page=150"
+    urls["insights of one workflow"] = f"/automations/insights/{workflow_id}"
+    urls["insights of one workflow, 90 days"] = f"/automations/insights/{workflow_id}?period=90"
     return urls
 
 

@@ -7,7 +7,7 @@ from models.finance import Invoice, Payment, Quotation, Refund
 from models.platform import AuditEvent, Document, Notification, OutboxEmail
 from models.projects import Project, SprintCycle, Task
 from models.recruiting import Application, Candidate
-from models.run_rollups import WorkflowRunDaily, WorkspaceRunDaily
+from models.run_rollups import RunRollupHold, WorkflowRunDaily, WorkspaceRunDaily
 from models.support import Ticket
 from models.templates import WorkflowTemplate
 from models.triggers import AutomationRule, WebhookDelivery, WebhookEndpoint, WorkflowSchedule, WorkspaceRuleSetting
@@ -22,5 +22,5 @@ __all__ = [
     "Contact", "Deal", "Project", "Task", "SprintCycle", "Ticket", "Invoice", "Quotation", "Payment",
     "Refund", "Candidate", "Application", "OutboxEmail", "Notification", "Document",
     "WorkflowTemplate", "AutomationRule", "WebhookDelivery", "WebhookEndpoint", "WorkflowSchedule", "WorkspaceRuleSetting",
-    "WorkflowRunDaily", "WorkspaceRunDaily",
+    "WorkflowRunDaily", "WorkspaceRunDaily", "RunRollupHold",
 ]

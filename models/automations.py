@@ -67,6 +67,7 @@ class Workflow(db.Model):
     # settings.max_concurrent_runs (issue #22): at most this many of its runs are running at once; None = no cap.
     # A column, not a key of a JSON document: every claim of a run reads it (engine.core.caps).
     max_concurrent_runs: Mapped[int | None] = mapped_column(Integer)
+    minutes_saved_per_run: Mapped[int | None] = mapped_column(Integer)  # Insights' "time saved" (issue #22)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

@@ -37,6 +37,7 @@ class OutboxEmail(CreatedByStep, db.Model):
     __table_args__ = (
         Index("ix_outbox_emails_workspace_created", "workspace_id", "id"),
         Index("ix_outbox_emails_status", "status"),
+        Index("ix_outbox_emails_workspace_time", "workspace_id", "created_at"),  # retention
         check_in("status", EmailStatus, name="status_known"),
     )
 
@@ -63,7 +64,8 @@ class Notification(CreatedByStep, db.Model):
 
     __tablename__ = "notifications"
     __table_args__ = (Index("ix_notifications_inbox", "workspace_id", "user_id", "read_at"),
-                      Index("ix_notifications_group", "workspace_id", "user_id", "group_key"))
+                      Index("ix_notifications_group", "workspace_id", "user_id", "group_key"),
+                      Index("ix_notifications_workspace_created", "workspace_id", "created_at"))  # retention
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))

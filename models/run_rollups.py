@@ -8,6 +8,10 @@ are few at any time and counted live from workflow_executions. Keeping non-termi
 means the engine's claims and steps never touch a rollup row; only the one UPDATE that finishes
 a run does. Each day and status is split over ROLLUP_SHARDS rows (shard = the run's id % 8), so
 runs finishing at the same moment rarely wait for each other's row lock: readers sum the shards.
+
+The retention prune deletes old finished runs WITHOUT subtracting them (migration d0220000cc22): the rollups
+keep every day's figures, so stats and charts do not change when history is pruned. RunRollupHold is how a
+SQLite transaction asks for that (services/retention_service.keep_rollups_on_delete).
 """
 from datetime import date
 
@@ -48,3 +52,13 @@ class WorkspaceRunDaily(db.Model):
     runs: Mapped[int] = mapped_column(Integer)
     total_duration_ms: Mapped[int] = mapped_column(BigInteger)
     timed_runs: Mapped[int] = mapped_column(Integer)
+
+
+class RunRollupHold(db.Model):
+    """While a transaction holds a row here (inserted and deleted again before its commit, so no other
+    connection ever sees it), SQLite's delete trigger leaves the rollups alone. PostgreSQL uses a
+    transaction-local setting instead; the table exists there too and stays empty."""
+
+    __tablename__ = "run_rollup_holds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)

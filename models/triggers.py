@@ -60,6 +60,7 @@ class WebhookDelivery(db.Model):
         UniqueConstraint("endpoint_id", "dedupe_key"),
         UniqueConstraint("endpoint_id", "replay_key", name="uq_webhook_deliveries_endpoint_replay"),
         Index("ix_webhook_deliveries_endpoint_received", "endpoint_id", "received_at"),
+        Index("ix_webhook_deliveries_workspace_received", "workspace_id", "received_at"),  # retention
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

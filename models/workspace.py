@@ -19,6 +19,10 @@ class Workspace(db.Model):
     # Pause a workflow after this many failed runs in a row, unless the workflow says otherwise; 0 = never.
     auto_pause_after_failures: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Retention (issue #22, services/retention_service.py): days finished runs and the like are kept (None: the
+    # RUN_RETENTION_DAYS default), and when the periodic prune last took this workspace.
+    run_retention_days: Mapped[int | None] = mapped_column(Integer)
+    retention_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     memberships: Mapped[list["Membership"]] = relationship(back_populates="workspace")
 

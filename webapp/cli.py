@@ -6,7 +6,7 @@ from flask.cli import AppGroup
 from engine.runtime.cli import automations_cli
 from engine.runtime.sweep import sweep_pending_executions
 from models.vocabulary import Role, values
-from services import demo_service, email_service, workspace_service
+from services import demo_service, email_service, retention_service, workspace_service
 from services.errors import NotFound, ValidationFailed
 from webapp.config import README, markdown_table, with_table
 from webapp.api.cli import tokens_cli
@@ -64,6 +64,20 @@ def demo_command():
     click.echo("Sign in at http://127.0.0.1:5000/login with any of:")
     for role, email in result.logins:
         click.echo(f"  {role:<6} {email} / {demo_service.DEMO_PASSWORD}")
+
+
+@automations_cli.command("prune")
+@click.option("--batch", type=click.IntRange(1, 100_000), default=None,
+              help="Rows per transaction (default: RUN_PRUNE_BATCH).")
+def prune_command(batch):
+    """Delete every workspace's finished runs, webhook deliveries, sent emails and read notifications older than
+    its retention period (Settings → Workspace), in short batches. The daily totals behind stats stay."""
+    results = retention_service.prune_all(batch=batch)
+    for result in results:
+        counts = ", ".join(f"{count:,} {key.replace('_', ' ')}" for key, count in result.deleted.items())
+        kept = "keeps everything" if result.cutoff is None else f"before {result.cutoff:%Y-%m-%d %H:%M} UTC"
+        click.echo(f"Workspace {result.workspace_id} ({kept}): deleted {counts}.")
+    click.echo(f"Pruned {len(results)} workspaces.")
 
 
 emails_cli = AppGroup("emails", help="The email outbox.")

@@ -154,6 +154,16 @@ def _readable_file(name: str, value: str) -> None:
         raise ConfigError(f"{name} must name a readable file (got {value!r}).")
 
 
+MAX_RETENTION_DAYS = 3650
+
+
+def _at_most(limit: int) -> Callable[[str, int], None]:
+    def check(name: str, value: int) -> None:
+        if value > limit:
+            raise ConfigError(f"{name} must be at most {limit:,} (got {value}).")
+    return check
+
+
 def _random_secret_key() -> str:
     return "dev-" + secrets.token_hex(16)
 
@@ -190,6 +200,14 @@ SETTINGS: tuple[Setting, ...] = (
             "how long a worker's claim on a run lasts before another worker may take it over"),
     Setting("RETRY_BASE_SECONDS", "float", 2, "first wait of the Retry on error strategy (then ×2, ×4)"),
     Setting("SWEEP_PENDING_GRACE_SECONDS", "float", 5, "the sweep leaves fresh pending runs this long to the queue"),
+    Setting("RUN_RETENTION_DAYS", "int", 90,
+            "days finished runs, webhook deliveries, sent emails and read notifications are kept, for workspaces "
+            "that did not choose their own (Settings → Workspace); the daily totals behind stats and charts stay; "
+            "`0` = keep everything", check=_at_most(MAX_RETENTION_DAYS)),
+    Setting("RUN_PRUNE_BATCH", "int", 1000,
+            "rows the prune deletes per transaction (short transactions, no long locks)", check=_at_most(100_000)),
+    Setting("RUN_PRUNE_INTERVAL_SECONDS", "float", 3600,
+            "how often the periodic sweep prunes each workspace; `0` = only `flask automations prune` prunes"),
     Setting("ENGINE_HANDOFF", "choice", "queue", "`sweep`: never hand runs to the queue; only the sweep runs them",
             choices=("queue", "sweep")),
     Setting("ENGINE_CLAIM_BATCH", "int", 20, "runs a worker (or an embedded runner thread) claims in one statement"),

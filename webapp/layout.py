@@ -27,6 +27,7 @@ NAVIGATION = (
     NavItem("Workflows", "automations.workflows", "diagram-3", "automations"),
     NavItem("Templates", "automations.templates", "grid", "automations"),
     NavItem("Runs", "runs.index", "activity", "automations"),
+    NavItem("Insights", "insights.index", "graph-up", "automations"),
     NavItem("Quick Rules", "quick_rules.index", "toggles", "settings", Role.ADMIN),
     NavItem("Workspace", "settings.workspace", "globe", "settings"),
     NavItem("Members", "settings.members", "people-fill", "settings"),
@@ -53,7 +54,8 @@ def visible_navigation() -> dict[str, list[dict]]:
         if item.section == "automations":
             active = request.endpoint == item.endpoint or (
                 item.endpoint == "automations.workflows" and request.endpoint in ("automations.new_workflow", "automations.edit_workflow")
-            ) or (item.endpoint == "runs.index" and request.endpoint in ("runs.detail", "runs.confirm_bulk_replay"))
+            ) or (item.endpoint == "runs.index" and request.endpoint in ("runs.detail", "runs.confirm_bulk_replay")
+                  ) or (item.endpoint == "insights.index" and request.endpoint == "insights.workflow")
         elif item.section == "settings":
             active = request.endpoint == item.endpoint
         sections[item.section].append({"label": item.label, "endpoint": item.endpoint, "icon": item.icon, "active": active})

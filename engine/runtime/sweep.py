@@ -10,6 +10,9 @@ or when Redis does not answer, it runs them here, within the job's time budget w
 
 It is also the backstop of mail: queued emails whose retry is due, or that nobody sent (the process that
 queued them stopped first), go to a delivery job (sent here with ENGINE_HANDOFF=sweep).
+
+And of retention: when a workspace was not pruned within RUN_PRUNE_INTERVAL_SECONDS, a prune job
+(services.retention_service) deletes its history past the retention period. Only on the real clock.
 """
 import time
 from datetime import datetime, timedelta
@@ -23,7 +26,7 @@ from engine.core.handoff import hand_off_of, jobs_of
 from engine.runtime import budget
 from engine.runtime.runner import claim_states, claimable, default_worker_id, run_claimed, shifted_clock
 from engine.runtime.schedules import fire_due_schedules
-from models import OutboxEmail, WorkflowExecution, db
+from models import OutboxEmail, WorkflowExecution, Workspace, db
 from models.base import utcnow
 from models.vocabulary import EmailStatus, RunStatus
 
@@ -31,6 +34,8 @@ SWEEP_BATCH = 500
 EMAIL_DELIVERY_JOB = "services.email_service.deliver_job"  # by its path: the engine does not import services
 FAILURE_DIGESTS = "services.failure_alerts.send_due_digests"  # failure emails that waited for the hour to pass
 STRANDED_EMAIL_AFTER = timedelta(minutes=2)  # a fresh email is its committing request's job until then
+PRUNE_JOB = "services.retention_service.prune_job"  # by its path, like the mail job
+PRUNE_HERE = "services.retention_service.prune_due_workspaces"  # the same in this session (no background jobs)
 
 
 def due_execution_ids(now: datetime, limit: int = SWEEP_BATCH, fresh_too: bool = False) -> list[int]:
@@ -107,6 +112,7 @@ def sweep_pending_executions(now: datetime | None = None, worker_id: str | None 
     counts["scheduled_fired"] = fire_due_schedules(now)
     counts["emails_due"] = hand_over_due_emails(now)
     counts["failure_digests"] = import_string(FAILURE_DIGESTS)(now)
+    counts["prune_due"] = 0 if moved else hand_over_due_prune(now)
     return counts
 
 
@@ -125,4 +131,27 @@ def hand_over_due_emails(now: datetime) -> int:
             jobs.run_job(EMAIL_DELIVERY_JOB, [None])
         else:
             import_string(EMAIL_DELIVERY_JOB)(None)
+    return due
+
+
+def prune_due_condition(now: datetime, interval_seconds: float):
+    """Workspaces whose history the periodic prune has not looked at within the interval."""
+    return or_(Workspace.retention_checked_at.is_(None),
+               Workspace.retention_checked_at < now - timedelta(seconds=interval_seconds))
+
+
+def hand_over_due_prune(now: datetime) -> int:
+    """Workspaces due for the retention prune: handed to a prune job, or pruned here without background jobs.
+    RUN_PRUNE_INTERVAL_SECONDS = 0 leaves pruning to `flask automations prune`."""
+    interval = current_app.config["RUN_PRUNE_INTERVAL_SECONDS"]
+    if interval <= 0:
+        return 0
+    due = db.session.scalar(select(func.count()).select_from(Workspace).where(prune_due_condition(now, interval)))
+    db.session.commit()
+    if due:
+        jobs = jobs_of(current_app)
+        if jobs is not None:
+            jobs.run_job(PRUNE_JOB, [])
+        else:
+            import_string(PRUNE_HERE)()
     return due

@@ -45,6 +45,9 @@ NON_DEFAULT = {
     "METRICS_TOKEN": ("m" * 32, "m" * 32),
     "CHAIN_RUN_BUDGET": ("250", 250),
     "WORKSPACE_RUNS_PER_MINUTE": ("600", 600),
+    "RUN_RETENTION_DAYS": ("30", 30),
+    "RUN_PRUNE_BATCH": ("250", 250),
+    "RUN_PRUNE_INTERVAL_SECONDS": ("600", 600.0),
     "EMAIL_BACKEND": ("resend", "resend"),
     "SMTP_URL": ("smtps://mail.example.test:465", "smtps://mail.example.test:465"),
     "EMAIL_FROM": ("Acme Ops <ops@acme.example>", "Acme Ops <ops@acme.example>"),
@@ -113,6 +116,8 @@ def test_unset_and_empty_variables_take_the_defaults(environment):
     ("AUTH_RATE_LIMIT_PER_ADDRESS", "5 per fortnight"),
     ("SMTP_CA_FILE", "/no/such/ca.pem"),
     ("TRUSTED_PROXIES", "-1"),
+    ("RUN_RETENTION_DAYS", "3651"),
+    ("RUN_PRUNE_BATCH", "1000000"),
 ])
 def test_an_invalid_variable_stops_start_up_with_an_error_naming_it(environment, name, value):
     environment.setenv(name, value)

@@ -4,7 +4,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_login import current_user
 
 from models import Role
-from services import workflow_settings, workspace_service
+from services import retention_service, workflow_settings, workspace_service
 from services.errors import NotFound, PermissionDenied, ValidationFailed
 from webapp.extensions import db
 from webapp.security import has_role, require_role
@@ -48,11 +48,19 @@ def invite():
     return redirect(url_for("settings.members"))
 
 
-def _workspace_page(errors=None, form=None, status=200):
+def _workspace_page(errors=None, form=None, status=200, retention_errors=None, retention_form=None):
     return render_template(
         "settings/workspace.html", time_zones=workspace_service.time_zone_choices(), can_edit=has_role(Role.ADMIN),
-        errors=errors or {}, form=form or {},
+        errors=errors or {}, form=form or {}, retention=_retention_context(retention_errors, retention_form),
     ), status
+
+
+def _retention_context(errors=None, form=None) -> dict:
+    """The Data retention section (settings/_retention.html): the period, the default, what each table holds."""
+    return {"days": retention_service.retention_days(g.workspace), "own_days": g.workspace.run_retention_days,
+            "default_days": retention_service.default_days(), "min_days": retention_service.MIN_DAYS,
+            "max_days": retention_service.MAX_DAYS, "sizes": retention_service.table_sizes(g.workspace),
+            "checked_at": g.workspace.retention_checked_at, "errors": errors or {}, "form": form or {}}
 
 
 @bp.get("/workspace")
@@ -87,6 +95,20 @@ def save_workspace():
         return _workspace_page(failure.errors, request.form, 422)
     flash(f"Times are now shown in {g.workspace.timezone}.", "success")
     return redirect(url_for("settings.workspace"))
+
+
+@bp.post("/workspace/retention")
+@require_role(Role.ADMIN)
+def save_retention():
+    try:
+        retention_service.set_retention_days(g.workspace, request.form.get("run_retention_days", ""), current_user)
+        db.session.commit()
+    except ValidationFailed as failure:
+        db.session.rollback()
+        return _workspace_page(status=422, retention_errors=failure.errors, retention_form=request.form)
+    days = retention_service.retention_days(g.workspace)
+    flash(f"Run history is now kept for {days} days." if days else "Run history is now kept forever.", "success")
+    return redirect(url_for("settings.workspace") + "#retention")
 
 
 def _manage(change, done_message):
