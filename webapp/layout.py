@@ -53,7 +53,7 @@ def visible_navigation() -> dict[str, list[dict]]:
         if item.section == "automations":
             active = request.endpoint == item.endpoint or (
                 item.endpoint == "automations.workflows" and request.endpoint in ("automations.new_workflow", "automations.edit_workflow")
-            ) or (item.endpoint == "runs.index" and request.endpoint in ("runs.detail", "runs.confirm_bulk_replay"))
+            ) or (item.endpoint == "runs.index" and request.endpoint in ("runs.detail", "runs.confirm_bulk_replay", "runs.confirm_bulk_action"))
         elif item.section == "settings":
             active = request.endpoint == item.endpoint
         sections[item.section].append({"label": item.label, "endpoint": item.endpoint, "icon": item.icon, "active": active})
