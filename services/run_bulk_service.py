@@ -122,13 +122,13 @@ def preview(workspace_id: int, selection: Selection, action: str) -> Preview:
 
 def apply(workspace_id: int, selection: Selection, action: str, actor: User | None = None,
           options: replay_service.ReplayOptions = replay_service.ReplayOptions(),
-          budget_seconds: float = REQUEST_BUDGET_SECONDS) -> BulkOutcome:
+          budget_seconds: float | None = None) -> BulkOutcome:
     """Do the action batch by batch (each committed) until the selection is done or the budget is spent; then
     hand the rest to a background job (or, with no background jobs, go on here)."""
     if selection.all_matching and selection.up_to_id is None:
         raise ValidationFailed({"up_to_id": ["Confirm the selection again: it has no upper bound."]})
     outcome = BulkOutcome(action, after_id=selection.after_id)
-    deadline = time.monotonic() + budget_seconds
+    deadline = time.monotonic() + (REQUEST_BUDGET_SECONDS if budget_seconds is None else budget_seconds)
     jobs = jobs_of(current_app)
     while True:
         ids = _next_batch(workspace_id, replace(selection, after_id=outcome.after_id), action)
