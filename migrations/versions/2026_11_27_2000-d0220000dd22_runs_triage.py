@@ -21,12 +21,14 @@ branch_labels = None
 depends_on = None
 
 SEARCH_TEXT_MAX = 4000
-# Values only (no keys): every string or number anywhere in the payload, then the errors.
+# Values only (no keys): every string or number anywhere in the payload, then the errors. Silent (the last argument)
+# and lax: a step record without an error, or any odd JSON, never makes the expression (so the INSERT) fail.
 SEARCH_TEXT_SQL = (
     "lower(left("
-    "jsonb_path_query_array(trigger_payload, 'strict $.** ? (@.type() == \"string\" || @.type() == \"number\")')::text"
+    "jsonb_path_query_array(trigger_payload, 'strict $.** ? (@.type() == \"string\" || @.type() == \"number\")', "
+    "'{}', true)::text"
     " || ' ' || coalesce(error, '') || ' ' || "
-    "jsonb_path_query_array(completed_actions, 'strict $[*].error ? (@.type() == \"string\")')::text"
+    "jsonb_path_query_array(completed_actions, 'lax $[*].error ? (@.type() == \"string\")', '{}', true)::text"
     f", {SEARCH_TEXT_MAX}))"
 )
 PARTIAL = {
