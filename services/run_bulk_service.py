@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from flask import current_app
 from sqlalchemy import delete, func, select, update
+from werkzeug.datastructures import MultiDict
 
 from engine.core.handoff import jobs_of
 from models import User, WorkflowExecution, db
@@ -207,8 +208,6 @@ def _as_job(selection: Selection, action: str, options) -> dict:
 
 def continue_bulk_action(workspace_id: int, job: dict, actor_id: int | None) -> None:
     """The rest of a bulk action, in the background (see the module's docstring)."""
-    from werkzeug.datastructures import MultiDict
-
     run_filter = run_history_service.parse_filter(workspace_id, MultiDict(job["filter"]))
     ids = tuple(job["ids"]) if job.get("ids") else None
     selection = Selection(run_filter, ids, job["up_to_id"], job["after_id"])

@@ -251,6 +251,7 @@ def confirm_bulk_action():
     return render_template(
         "runs/bulk_confirm.html", action=action, action_label=run_bulk_service.ACTIONS[action], selection=selection,
         preview=preview, filter_args=selection.run_filter.query_args(),
+        status_label=dict(TABS).get(selection.run_filter.status) if selection.run_filter.status else None,
         workflow_name=run_history_service.workflow_name(workspace_id(), selection.run_filter.workflow_id),
     )
 
