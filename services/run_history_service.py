@@ -179,6 +179,8 @@ def _latest(run_filter: RunFilter) -> datetime | None:
 
 def list_conditions(workspace_id: int, run_filter: RunFilter) -> list:
     """The WHERE conditions of the list for this filter."""
+    # Every list filter is one condition here (the tab counts' partial-index counts and the bulk actions' "all
+    # matching" go through this function too): a new filter, e.g. hiding test runs, is one more `if` below.
     conditions = [WorkflowExecution.workspace_id == workspace_id, *status_conditions(run_filter)]
     if run_filter.search:
         conditions.append(run_search.matches(run_filter.search))
