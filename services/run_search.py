@@ -23,7 +23,9 @@ def matches(term: str):
     """The WHERE condition: the run's data contains `term`."""
     pattern = like_pattern(term)
     if db.session.get_bind().dialect.name == "postgresql":
-        return WorkflowExecution.search_text.like(literal(pattern), escape=ESCAPE)
+        # The pattern inline (SQLAlchemy quotes it), not a bound parameter: a prepared statement's generic plan
+        # cannot tell a rare term from a common one and may read a whole workflow's matches through the index.
+        return WorkflowExecution.search_text.like(literal(pattern, literal_execute=True), escape=ESCAPE)
     payload_values = text(
         "EXISTS (SELECT 1 FROM json_tree(workflow_executions.trigger_payload) AS value_node "
         "WHERE value_node.type IN ('text', 'integer', 'real') AND lower(value_node.atom) LIKE :run_search ESCAPE '\\')"
