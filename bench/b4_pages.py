@@ -34,6 +34,10 @@ TARGET_P95_MS = 50.0
 EXTRA_PAGES = ("/automations?sort=last_run", "runs of one week (dates)", "workflow filter search (JSON)")
 HISTORY_VERSIONS = 1000  # issue #21: a workflow with this many versions; its History page and a save stay ≤ 50 ms
 BACKLOG = os.environ.get("BACKLOG") == "1"
+# B4_PAGES=triage: only the Runs tab's triage pages (search in run data, the Failed and Completed-with-errors tabs,
+# All), without the version histories: issue #22's figures at full size when the machine has no time for the rest.
+TRIAGE_ONLY = os.environ.get("B4_PAGES") == "triage"
+TRIAGE_PAGES = ("search", "runs failed", "runs completed_with_errors", "runs all")
 STEP = ('{"index": %d, "type": "log_event", "status": "completed", "attempts": 1, '
         '"started_at": "2026-01-01T00:00:00+00:00", "finished_at": "2026-01-01T00:00:00.004000+00:00", '
         '"duration_ms": 4, "input": {"event": "bench", "message": "Deal 1"}, '
@@ -68,14 +72,17 @@ def seed_executions(groups: list[tuple[int, int, int, int]]) -> None:
                 CASE WHEN {s} < 90 THEN 'completed' WHEN {s} < 96 THEN 'failed' WHEN {s} = 96 THEN 'cancelled'
                      {unfinished} ELSE 'completed' END AS status,
                 now() - {age} AS created_at, g,
-                CASE WHEN {s} BETWEEN 90 AND 95 THEN 'Step 2 failed: boom' END AS error
+                CASE WHEN {s} BETWEEN 90 AND 95 THEN 'Step 2 failed: mailbox ' || (g % 97) || ' unavailable'
+                     WHEN {s} < 2 THEN 'Step 2 failed: quota ' || (g % 89) || ' exceeded' END AS error
             FROM generate_series(1, :runs{n}) AS g""")
     db.session.execute(text(f"""
         INSERT INTO workflow_executions (workspace_id, workflow_id, workflow_name, trigger_type, source, definition,
             trigger_payload, status, created_at, started_at, finished_at, duration_ms, error, completed_actions,
             current_step, step_attempts, claim_count, event_depth)
         SELECT workspace_id, workflow_id, name, 'deal_created', 'event', CAST(:definition AS jsonb),
-            jsonb_build_object('deal', jsonb_build_object('id', g, 'title', 'Deal ' || g)),
+            jsonb_build_object('deal', jsonb_build_object('id', g, 'title', 'Deal ' || g, 'value', g % 5000),
+                               'contact', jsonb_build_object('email', 'c' || (g % 50000) || '@example.test'),
+                               'order_ref', 'ORD-' || g),
             status, created_at, created_at, created_at + interval '12 milliseconds', 12, error,
             CAST(:actions AS jsonb), 3, 0, 1, 0
         FROM ({" UNION ALL ".join(selects)}) AS runs
@@ -111,10 +118,21 @@ def seed(size: dict) -> tuple[int, str, int, int]:
         groups.append((workspace_id, first, workflows, runs, owner))
     (big_id, *_, big_owner), _other, (small_id, *_, small_owner) = groups
     began = time.perf_counter()
+    # The search's trigram index is built after the bulk load, as its migration builds it on an existing table
+    # (inserting a million rows into a live GIN index row by row is a different, slower operation).
+    db.session.execute(text("DROP INDEX ix_workflow_executions_search"))
     seed_executions([group[:4] for group in groups])
     seeded = time.perf_counter() - began
     db.session.commit()
     line("seeded executions in (rollup triggers firing)", f"{seeded:.0f}", "s")
+    began = time.perf_counter()
+    db.session.execute(text("CREATE INDEX ix_workflow_executions_search ON workflow_executions "
+                            "USING gin (search_text gin_trgm_ops)"))
+    # Some failed runs resolved by a replay (the Failed tab subtracts them) and a few hundred of them.
+    db.session.execute(text("UPDATE workflow_executions SET resolved_by_id = id WHERE status = 'failed' AND id % 50 = 0"))
+    db.session.commit()
+    line("built the run search's trigram index (and marked 2 % of failed runs resolved) in",
+         f"{time.perf_counter() - began:.0f}", "s")
     # A live database is vacuumed by autovacuum, and its rollup rows stay compact: each run finishes in its own
     # transaction, so page pruning drops the old versions of a rollup row as it goes. This bulk load updated the
     # same few rollup rows a million times in ONE transaction, leaving a million dead versions (71 MB for 1,444
@@ -202,7 +220,7 @@ def pages(workspace_id: int) -> dict[str, str]:
     week = f"from={middle.isoformat()}&to={(middle + timedelta(days=6)).isoformat()}"
     urls = {"/automations": "/automations", "/automations?page=150 (deep)": "/automations?page=150",
             "/automations?sort=last_run": "/automations?sort=last_run"}
-    for status in ("", "pending", "running", "completed", "failed", "cancelled", "paused"):
+    for status in ("", "pending", "running", "completed", "completed_with_errors", "failed", "cancelled", "paused"):
         suffix = f"status={status}&" if status else ""
         urls[f"runs {status or 'all'}"] = f"/automations/runs?{suffix}"
         urls[f"runs {status or 'all'} deep"] = f"/automations/runs?{suffix}before={deep}"
@@ -211,6 +229,19 @@ def pages(workspace_id: int) -> dict[str, str]:
     urls["runs of one week (dates)"] = f"/automations/runs?{week}"
     urls["runs of one workflow in one week"] = f"/automations/runs?workflow={workflow_id}&{week}"
     urls["workflow filter search (JSON)"] = "/automations/runs/workflows?q=other%2012"
+    urls["runs failed, resolved shown"] = "/automations/runs?status=failed&resolved=show"
+    # Search in run data (issue #22): payload values and step errors, alone and within a workflow or dates.
+    probe = ids[len(ids) // 3]
+    urls["search: an order ref (~11 runs)"] = f"/automations/runs?q=ORD-{probe // 10}"
+    urls["search: a customer email (~20 runs)"] = f"/automations/runs?q=c{probe % 50000}@example.test"
+    urls["search: a word in every run"] = "/automations/runs?q=example.test"
+    urls["search: no run matches"] = "/automations/runs?q=zzqqxx"
+    urls["search: a step error, failed tab"] = "/automations/runs?status=failed&q=mailbox%2042%20unavailable"
+    urls["search: a step error, completed with errors tab"] = "/automations/runs?status=completed_with_errors&q=quota%2017"
+    urls["search within one workflow"] = f"/automations/runs?workflow={workflow_id}&q=example.test"
+    urls["search within one workflow, rare value"] = f"/automations/runs?workflow={workflow_id}&q=c{probe % 50000}@"
+    urls["search within one week"] = f"/automations/runs?{week}&q=mailbox"
+    urls["search within one week, rare value"] = f"/automations/runs?{week}&q=ORD-{probe}"
     urls["run detail"] = f"/automations/runs/{detail}"
     # Issue #22: Insights (the overview reads the rollups for one page of 25 workflows; a workflow's page also
     # reads its latest finished runs for p50/p95 and its latest failed runs for the failing steps).
@@ -262,9 +293,14 @@ def run(size: str = "small") -> dict:
     with app.app_context():
         big_id, big_email, small_id, small_email = seed(sizes)
         big_urls, small_urls = pages(big_id), pages(small_id)
-        history_id, small_history_id = seed_history(big_id, big_email), seed_history(small_id, small_email)
-        big_urls.update(history_urls(history_id))
-        small_urls.update(history_urls(small_history_id))
+        if TRIAGE_ONLY:
+            big_urls = {label: url for label, url in big_urls.items() if label.startswith(TRIAGE_PAGES)}
+            small_urls = {label: url for label, url in small_urls.items() if label in big_urls}
+            history_id = None
+        else:
+            history_id, small_history_id = seed_history(big_id, big_email), seed_history(small_id, small_email)
+            big_urls.update(history_urls(history_id))
+            small_urls.update(history_urls(small_history_id))
         db.session.remove()
         big = time_pages(login(app, big_email), big_urls, sizes["repeats"])
         small = time_pages(login(app, small_email), small_urls, sizes["repeats"])
@@ -277,8 +313,9 @@ def run(size: str = "small") -> dict:
             "stats strip, one workflow": lambda: run_history_service.stats(big_id, 30, workflow_id=busy),
             "status tab counts, one workflow": lambda: run_history_service.status_counts(
                 big_id, run_history_service.RunFilter(workflow_id=busy)),
-            f"save of a workflow with {HISTORY_VERSIONS:,} versions (adds one, committed)": history_save(history_id),
         }
+        if history_id is not None:
+            calls[f"save of a workflow with {HISTORY_VERSIONS:,} versions (adds one, committed)"] = history_save(history_id)
         services = time_calls(calls, sizes["repeats"])
         db.session.remove()
         db.engine.dispose()

@@ -2,7 +2,7 @@
 import copy
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, Computed, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import db, utcnow
@@ -104,6 +104,17 @@ class WorkflowExecution(db.Model):
         Index("ix_workflow_executions_workflow_active", "workflow_id", "status", "id",
               postgresql_where=text("status IN ('pending', 'running')"),
               sqlite_where=text("status IN ('pending', 'running')")),
+        # The Runs tab's triage (issue #22): "Completed with errors" runs and failed runs a replay resolved,
+        # listed newest first and counted per workflow and dates from these small partial indexes.
+        Index("ix_workflow_executions_with_errors", "workspace_id", "id", "workflow_id", "created_at",
+              sqlite_where=text("status = 'completed' AND error IS NOT NULL"),
+              postgresql_where=text("status = 'completed' AND error IS NOT NULL")),
+        Index("ix_workflow_executions_resolved", "workspace_id", "id", "workflow_id", "created_at",
+              sqlite_where=text("status = 'failed' AND resolved_by_id IS NOT NULL"),
+              postgresql_where=text("status = 'failed' AND resolved_by_id IS NOT NULL")),
+        # the search's trigram index (PostgreSQL); on SQLite an always empty stand-in
+        Index("ix_workflow_executions_search", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "gin_trgm_ops"}, sqlite_where=text("search_text IS NOT NULL")),
         check_in("status", RunStatus, name="status_known"),
         *json_shape_checks("workflow_executions", EXECUTION_JSON_SHAPES),
     )
@@ -139,6 +150,13 @@ class WorkflowExecution(db.Model):
     chain_root_id: Mapped[int | None] = mapped_column(BigId)
     chain_runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     workflow_version: Mapped[int | None] = mapped_column(Integer)  # the workflow_versions.number it ran (issue #21)
+    # A failed run that a replay (or a replay of a replay) later completed without a failed step: that replay's id.
+    # No foreign key (adding one on SQLite would rebuild the table): deleting runs clears it (run_bulk_service).
+    resolved_by_id: Mapped[int | None] = mapped_column(BigId)
+    # What the Runs tab's search reads: the trigger payload's values, the run's error and its steps' errors, lower
+    # case. PostgreSQL computes and stores it (SEARCH_TEXT_SQL, a trigram GIN index); on SQLite the column is a
+    # virtual NULL and services.run_search reads the JSON itself. Never written by the application.
+    search_text: Mapped[str | None] = mapped_column(Text, Computed(text("NULL")), deferred=True)
 
     workflow: Mapped[Workflow | None] = relationship()
 

@@ -203,7 +203,7 @@ def bulk_replay(workspace_id: int, run_filter: RunFilter, options: ReplayOptions
         try:
             result.replays.append(replay_execution(original, options, actor, audit=False))
         except (ValidationFailed, NotFound) as refused:
-            result.skipped[original.id] = _reason(refused)
+            result.skipped[original.id] = reason(refused)
     if result.replays:
         count = len(result.replays)
         audit_service.record_event(
@@ -215,7 +215,7 @@ def bulk_replay(workspace_id: int, run_filter: RunFilter, options: ReplayOptions
     return result
 
 
-def _reason(refused: Exception) -> str:
+def reason(refused: Exception) -> str:
     if isinstance(refused, ValidationFailed):
         return " ".join(str(message) for messages in refused.errors.values() for message in messages)
     return str(refused)

@@ -14,7 +14,7 @@ list's own conditions. Date filters work on UTC days.
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import Date, func, select, union_all
+from sqlalchemy import Date, func, select, text, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -24,6 +24,7 @@ from engine.core.wording import conditions_words
 from models import Workflow, WorkflowExecution, WorkflowRunDaily, WorkspaceRunDaily, db
 from models.base import utcnow
 from models.vocabulary import ACTIVE_RUN_STATUSES, TERMINAL_RUN_STATUSES, RunStatus
+from services import run_search
 from services.common import is_plain_int
 from services.errors import ValidationFailed
 
@@ -39,25 +40,41 @@ CHART_DAYS = 30
 MAX_SEARCH_LENGTH = 200
 
 
+# The Runs tab's filter "Completed with errors": completed runs with a step that failed under "continue on
+# error" (the runner writes the first failed step's error on such a run; a clean completed run has none).
+COMPLETED_WITH_ERRORS = "completed_with_errors"
+FILTER_STATUSES = STATUSES + (COMPLETED_WITH_ERRORS,)
+MIN_SEARCH_LENGTH = 3
+
+
 @dataclass(frozen=True)
 class RunFilter:
-    """Which runs a list shows: a status, a workflow, an inclusive range of UTC days (the Runs tab), runs
-    created at or after a moment (`since`, the API's filter)."""
+    """Which runs a list shows: a status (or COMPLETED_WITH_ERRORS), a workflow, an inclusive range of UTC days
+    (the Runs tab), runs created at or after a moment (`since`, the API's filter), a search in run data
+    (`search`, services.run_search), and whether the Failed list leaves out runs a replay resolved."""
     status: str | None = None
     workflow_id: int | None = None
     date_from: date | None = None
     date_to: date | None = None
     since: datetime | None = None
+    search: str | None = None
+    hide_resolved: bool = False
 
     def query_args(self) -> dict:
         """The filter as URL query arguments (for links that keep it)."""
         args = {"status": self.status, "workflow": self.workflow_id,
                 "from": self.date_from.isoformat() if self.date_from else None,
-                "to": self.date_to.isoformat() if self.date_to else None}
+                "to": self.date_to.isoformat() if self.date_to else None,
+                "q": self.search or None, "resolved": None if self.hide_resolved else "show"}
         return {key: value for key, value in args.items() if value is not None}
 
     def without_status(self) -> "RunFilter":
         return replace(self, status=None)
+
+    @property
+    def narrowed(self) -> bool:
+        """A workflow, dates or a search narrow the list (beyond its status tab)."""
+        return bool(self.workflow_id or self.date_from or self.date_to or self.search)
 
 
 @dataclass
@@ -73,7 +90,7 @@ def parse_filter(workspace_id: int, args) -> RunFilter:
     """The filter from query arguments; ValidationFailed names each bad field (status, workflow, from, to)."""
     errors: dict[str, list[str]] = {}
     status = (args.get("status") or "").strip().lower() or None
-    if status is not None and status not in STATUSES:
+    if status is not None and status not in FILTER_STATUSES:
         errors["status"] = [f"Unknown status {status!r}."]
         status = None
     workflow_id = _parse_workflow(workspace_id, args.get("workflow"), errors)
@@ -81,9 +98,24 @@ def parse_filter(workspace_id: int, args) -> RunFilter:
     date_to = _parse_day(args.get("to"), "to", errors)
     if date_from and date_to and date_from > date_to:
         errors["to"] = ["The end date must not be before the start date."]
+    search = _parse_search(args.get("q"), errors)
     if errors:
         raise ValidationFailed(errors)
-    return RunFilter(status, workflow_id, date_from, date_to)
+    return RunFilter(status, workflow_id, date_from, date_to, search=search,
+                     hide_resolved=(args.get("resolved") or "") != "show")
+
+
+def _parse_search(raw, errors: dict) -> str | None:
+    search = " ".join((raw or "").split())
+    if not search:
+        return None
+    if len(search) < MIN_SEARCH_LENGTH:
+        errors["q"] = [f"Type at least {MIN_SEARCH_LENGTH} characters to search run data."]
+        return None
+    if len(search) > MAX_SEARCH_LENGTH:
+        errors["q"] = [f"Search for at most {MAX_SEARCH_LENGTH} characters."]
+        return None
+    return search
 
 
 def _parse_workflow(workspace_id: int, raw, errors: dict) -> int | None:
@@ -147,9 +179,11 @@ def _latest(run_filter: RunFilter) -> datetime | None:
 
 def list_conditions(workspace_id: int, run_filter: RunFilter) -> list:
     """The WHERE conditions of the list for this filter."""
-    conditions = [WorkflowExecution.workspace_id == workspace_id]
-    if run_filter.status:
-        conditions.append(WorkflowExecution.status == run_filter.status)
+    # Every list filter is one condition here (the tab counts' partial-index counts and the bulk actions' "all
+    # matching" go through this function too): a new filter, e.g. hiding test runs, is one more `if` below.
+    conditions = [WorkflowExecution.workspace_id == workspace_id, *status_conditions(run_filter)]
+    if run_filter.search:
+        conditions.append(run_search.matches(run_filter.search))
     if run_filter.workflow_id:
         conditions.append(WorkflowExecution.workflow_id == run_filter.workflow_id)
     earliest = _earliest(run_filter)
@@ -159,6 +193,33 @@ def list_conditions(workspace_id: int, run_filter: RunFilter) -> list:
     if latest is not None:
         conditions.append(WorkflowExecution.created_at < latest)
     return conditions
+
+
+# Spelled out (not bound parameters) so PostgreSQL matches them to the partial indexes of the same predicates.
+WITH_ERRORS_SQL = text("workflow_executions.status = 'completed' AND workflow_executions.error IS NOT NULL")
+RESOLVED_SQL = text("workflow_executions.status = 'failed' AND workflow_executions.resolved_by_id IS NOT NULL")
+
+
+def status_conditions(run_filter: RunFilter) -> list:
+    """The conditions of the filter's status tab: COMPLETED_WITH_ERRORS is completed runs with an error; the
+    Failed tab leaves out resolved runs when the filter hides them."""
+    if not run_filter.status:
+        return []
+    if run_filter.status == COMPLETED_WITH_ERRORS:
+        return [WITH_ERRORS_SQL]
+    conditions = [WorkflowExecution.status == run_filter.status]
+    if run_filter.status == RunStatus.FAILED and run_filter.hide_resolved:
+        conditions.append(WorkflowExecution.resolved_by_id.is_(None))
+    return conditions
+
+
+def flagged_count(workspace_id: int, run_filter: RunFilter, flag) -> int:
+    """How many runs of the filter's workflow and dates hold `flag` (WITH_ERRORS_SQL or RESOLVED_SQL): an
+    index-only count on the flag's partial index."""
+    base = RunFilter(workflow_id=run_filter.workflow_id, date_from=run_filter.date_from, date_to=run_filter.date_to,
+                     since=run_filter.since)
+    conditions = list_conditions(workspace_id, base) + id_range(workspace_id, base)
+    return db.session.scalar(select(func.count()).select_from(WorkflowExecution).where(*conditions, flag)) or 0
 
 
 # Ids grow with created_at, though not strictly: a row's time is taken a moment before its id, so a
@@ -299,6 +360,10 @@ def status_counts(workspace_id: int, run_filter: RunFilter = RunFilter()) -> dic
             workspace_id, run_filter.workflow_id, run_filter.date_from, run_filter.date_to).items():
         counts[status] += runs
     counts["all"] = sum(counts.values())
+    counts[COMPLETED_WITH_ERRORS] = flagged_count(workspace_id, run_filter, WITH_ERRORS_SQL)
+    counts["resolved"] = flagged_count(workspace_id, run_filter, RESOLVED_SQL)
+    if run_filter.hide_resolved:
+        counts[RunStatus.FAILED.value] -= counts["resolved"]
     return counts
 
 

@@ -54,7 +54,8 @@ def visible_navigation() -> dict[str, list[dict]]:
         if item.section == "automations":
             active = request.endpoint == item.endpoint or (
                 item.endpoint == "automations.workflows" and request.endpoint in ("automations.new_workflow", "automations.edit_workflow")
-            ) or (item.endpoint == "runs.index" and request.endpoint in ("runs.detail", "runs.confirm_bulk_replay")
+            ) or (item.endpoint == "runs.index" and request.endpoint in ("runs.detail", "runs.confirm_bulk_replay",
+                                                                           "runs.confirm_bulk_action")
                   ) or (item.endpoint == "insights.index" and request.endpoint == "insights.workflow")
         elif item.section == "settings":
             active = request.endpoint == item.endpoint

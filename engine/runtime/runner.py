@@ -35,6 +35,7 @@ from engine.core.catalog import ACTIONS
 from engine.core.finished import FinishedRun
 from engine.core.handoff import hand_off_of
 from engine.core.policies import LeasePolicy, RetryPolicy
+from engine.core.resolution import mark_resolved_by
 from engine.core.runs import caused_by_execution
 from engine.core.schemas import clean_action_config, flatten_errors
 from engine.core.steps import (StepAddress, StepPlan, StepRecord, StepStatus, branch_paths,
@@ -107,6 +108,7 @@ class RunState:
     claim_count: int
     takeover_count: int
     capped: bool = field(default=False)  # under a concurrency cap: its end hands the freed slot on (engine.core.caps)
+    replay_of_id: int | None = None
 
     @classmethod
     def from_row(cls, row) -> "RunState":
@@ -532,6 +534,8 @@ class RunWriter:
                     lease_owner=None, lease_expires_at=None)
 
     def close(self, state: RunState, status: RunStatus, records: list, error: str | None) -> None:
+        if status == RunStatus.COMPLETED and error is None and state.replay_of_id is not None:
+            mark_resolved_by(state.id, state.replay_of_id)  # committed with the run's last write, or undone with it
         finished = self.clock()
         started = state.started_at or finished
         self.update(status=status, completed_actions=records, finished_at=finished, error=error,

@@ -13,7 +13,7 @@ from services import workspace_service
 from tests.conftest import PASSWORD, owner_of
 from tests.factories import make_user, make_workflow, make_workspace, new_execution
 from tests.security.conftest import populate
-from tests.security.test_tenant_isolation import PAGES
+from tests.security.test_tenant_isolation import PAGES, _fill
 
 AXE = os.path.join(os.path.dirname(__file__), "vendor", "axe.min.js")
 SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, "height": 900}}
@@ -84,7 +84,8 @@ def site(live_server):
         with app.test_request_context():
             for case in PAGES:
                 args = {name: key[1:] if key.startswith("=") else ids[key] for name, key in case.args.items()}
-                urls.append((case.endpoint, url_for(case.endpoint, **args)))
+                query = {name: _fill(value, ids) for name, value in (case.query or {}).items()}
+                urls.append((case.endpoint, url_for(case.endpoint, **args, **query)))
     return live_server, urls
 
 

@@ -287,7 +287,9 @@ def test_status_counts_agree_with_the_list_for_every_filter(new_workspace):
                midnight - timedelta(microseconds=1), midnight, midnight + timedelta(hours=1)]
     statuses = ["completed", "failed", "cancelled", "pending", "running", "paused"]
     for n in range(36):  # ids grow with created_at, as the engine writes them (see run_history_service.id_range)
-        start(first if n % 3 else second, status=statuses[n % 6], created_at=moments[n * 5 // 36], duration_ms=n)
+        start(first if n % 3 else second, status=statuses[n % 6], created_at=moments[n * 5 // 36], duration_ms=n,
+              error="boom" if n % 12 in (0, 1) else None,  # completed with errors; failed and ...
+              resolved_by_id=1 if n % 12 == 1 else None)  # ... resolved by a replay (the Runs tab's triage counts)
     start(make_workflow(other.id), status="completed", created_at=midnight)
 
     days = [None, today - timedelta(days=2), today - timedelta(days=1), today]
@@ -297,11 +299,14 @@ def test_status_counts_agree_with_the_list_for_every_filter(new_workspace):
                 if date_from and date_to and date_to < date_from:
                     continue
                 run_filter = RunFilter(None, workflow_id, date_from, date_to)
-                listed = Counter(run.status for run in run_history_service.list_runs(
-                    ws.id, run_filter, page_size=run_history_service.MAX_PAGE_SIZE).runs)
+                runs = run_history_service.list_runs(ws.id, run_filter, page_size=run_history_service.MAX_PAGE_SIZE).runs
+                listed = Counter(run.status for run in runs)
                 counts = run_history_service.status_counts(ws.id, run_filter)
                 assert counts == {**dict.fromkeys(run_history_service.STATUSES, 0), **listed,
-                                  "all": sum(listed.values())}, run_filter
+                                  "all": sum(listed.values()),
+                                  "completed_with_errors": sum(run.status == "completed" and bool(run.error) for run in runs),
+                                  "resolved": sum(run.status == "failed" and bool(run.resolved_by_id) for run in runs),
+                                  }, run_filter
 
 
 def test_the_migrations_backfill_equals_what_the_triggers_keep(new_workspace):

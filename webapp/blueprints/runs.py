@@ -6,7 +6,8 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 
 from models import Role, WorkflowExecution
 from models.vocabulary import CANCELLABLE_RUN_STATUSES, RunStatus, choices
-from services import execution_service, quick_rules_service, replay_service, run_history_service, run_queue_service
+from services import (execution_service, quick_rules_service, replay_service, run_bulk_service, run_history_service,
+                      run_queue_service)
 from services.common import is_plain_int
 from services.errors import NotFound, ValidationFailed
 from services.run_history_service import RunFilter
@@ -17,7 +18,17 @@ from webapp.security import gate_behind_automations_flag, has_role, require_role
 bp = Blueprint("runs", __name__, url_prefix="/automations/runs")
 gate_behind_automations_flag(bp)
 
-TABS = (("", "All"), *choices(RunStatus))
+def _tabs() -> tuple:
+    """All, each run status, and "Completed with errors" right after Completed."""
+    tabs = [("", "All")]
+    for value, label in choices(RunStatus):
+        tabs.append((value, label))
+        if value == RunStatus.COMPLETED:
+            tabs.append((run_history_service.COMPLETED_WITH_ERRORS, "Completed with errors"))
+    return tuple(tabs)
+
+
+TABS = _tabs()
 RUNS_TABLE_TARGET = "runs-table"
 RUN_BODY_TARGET = "run-body"
 # Up to this many workflows the filter is a plain <select> holding them all (it works without JavaScript);
@@ -80,19 +91,35 @@ def index():
         return _index_page(RunFilter(), None, failure.errors, 422)
     page = run_history_service.list_runs(ws_id, run_filter, before=before, after=after)
     if request.htmx and request.htmx.target == RUNS_TABLE_TARGET:
-        return render_template("runs/_partials/_runs_table.html", page=page, run_filter=run_filter, **row_links(page),
-                               queued=run_queue_service.queued_reasons(workspace_id(), page.runs))
+        counts = _tab_counts(run_filter)
+        return render_template("runs/_partials/_runs_table.html", page=page, run_filter=run_filter,
+                               can_manage=has_role(Role.ADMIN), match_total=_match_total(run_filter, counts),
+                               queued=run_queue_service.queued_reasons(workspace_id(), page.runs), **row_links(page))
     return _index_page(run_filter, page)
+
+
+def _tab_counts(run_filter: RunFilter) -> dict | None:
+    """The status tabs' numbers; none while searching run data (the rollups cannot count a search)."""
+    if run_filter.search:
+        return None
+    return run_history_service.status_counts(workspace_id(), run_filter.without_status())
+
+
+def _match_total(run_filter: RunFilter, counts: dict | None) -> int | None:
+    """How many runs the list's filter matches (the "select all N matching" box), when the tabs know it."""
+    return None if counts is None else counts.get(run_filter.status or "all")
 
 
 def _index_page(run_filter: RunFilter, page, errors=None, status=200):
     ws_id = workspace_id()
     scope = run_filter.workflow_id
     workflows, all_workflows_listed = run_history_service.workflow_filter_choices(ws_id, scope, PLAIN_WORKFLOW_SELECT_MAX)
+    counts = _tab_counts(run_filter)
     return render_template(
         "runs/index.html",
         run_filter=run_filter, page=page, errors=errors or {}, form=request.args,
-        tabs=TABS, counts=run_history_service.status_counts(ws_id, run_filter.without_status()),
+        tabs=TABS, counts=counts, match_total=_match_total(run_filter, counts),
+        COMPLETED_WITH_ERRORS=run_history_service.COMPLETED_WITH_ERRORS,
         stats=run_history_service.stats(ws_id, period_days(), workflow_id=scope),
         period_choices=run_history_service.PERIOD_CHOICES,
         chart=run_history_service.daily_chart(ws_id, days=period_days(), workflow_id=scope),
@@ -211,3 +238,56 @@ def bulk_replay():
         message += f" {len(result.skipped)} could not be replayed that way (e.g. run #{first_id}: {reason})"
     flash(message, "warning" if result.skipped else "success")
     return redirect(url_for("runs.index", **run_filter.without_status().query_args()))
+
+
+# -- bulk actions on selected runs (or every run matching the filter) --------------------------------------
+@bp.get("/bulk")
+@require_role(Role.ADMIN)
+def confirm_bulk_action():
+    try:
+        action = run_bulk_service.parse_action(request.args.get("action"))
+        selection = run_bulk_service.parse_selection(workspace_id(), request.args)
+    except ValidationFailed as failure:
+        flash("Nothing to do: " + " ".join(error_messages(failure.errors)), "warning")
+        return redirect(url_for("runs.index", **_kept_filter_args(request.args)))
+    preview = run_bulk_service.preview(workspace_id(), selection, action)
+    return render_template(
+        "runs/bulk_confirm.html", action=action, action_label=run_bulk_service.ACTIONS[action], selection=selection,
+        preview=preview, filter_args=selection.run_filter.query_args(),
+        status_label=dict(TABS).get(selection.run_filter.status) if selection.run_filter.status else None,
+        workflow_name=run_history_service.workflow_name(workspace_id(), selection.run_filter.workflow_id),
+    )
+
+
+@bp.post("/bulk")
+@require_role(Role.ADMIN)
+def bulk_action():
+    try:
+        action = run_bulk_service.parse_action(request.form.get("action"))
+        selection = run_bulk_service.parse_selection(workspace_id(), request.form)
+        options = replay_service.parse_options(request.form)
+        outcome = run_bulk_service.apply(workspace_id(), selection, action, actor(), options)
+    except ValidationFailed as failure:
+        db.session.rollback()
+        flash("Nothing was done: " + " ".join(error_messages(failure.errors)), "danger")
+        return redirect(url_for("runs.index", **_kept_filter_args(request.form)))
+    flash(*_bulk_message(outcome))
+    return redirect(url_for("runs.index", **_kept_filter_args(request.form)))
+
+
+def _kept_filter_args(args) -> dict:
+    try:
+        return run_history_service.parse_filter(workspace_id(), args).query_args()
+    except ValidationFailed:
+        return {}
+
+
+def _bulk_message(outcome) -> tuple[str, str]:
+    verb = {"replay": "Replaying", "cancel": "Cancelled", "delete": "Deleted"}[outcome.action]
+    message = f"{verb} {outcome.done:,} run{'s' if outcome.done != 1 else ''}."
+    if outcome.remaining:
+        message += " The rest continue in the background; reload to see them."
+    if outcome.skipped:
+        first_id, reason = next(iter(outcome.skipped.items()))
+        message += f" {len(outcome.skipped):,} could not be replayed that way (e.g. run #{first_id}: {reason})"
+    return message, "warning" if outcome.skipped else "success"

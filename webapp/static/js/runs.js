@@ -29,3 +29,55 @@
 
   document.querySelectorAll("select[data-workflow-filter]").forEach(enhance);
 })();
+
+// Selecting runs for a bulk action: the header box selects the page, the count says what is selected, and the
+// table stops polling once something is selected (a refresh would clear the boxes). Without JavaScript the
+// boxes and buttons work as a plain form.
+(() => {
+  function describe(form) {
+    const boxes = form.querySelectorAll("input[data-select-run]");
+    const checked = form.querySelectorAll("input[data-select-run]:checked").length;
+    const all = form.querySelector("input[data-select-all-matching]");
+    const count = form.querySelector("[data-bulk-count]");
+    const page = form.querySelector("input[data-select-page]");
+    if (page) {
+      page.checked = boxes.length > 0 && checked === boxes.length;
+      page.indeterminate = checked > 0 && checked < boxes.length;
+    }
+    if (all && all.checked) {
+      count.textContent = `${all.labels[0].textContent.trim()} selected.`;
+    } else if (checked) {
+      count.textContent = `${checked} run${checked === 1 ? "" : "s"} selected.`;
+    } else {
+      count.textContent = "Select runs to replay, cancel or delete them.";
+    }
+    form.querySelectorAll("[data-bulk-action]").forEach((button) => {
+      button.disabled = !(checked || (all && all.checked));
+    });
+  }
+
+  function wire(form) {
+    if (form.dataset.wired) return;
+    form.dataset.wired = "1";
+    form.addEventListener("change", (event) => {
+      if (event.target.matches("input[data-select-page]")) {
+        form.querySelectorAll("input[data-select-run]").forEach((box) => { box.checked = event.target.checked; });
+      }
+      describe(form);
+    });
+    describe(form);
+  }
+
+  function wireAll() {
+    document.querySelectorAll("form[data-bulk-form]").forEach(wire);
+  }
+
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const table = event.target.closest && event.target.closest("#runs-table");
+    if (table && table.querySelector("input[data-select-run]:checked, input[data-select-all-matching]:checked")) {
+      event.preventDefault();
+    }
+  });
+  document.addEventListener("htmx:afterSwap", wireAll);
+  wireAll();
+})();
