@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import db, utcnow
 from models.types import JSONDocument, UTCDateTime
-from models.vocabulary import ConditionsMatch, ErrorStrategy, RunSource, RunStatus, WorkflowStatus, check_in
+from models.vocabulary import ConditionsMatch, ErrorStrategy, RunMode, RunSource, RunStatus, WorkflowStatus, check_in
 
 # Integer keys autoincrement on SQLite only as INTEGER; PostgreSQL gets BIGINT for a million-row history.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -90,6 +90,7 @@ class WorkflowExecution(db.Model):
         Index("ix_workflow_executions_workspace_created", "workspace_id", "created_at"),  # Runs filtered by dates
         Index("ix_workflow_executions_chain_root", "chain_root_id"),
         check_in("status", RunStatus, name="status_known"),
+        check_in("mode", RunMode, name="mode_known"),
         *json_shape_checks("workflow_executions", EXECUTION_JSON_SHAPES),
     )
 
@@ -124,8 +125,27 @@ class WorkflowExecution(db.Model):
     chain_root_id: Mapped[int | None] = mapped_column(BigId)
     chain_runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     workflow_version: Mapped[int | None] = mapped_column(Integer)  # the workflow_versions.number it ran (issue #21)
+    # "test": a test run (issue #20), kept out of stats, alerts, caps and the Runs tab's default view
+    mode: Mapped[str] = mapped_column(String(8), default=RunMode.LIVE.value, server_default=RunMode.LIVE.value)
 
     workflow: Mapped[Workflow | None] = relationship()
+
+
+class EventSample(db.Model):
+    """One of the last few real event payloads of a trigger in a workspace (issue #20): test runs' sample data.
+    Trimmed to a size limit, secrets removed (engine.core.samples)."""
+    __tablename__ = "event_samples"
+    __table_args__ = (
+        Index("ix_event_samples_workspace_trigger", "workspace_id", "trigger_type", "id"),
+        *json_shape_checks("event_samples", {"payload": "object"}),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    trigger_type: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(String(200), default="")
+    payload: Mapped[dict] = mapped_column(JSONDocument)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class WorkflowVersion(db.Model):

@@ -58,3 +58,14 @@ def conditions_words(conditions: Any, match: Any = "all", trigger_key: str | Non
         return "always"
     joiner = " or " if match == MATCH_ANY else " and "
     return joiner.join(condition_words(condition, trigger_key) for condition in conditions)
+
+
+def duration_words(seconds: int) -> str:
+    """3600 → "1 h", 90 → "1 min 30 s"."""
+    seconds = int(seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size} {unit}")
+            seconds %= size
+    return " ".join(parts) or "0 s"

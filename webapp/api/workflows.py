@@ -7,12 +7,14 @@ from flask import g
 
 from models import Role, Workflow
 from models.vocabulary import WorkflowStatus
-from services import execution_service, version_service, workflow_files, workflow_service
+from services import execution_service, test_run_service, version_service, workflow_files, workflow_service
+from services.test_run_service import TestRequest
 from webapp.api.blueprint import ID, operation
-from webapp.api.schemas import (EmptySchema, ExecutionOut, ImportedWorkflowOut, RunSchema, VersionOut, VersionPageOut,
+from webapp.api.schemas import (DefinitionTestSchema, EmptySchema, TestSchema, ExecutionOut, ImportedWorkflowOut, RunSchema, VersionOut, VersionPageOut,
                                 VersionQuerySchema, WorkflowDefinitionSchema, WorkflowFileSchema, WorkflowOut,
                                 WorkflowPatchSchema, WorkflowQuerySchema, list_of)
 from webapp.forms import actor
+from webapp.test_runs import run_test
 
 TAG = "Workflows"
 STATUS_ACTIONS = {"activate": WorkflowStatus.ACTIVE, "pause": WorkflowStatus.PAUSED, "archive": WorkflowStatus.ARCHIVED}
@@ -82,6 +84,31 @@ def run_workflow(workflow_id, body):
     """Start a run by hand with `payload` (default: the trigger's sample payload); conditions are not
     applied. The run starts right after the response; poll GET /executions/{id}."""
     return execution_service.run_now(_workflow(workflow_id), body.get("payload"), actor())
+
+
+def _test_request(definition: dict, body: dict, workflow: Workflow | None = None) -> TestRequest:
+    trigger_type = (definition.get("trigger") or {}).get("type") if isinstance(definition.get("trigger"), dict) else None
+    payload = test_run_service.payload_for(g.workspace.id, trigger_type, body.get("payload"), body.get("sample"))
+    return TestRequest(workspace_id=g.workspace.id, definition=definition, payload=payload, workflow=workflow,
+                       call_webhooks=body.get("call_webhooks", False), stop_after=body.get("step"))
+
+
+@operation(f"/workflows/<{ID}:workflow_id>/test", "POST", summary="Test a workflow", tag=TAG, body=TestSchema(),
+           response=ExecutionOut, errors=(404, 422), flagged=True)
+def test_workflow(workflow_id, body):
+    """Run the saved definition as a test run (`mode: "test"`) and return it finished: emails are rendered, not
+    sent; webhooks rendered, not called (unless `call_webhooks`); notifications not delivered; records created
+    or changed inside a transaction that is rolled back; waits skipped. Each step's output says what would have
+    happened. Synchronous, stopped after TEST_RUN_SECONDS."""
+    workflow = _workflow(workflow_id)
+    return run_test(_test_request(workflow.definition(), body, workflow))
+
+
+@operation("/workflows/test", "POST", summary="Test an unsaved definition", tag=TAG, body=DefinitionTestSchema(),
+           response=ExecutionOut, errors=(422,), flagged=True)
+def test_definition(body):
+    """Like POST /workflows/{id}/test, for the definition in the body (validated first; nothing is saved)."""
+    return run_test(_test_request(body["definition"], body))
 
 
 @operation(f"/workflows/<{ID}:workflow_id>/versions", "GET", summary="List a workflow's versions", tag=TAG,
