@@ -23,7 +23,7 @@ from engine.core.steps import BRANCH, BRANCH_NOT_TAKEN, StepPlan, record_path
 from engine.core.wording import conditions_words
 from models import Workflow, WorkflowExecution, WorkflowRunDaily, WorkspaceRunDaily, db
 from models.base import utcnow
-from models.vocabulary import ACTIVE_RUN_STATUSES, TERMINAL_RUN_STATUSES, RunStatus
+from models.vocabulary import ACTIVE_RUN_STATUSES, TERMINAL_RUN_STATUSES, RunMode, RunStatus
 from services.common import is_plain_int
 from services.errors import ValidationFailed
 
@@ -48,10 +48,12 @@ class RunFilter:
     date_from: date | None = None
     date_to: date | None = None
     since: datetime | None = None
+    mode: str = RunMode.LIVE.value  # test runs (issue #20) only under the Tests filter (mode=test)
 
     def query_args(self) -> dict:
         """The filter as URL query arguments (for links that keep it)."""
         args = {"status": self.status, "workflow": self.workflow_id,
+                "mode": self.mode if self.mode == RunMode.TEST else None,
                 "from": self.date_from.isoformat() if self.date_from else None,
                 "to": self.date_to.isoformat() if self.date_to else None}
         return {key: value for key, value in args.items() if value is not None}
@@ -83,7 +85,8 @@ def parse_filter(workspace_id: int, args) -> RunFilter:
         errors["to"] = ["The end date must not be before the start date."]
     if errors:
         raise ValidationFailed(errors)
-    return RunFilter(status, workflow_id, date_from, date_to)
+    mode = RunMode.TEST.value if (args.get("mode") or "").strip().lower() == RunMode.TEST else RunMode.LIVE.value
+    return RunFilter(status, workflow_id, date_from, date_to, mode=mode)
 
 
 def _parse_workflow(workspace_id: int, raw, errors: dict) -> int | None:
@@ -147,7 +150,7 @@ def _latest(run_filter: RunFilter) -> datetime | None:
 
 def list_conditions(workspace_id: int, run_filter: RunFilter) -> list:
     """The WHERE conditions of the list for this filter."""
-    conditions = [WorkflowExecution.workspace_id == workspace_id]
+    conditions = [WorkflowExecution.workspace_id == workspace_id, WorkflowExecution.mode == run_filter.mode]
     if run_filter.status:
         conditions.append(WorkflowExecution.status == run_filter.status)
     if run_filter.workflow_id:

@@ -11,8 +11,8 @@ from models.vocabulary import RunMode
 from services import webhook_service
 from tests import factories
 from tests.api.conftest import ApiClient, issue_token
-from tests.conftest import owner_of
-from tests.support.engine import wait_for_status
+from tests.conftest import Auth, owner_of
+from engine.runtime.runner import run_execution
 
 # The engine's own row of the test run, and the API's token bookkeeping (last used), change by design.
 NOT_BUSINESS = {"workflow_executions", "api_tokens", "alembic_version"}
@@ -34,7 +34,7 @@ def table_fingerprints() -> dict:
 def effects_app(make_app, smtp_server, webhook_receiver):
     """SMTP delivery to a local sink, webhooks allowed to the local listener: a real run would reach both."""
     app = make_app(EMAIL_BACKEND="smtp", SMTP_URL=smtp_server.url, WEBHOOK_ALLOWED_HOSTS="127.0.0.1",
-                   EMAIL_FROM="robot@example.test")
+                   EMAIL_FROM="robot@example.test", ENGINE_HANDOFF="sweep")  # live runs wait for run_execution
     with app.app_context():
         yield app, smtp_server, webhook_receiver
         db.session.remove()
@@ -134,11 +134,12 @@ def test_a_live_run_of_the_same_definition_does_have_effects(scene):
     assert created.status_code == 201, created.get_json()
     before = table_fingerprints()
     run = scene.api.post(f"/workflows/{created.get_json()['id']}/run", json={"payload": scene.payload})
-    assert wait_for_status(run.get_json()["id"], statuses=("paused",)).status == "paused"  # at the 1 h wait
+    assert run_execution(run.get_json()["id"]) == "paused"  # at the 1 h wait, after email, notification, webhook
     assert table_fingerprints() != before
     assert db.session.scalar(select(db.func.count()).select_from(OutboxEmail)) == 1
     assert db.session.scalar(select(db.func.count()).select_from(Notification)) == 1
     assert len(scene.receiver.requests) == 1
+    assert len(scene.smtp.messages) == 1
 
 
 def test_really_calling_webhooks_in_a_test_goes_through_the_guard(scene):
@@ -227,3 +228,55 @@ def test_json_errors_in_a_sample_say_line_and_column():
     with pytest.raises(ValidationFailed) as failure:
         parse_payload_text('{\n  "deal": {"title": "x",}\n}')
     assert "line 2, column" in failure.value.errors["payload"][0]
+
+
+def test_recent_events_are_kept_per_workspace_and_trigger_without_secrets(scene):
+    """The last 5 real events of a trigger are kept, trimmed, with secrets removed; each workspace sees its own."""
+    ws, other = scene.ws, factories.make_workspace()
+    for n in range(7):
+        factories.deal(ws, title=f"Acme — {n} seats")
+    factories.deal(other, title="Other workspace's deal")
+    samples = scene.api.get("/workflows/samples/deal_created").get_json()["data"]
+    assert [sample["summary"] for sample in samples] == [f"Deal 'Acme — {n} seats'" for n in (6, 5, 4, 3, 2)]
+    assert all("Other workspace" not in json.dumps(sample) for sample in samples)
+    other_api = ApiClient(scene.app.test_client(), issue_token(other, owner_of(other)), other, owner_of(other))
+    [theirs] = other_api.get("/workflows/samples/deal_created").get_json()["data"]
+    assert theirs["summary"] == "Deal 'Other workspace's deal'"
+    # "recent" tests with the newest of the workspace's own events
+    definition = {**scene.definition, "actions": [{"id": "log", "type": "log_event",
+                                                   "config": {"event": "x", "message": "{{ trigger.deal.title }}"}}]}
+    body = scene.api.post("/workflows/test", json={"definition": definition, "sample": "recent"}).get_json()
+    assert body["trigger_payload"]["deal"]["title"] == "Acme — 6 seats"
+    body = other_api.post("/workflows/test", json={"definition": definition, "sample": "recent"}).get_json()
+    assert body["trigger_payload"]["deal"]["title"] == "Other workspace's deal"
+
+
+def test_a_kept_event_has_no_secrets_and_fits_the_size_limit(scene):
+    from engine.core.runs import fire_workflow_event
+    scene.app.config["EVENT_SAMPLE_MAX_BYTES"] = 2000
+    payload = {"deal": {"id": 1, "title": "Big", "notes": "x" * 5000},
+               "webhook": {"secret": "whsec_abcdef", "token": "tok_123", "url": "https://example.com"},
+               "headers": {"Authorization": "Bearer abc.def", "X-Api-Key": "k"}, "note": "Bearer xyz",
+               "rows": list(range(500))}
+    fire_workflow_event(scene.ws.id, "webhook_received", payload)
+    db.session.commit()
+    sample = db.session.scalars(select(EventSample).where(EventSample.trigger_type == "webhook_received")).one()
+    text_of = json.dumps(sample.payload)
+    for secret in ("whsec_abcdef", "tok_123", "Bearer abc.def", "Bearer xyz"):
+        assert secret not in text_of
+    assert sample.payload["webhook"]["url"] == "https://example.com"
+    assert len(text_of.encode()) <= 2000
+    assert sample.workspace_id == scene.ws.id
+
+
+def test_test_runs_are_kept_out_of_the_runs_tab_and_its_counts_unless_asked(scene):
+    body = scene.api.post("/workflows/test", json={"definition": {**scene.definition, "actions": [
+        {"id": "log", "type": "log_event", "config": {"event": "x"}}]}}).get_json()
+    listed = scene.api.get("/executions").get_json()["data"]
+    assert body["id"] not in [run["id"] for run in listed]
+    web = scene.app.test_client()
+    Auth(web).login(owner_of(scene.ws))
+    page = web.get("/automations/runs").get_data(as_text=True)
+    assert 'data-tab="tests"' in page and f"/runs/{body['id']}\"" not in page
+    tests_page = web.get("/automations/runs?mode=test").get_data(as_text=True)
+    assert f"/runs/{body['id']}" in tests_page, tests_page[tests_page.find("run-tabs"):][:3000]

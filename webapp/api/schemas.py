@@ -172,6 +172,14 @@ class ExecutionOut(ExecutionSchema):
     definition = fields.Dict()
 
 
+class EventSampleOut(Schema):
+    id = fields.Integer()
+    trigger_type = fields.String()
+    summary = fields.String(metadata={"description": "What the event was about, e.g. Deal 'Acme — 50 seats'."})
+    payload = fields.Dict()
+    created_at = fields.DateTime()
+
+
 class ExecutionPageOut(Schema):
     data = fields.List(fields.Nested(ExecutionOut))
     next_cursor = fields.String(allow_none=True)

@@ -5,12 +5,14 @@ Like the pages, the API neither lists nor changes Quick Rule workflows: they are
 """
 from flask import g
 
+from engine.core.catalog import TRIGGERS
 from models import Role, Workflow
+from services.errors import NotFound
 from models.vocabulary import WorkflowStatus
 from services import execution_service, test_run_service, version_service, workflow_files, workflow_service
 from services.test_run_service import TestRequest
 from webapp.api.blueprint import ID, operation
-from webapp.api.schemas import (DefinitionTestSchema, EmptySchema, TestSchema, ExecutionOut, ImportedWorkflowOut, RunSchema, VersionOut, VersionPageOut,
+from webapp.api.schemas import (DefinitionTestSchema, EmptySchema, EventSampleOut, TestSchema, ExecutionOut, ImportedWorkflowOut, RunSchema, VersionOut, VersionPageOut,
                                 VersionQuerySchema, WorkflowDefinitionSchema, WorkflowFileSchema, WorkflowOut,
                                 WorkflowPatchSchema, WorkflowQuerySchema, list_of)
 from webapp.forms import actor
@@ -109,6 +111,16 @@ def test_workflow(workflow_id, body):
 def test_definition(body):
     """Like POST /workflows/{id}/test, for the definition in the body (validated first; nothing is saved)."""
     return run_test(_test_request(body["definition"], body))
+
+
+@operation("/workflows/samples/<trigger_type>", "GET", summary="Recent events of a trigger", tag=TAG,
+           response=list_of(EventSampleOut), errors=(404,), flagged=True)
+def list_samples(trigger_type):
+    """The last real events of this trigger in the workspace (newest first, at most 5), to test with: trimmed to
+    EVENT_SAMPLE_MAX_BYTES, secrets removed."""
+    if trigger_type not in TRIGGERS:
+        raise NotFound(f"No trigger {trigger_type!r}.")
+    return {"data": test_run_service.recent_events(g.workspace.id, trigger_type)}
 
 
 @operation(f"/workflows/<{ID}:workflow_id>/versions", "GET", summary="List a workflow's versions", tag=TAG,
