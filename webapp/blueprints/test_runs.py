@@ -41,6 +41,12 @@ def run_effects(workflow) -> str:
     return effects_words(workflow.actions)
 
 
+@bp.app_template_filter("pretty_json")
+def pretty_json(value) -> str:
+    """JSON for people: indented, non-ASCII letters as they are (the template escapes it for HTML)."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
 @bp.get("/samples")
 def samples():
     """The Test panel's sample data for the trigger chosen in the editor: its recent events and the catalog's."""
@@ -48,9 +54,9 @@ def samples():
     recent = test_run_service.recent_events(g.workspace.id, trigger_type) if trigger_type in TRIGGERS else []
     catalog = sample_payload(trigger_type) if trigger_type in TRIGGERS else {}
     options = [{"value": f"recent-{sample.id}", "label": f"Use a recent event: {sample.summary}, {ago(sample.created_at)}",
-                "payload": json.dumps(sample.payload, indent=2)} for sample in recent]
+                "payload": json.dumps(sample.payload, indent=2, ensure_ascii=False)} for sample in recent]
     options.append({"value": "catalog", "label": "Use the example data of the trigger",
-                    "payload": json.dumps(catalog, indent=2)})
+                    "payload": json.dumps(catalog, indent=2, ensure_ascii=False)})
     return render_template("automations/_test_samples.html", options=options, payload_text=options[0]["payload"],
                            trigger=TRIGGERS.get(trigger_type))
 
