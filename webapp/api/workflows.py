@@ -7,7 +7,7 @@ from flask import g
 
 from engine.core.catalog import TRIGGERS
 from models import Role, Workflow
-from services.errors import NotFound
+from services.errors import NotFound, ValidationFailed
 from models.vocabulary import WorkflowStatus
 from services import execution_service, test_run_service, version_service, workflow_files, workflow_service
 from services.test_run_service import TestRequest
@@ -110,7 +110,10 @@ def test_workflow(workflow_id, body):
            response=ExecutionOut, errors=(422,), flagged=True)
 def test_definition(body):
     """Like POST /workflows/{id}/test, for the definition in the body (validated first; nothing is saved)."""
-    return run_test(_test_request(body["definition"], body))
+    definition = body.get("definition")
+    if not isinstance(definition, dict):
+        raise ValidationFailed({"definition": ["A workflow definition (a JSON object) is required."]})
+    return run_test(_test_request(definition, body))
 
 
 @operation("/workflows/samples/<trigger_type>", "GET", summary="Recent events of a trigger", tag=TAG,
