@@ -280,3 +280,11 @@ def test_test_runs_are_kept_out_of_the_runs_tab_and_its_counts_unless_asked(scen
     assert 'data-tab="tests"' in page and f"/runs/{body['id']}\"" not in page
     tests_page = web.get("/automations/runs?mode=test").get_data(as_text=True)
     assert f"/runs/{body['id']}" in tests_page, tests_page[tests_page.find("run-tabs"):][:3000]
+
+
+def test_a_test_run_cannot_be_replayed_for_real(scene):
+    definition = {**scene.definition, "actions": [{"id": "log", "type": "log_event", "config": {"event": "x"}}]}
+    body = scene.api.post("/workflows/test", json={"definition": definition}).get_json()
+    response = scene.api.post(f"/executions/{body['id']}/replay", json={})
+    assert response.status_code == 422
+    assert db.session.scalar(select(db.func.count()).select_from(WorkflowExecution)) == 1
