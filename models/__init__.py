@@ -1,6 +1,6 @@
 """SQLAlchemy models, one module per area. Importing this package registers every table."""
 from models.api_tokens import ApiToken, IdempotencyKey
-from models.automations import Workflow, WorkflowExecution, WorkflowFailureState, WorkflowVersion
+from models.automations import EventSample, Workflow, WorkflowExecution, WorkflowFailureState, WorkflowVersion
 from models.base import Base, db
 from models.crm import Contact, Deal
 from models.finance import Invoice, Payment, Quotation, Refund
@@ -18,7 +18,7 @@ __all__ = [
     "ApiToken",
     "IdempotencyKey",
     "Base", "db", "AuditEvent", "Invitation", "Membership", "Role", "User",
-    "RunStatus", "Workflow", "WorkflowExecution", "WorkflowFailureState", "WorkflowVersion", "WorkflowStatus", "Workspace",
+    "RunStatus", "EventSample", "Workflow", "WorkflowExecution", "WorkflowFailureState", "WorkflowVersion", "WorkflowStatus", "Workspace",
     "Contact", "Deal", "Project", "Task", "SprintCycle", "Ticket", "Invoice", "Quotation", "Payment",
     "Refund", "Candidate", "Application", "OutboxEmail", "Notification", "Document",
     "WorkflowTemplate", "AutomationRule", "WebhookDelivery", "WebhookEndpoint", "WorkflowSchedule", "WorkspaceRuleSetting",

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import db, utcnow
 from models.types import JSONDocument, UTCDateTime
-from models.vocabulary import ConditionsMatch, ErrorStrategy, RunSource, RunStatus, WorkflowStatus, check_in
+from models.vocabulary import ConditionsMatch, ErrorStrategy, RunMode, RunSource, RunStatus, WorkflowStatus, check_in
 
 # Integer keys autoincrement on SQLite only as INTEGER; PostgreSQL gets BIGINT for a million-row history.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -116,6 +116,7 @@ class WorkflowExecution(db.Model):
         Index("ix_workflow_executions_search", "search_text", postgresql_using="gin",
               postgresql_ops={"search_text": "gin_trgm_ops"}, sqlite_where=text("search_text IS NOT NULL")),
         check_in("status", RunStatus, name="status_known"),
+        check_in("mode", RunMode, name="mode_known"),
         *json_shape_checks("workflow_executions", EXECUTION_JSON_SHAPES),
     )
 
@@ -157,8 +158,27 @@ class WorkflowExecution(db.Model):
     # case. PostgreSQL computes and stores it (SEARCH_TEXT_SQL, a trigram GIN index); on SQLite the column is a
     # virtual NULL and services.run_search reads the JSON itself. Never written by the application.
     search_text: Mapped[str | None] = mapped_column(Text, Computed(text("NULL")), deferred=True)
+    # "test": a test run (issue #20), kept out of stats, alerts, caps and the Runs tab's default view
+    mode: Mapped[str] = mapped_column(String(8), default=RunMode.LIVE.value, server_default=RunMode.LIVE.value)
 
     workflow: Mapped[Workflow | None] = relationship()
+
+
+class EventSample(db.Model):
+    """One of the last few real event payloads of a trigger in a workspace (issue #20): test runs' sample data.
+    Trimmed to a size limit, secrets removed (engine.core.samples)."""
+    __tablename__ = "event_samples"
+    __table_args__ = (
+        Index("ix_event_samples_workspace_trigger", "workspace_id", "trigger_type", "id"),
+        *json_shape_checks("event_samples", {"payload": "object"}),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    trigger_type: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(String(200), default="")
+    payload: Mapped[dict] = mapped_column(JSONDocument)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class WorkflowVersion(db.Model):

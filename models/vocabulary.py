@@ -88,6 +88,12 @@ class RunSource(Vocabulary):
     REPLAY = "replay", "Replay"
 
 
+class RunMode(Vocabulary):
+    """A live run acts; a test run (issue #20) shows what each step would do and leaves nothing behind."""
+    LIVE = "live", "Live"
+    TEST = "test", "Test"
+
+
 class ReplayFrom(Vocabulary):
     """Where a replay starts."""
     FAILED_STEP = "failed_step", "From the failed step"

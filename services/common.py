@@ -83,6 +83,16 @@ def members(workspace_id: int) -> list[User]:
     )
 
 
+def member_ids(workspace_id: int, user_ids) -> list[int]:
+    """Those of `user_ids` who are members of the workspace, in order, without duplicates."""
+    wanted = list(dict.fromkeys(int(u) for u in user_ids if u is not None))
+    if not wanted:
+        return []
+    members = set(db.session.scalars(select(Membership.user_id).where(
+        Membership.workspace_id == workspace_id, Membership.user_id.in_(wanted))))
+    return [user_id for user_id in wanted if user_id in members]
+
+
 def members_with_roles(workspace_id: int, roles: tuple[str, ...]) -> list[User]:
     return list(
         db.session.scalars(

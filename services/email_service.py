@@ -74,9 +74,7 @@ def render_body(template: str, body: str, workspace_name: str = "") -> str:
     return f"{intro}\n\n{body}\n\n{outro}\n\n{signature}"
 
 
-def send_email(workspace_id: int, to: str, subject: str, body: str, *, template: str = "",
-               actor: User | None = None, origin: Origin = None, idempotency_key: str | None = None) -> OutboxEmail:
-    """Record an email in the outbox, fire email_sent, and deliver it after the commit."""
+def _checked_recipient(to: str, subject: str) -> str:
     to = (to or "").strip()
     errors = {}
     if not _EMAIL_RE.match(to):
@@ -85,6 +83,21 @@ def send_email(workspace_id: int, to: str, subject: str, body: str, *, template:
         errors["subject"] = ["A subject is required."]
     if errors:
         raise ValidationFailed(errors)
+    return to
+
+
+def preview_email(workspace_id: int, to: str, subject: str, body: str, *, template: str = "") -> dict:
+    """The email send_email would record and send, as a test run shows it: nothing is written or sent."""
+    to = _checked_recipient(to, subject)
+    workspace = db.session.get(Workspace, workspace_id)
+    return {"to": to, "subject": subject.strip()[:500], "template": template or "",
+            "body": render_body(template, body or "", workspace.name if workspace else "")}
+
+
+def send_email(workspace_id: int, to: str, subject: str, body: str, *, template: str = "",
+               actor: User | None = None, origin: Origin = None, idempotency_key: str | None = None) -> OutboxEmail:
+    """Record an email in the outbox, fire email_sent, and deliver it after the commit."""
+    to = _checked_recipient(to, subject)
     if idempotency_key:
         existing = db.session.scalar(select(OutboxEmail).where(OutboxEmail.idempotency_key == idempotency_key))
         if existing is not None:

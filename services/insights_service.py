@@ -25,7 +25,7 @@ from sqlalchemy import func, select, union_all
 from engine.core.catalog import ACTIONS
 from engine.core.steps import StepAddress, record_path
 from models import Workflow, WorkflowExecution, WorkflowRunDaily, Workspace, db
-from models.vocabulary import RunStatus
+from models.vocabulary import RunMode, RunStatus
 from services import audit_service, retention_service, run_history_service
 from services.common import is_plain_int
 from services.errors import ValidationFailed
@@ -41,9 +41,8 @@ MAX_SEARCH_LENGTH = 200
 
 
 def counted_runs() -> list:
-    """The conditions on workflow_executions of every run Insights counts. Issue #20's test runs are left out
-    here: add `WorkflowExecution.mode == "live"` once that column exists."""
-    return []
+    """The conditions on workflow_executions of every run Insights counts: live runs (test runs are left out)."""
+    return [WorkflowExecution.mode == RunMode.LIVE]
 
 
 def parse_period(raw) -> int:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import aliased
 from engine.core.runs import NewRun, start_runs
 from engine.core.steps import StepPlan, record_path
 from models import User, Workflow, WorkflowExecution, db
-from models.vocabulary import TERMINAL_RUN_STATUSES, ReplayFrom, ReplayOn, RunSource, RunStatus, StepStatus, values
+from models.vocabulary import TERMINAL_RUN_STATUSES, ReplayFrom, ReplayOn, RunMode, RunSource, RunStatus, StepStatus, values
 from services import audit_service
 from services.errors import NotFound, ValidationFailed
 from services.run_history_service import RunFilter
@@ -67,6 +67,8 @@ def replay_execution(original: WorkflowExecution, options: ReplayOptions = Repla
     NotFound when the current definition is asked for and the workflow was deleted."""
     if original.status not in REPLAYABLE:
         raise ValidationFailed({"run": [f"This run is {original.status}; it can be replayed once it has finished."]})
+    if original.mode == RunMode.TEST:  # its snapshot may be an unsaved definition: a replay would act for real
+        raise ValidationFailed({"run": ["A test run is not replayed: test the workflow again from the editor."]})
     definition = _definition_for(original, options.definition)
     run = _new_linked_run(original, definition)
     run.workflow_version = original.workflow_version if options.definition == ON_SNAPSHOT else (

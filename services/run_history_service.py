@@ -23,7 +23,7 @@ from engine.core.steps import BRANCH, BRANCH_NOT_TAKEN, StepPlan, record_path
 from engine.core.wording import conditions_words
 from models import Workflow, WorkflowExecution, WorkflowRunDaily, WorkspaceRunDaily, db
 from models.base import utcnow
-from models.vocabulary import ACTIVE_RUN_STATUSES, TERMINAL_RUN_STATUSES, RunStatus
+from models.vocabulary import ACTIVE_RUN_STATUSES, TERMINAL_RUN_STATUSES, RunMode, RunStatus
 from services import run_search
 from services.common import is_plain_int
 from services.errors import ValidationFailed
@@ -59,10 +59,12 @@ class RunFilter:
     since: datetime | None = None
     search: str | None = None
     hide_resolved: bool = False
+    mode: str = RunMode.LIVE.value  # test runs (issue #20) only under the Tests filter (mode=test)
 
     def query_args(self) -> dict:
         """The filter as URL query arguments (for links that keep it)."""
         args = {"status": self.status, "workflow": self.workflow_id,
+                "mode": self.mode if self.mode == RunMode.TEST else None,
                 "from": self.date_from.isoformat() if self.date_from else None,
                 "to": self.date_to.isoformat() if self.date_to else None,
                 "q": self.search or None, "resolved": None if self.hide_resolved else "show"}
@@ -101,8 +103,9 @@ def parse_filter(workspace_id: int, args) -> RunFilter:
     search = _parse_search(args.get("q"), errors)
     if errors:
         raise ValidationFailed(errors)
+    mode = RunMode.TEST.value if (args.get("mode") or "").strip().lower() == RunMode.TEST else RunMode.LIVE.value
     return RunFilter(status, workflow_id, date_from, date_to, search=search,
-                     hide_resolved=(args.get("resolved") or "") != "show")
+                     hide_resolved=(args.get("resolved") or "") != "show", mode=mode)
 
 
 def _parse_search(raw, errors: dict) -> str | None:
@@ -180,8 +183,9 @@ def _latest(run_filter: RunFilter) -> datetime | None:
 def list_conditions(workspace_id: int, run_filter: RunFilter) -> list:
     """The WHERE conditions of the list for this filter."""
     # Every list filter is one condition here (the tab counts' partial-index counts and the bulk actions' "all
-    # matching" go through this function too): a new filter, e.g. hiding test runs, is one more `if` below.
-    conditions = [WorkflowExecution.workspace_id == workspace_id, *status_conditions(run_filter)]
+    # matching" go through this function too).
+    conditions = [WorkflowExecution.workspace_id == workspace_id, WorkflowExecution.mode == run_filter.mode,
+                  *status_conditions(run_filter)]
     if run_filter.search:
         conditions.append(run_search.matches(run_filter.search))
     if run_filter.workflow_id:

@@ -154,9 +154,7 @@ def _extra_headers(headers: dict | None) -> dict:
     return clean
 
 
-def post_signed(url: str, payload, *, webhook_id: str, headers: dict | None = None, secret: str | None = None) -> dict:
-    """POST `payload` as signed JSON. Returns {url, status_code, response_excerpt, webhook_id, duration_ms};
-    raises WebhookBlocked (SSRF guard) or WebhookError (network error, 3xx, non-2xx)."""
+def _url_parts(url: str):
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookError(f"Not an http(s) URL: {url!r}", retryable=False)
@@ -164,14 +162,19 @@ def post_signed(url: str, payload, *, webhook_id: str, headers: dict | None = No
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:  # e.g. http://0000::1/ (an IPv6 address without brackets reads as host:port)
         raise WebhookError(f"Not a valid URL (bad port or unbracketed IPv6 address): {url!r}", retryable=False) from None
-    address = checked_address(parts.hostname, port)
+    return parts, port
+
+
+def signed_request(parts, payload, *, webhook_id: str, headers: dict | None = None,
+                   secret: str | None = None) -> tuple[bytes, dict]:
+    """The body and headers of the signed POST (both signatures, the webhook id, the caller's extra headers)."""
     secret = secret or current_app.config["WEBHOOK_SIGNING_SECRET"]
     body = json.dumps(payload, separators=(",", ":"), default=str, ensure_ascii=False).encode()
     timestamp = int(time.time())
     host_header = parts.hostname if not parts.port else f"{parts.hostname}:{parts.port}"
     if ":" in parts.hostname and not parts.port:
         host_header = f"[{parts.hostname}]"
-    request_headers = {
+    return body, {
         **_extra_headers(headers),
         "Host": host_header,
         "Content-Type": "application/json",
@@ -182,6 +185,22 @@ def post_signed(url: str, payload, *, webhook_id: str, headers: dict | None = No
         "webhook-timestamp": str(timestamp),
         "webhook-signature": standard_signature(secret, webhook_id, timestamp, body),
     }
+
+
+def preview_signed(url: str, payload, *, webhook_id: str, headers: dict | None = None) -> dict:
+    """The request post_signed would send, as a test run shows it: not sent, no address looked up."""
+    parts, _port = _url_parts(url)
+    body, request_headers = signed_request(parts, payload, webhook_id=webhook_id, headers=headers)
+    return {"url": url, "method": "POST", "headers": request_headers, "body": json.loads(body),
+            "webhook_id": webhook_id, "called": False}
+
+
+def post_signed(url: str, payload, *, webhook_id: str, headers: dict | None = None, secret: str | None = None) -> dict:
+    """POST `payload` as signed JSON. Returns {url, status_code, response_excerpt, webhook_id, duration_ms};
+    raises WebhookBlocked (SSRF guard) or WebhookError (network error, 3xx, non-2xx)."""
+    parts, port = _url_parts(url)
+    address = checked_address(parts.hostname, port)
+    body, request_headers = signed_request(parts, payload, webhook_id=webhook_id, headers=headers, secret=secret)
     output = {"url": url, "webhook_id": webhook_id, "address": address}
     started = time.monotonic()
     limit = current_app.config["OUTGOING_HTTP_DEADLINE_SECONDS"]

@@ -17,10 +17,10 @@ Fairness across workspaces: candidates are ranked within their workspace (oldest
 sweep and a freed slot's hand-over take at most a workspace's free slots from each workspace, round by round
 (the sweep orders by that rank, then by age): a burst of one workspace cannot push another's runs back.
 """
-from sqlalchemy import and_, case, func, literal, or_, select, true, union
+from sqlalchemy import and_, case, func, literal, or_, select, union
 
 from models import Workflow, WorkflowExecution
-from models.vocabulary import RunStatus
+from models.vocabulary import RunMode, RunStatus
 
 EXECUTIONS = WorkflowExecution.__table__
 WORKFLOWS = Workflow.__table__
@@ -30,14 +30,13 @@ WORKFLOW_LOCK, WORKSPACE_LOCK = 2201, 2202
 
 
 def holds_a_slot(table=EXECUTIONS):
-    """The rows a cap counts: running ones. (Test runs, issue #20, must not count: add `table.c.mode == 'live'`
-    here and in takes_a_slot below.)"""
-    return table.c.status == RunStatus.RUNNING
+    """The rows a cap counts: running live ones (a test run, issue #20, holds no slot)."""
+    return and_(table.c.status == RunStatus.RUNNING, table.c.mode == RunMode.LIVE)
 
 
 def takes_a_slot(table=EXECUTIONS):
-    """The candidates a cap applies to: every run. (Test runs never wait: `table.c.mode == 'live'` here.)"""
-    return true()
+    """The candidates a cap applies to: every live run (a test run never waits)."""
+    return table.c.mode == RunMode.LIVE
 
 
 def workflow_cap(table=EXECUTIONS):

@@ -20,7 +20,8 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import bindparam, func, insert, select, update
 
-from engine.core import postgresql_runs
+from engine.core import postgresql_runs, samples
+from engine.core.catalog import TRIGGERS
 from engine.core.conditions import conditions_hold
 from engine.core.handoff import hand_over_after_commit, hand_over_later_after_commit
 from models import Workflow, WorkflowExecution, db
@@ -99,6 +100,12 @@ def insert_runs(runs: list[NewRun], created_at=None) -> list[int]:
     return _insert([run.row(now) for run in runs])
 
 
+def start_test_run(run: NewRun) -> int:
+    """Insert a test run (mode "test", issue #20) as a pending row; not handed over: the caller runs it right
+    away (engine.runtime.runner.run_test_execution), and the sweep would finish it if the caller died."""
+    return _insert([run.row()])[0]
+
+
 _INSERT_ONE = insert(EXECUTIONS).returning(EXECUTIONS.c.id)
 _INSERT_MANY = insert(EXECUTIONS).returning(EXECUTIONS.c.id, sort_by_parameter_order=True)
 
@@ -140,6 +147,7 @@ def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, s
         connection = session.connection()
         if postgresql_runs.usable(connection):
             session.flush()  # the business change is written before, and outside, the function's savepoint
+            _keep_sample(session, workspace_id, trigger_key, payload)
             chain = ChainBudget.of_cause(_cause.get())
             root_id, limit = (chain.root_id, chain.left) if chain else (None, None)
             ids, others = postgresql_runs.start_unconditional(
@@ -157,6 +165,7 @@ def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, s
                 ids = ids + more
             return ids
         with core_savepoint(session):
+            _record_sample(workspace_id, trigger_key, payload)
             chain = ChainBudget.of_cause(_cause.get())
             root_id = chain.root_id if chain else None
             runs = _runs_whose_conditions_hold(active_workflows(workspace_id, trigger_key), payload, depth, source,
@@ -169,6 +178,22 @@ def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, s
     except Exception:
         log.exception("Dispatch of %s in workspace %s failed; the business change goes on", trigger_key, workspace_id)
         return ids  # those inserted before the failure (in a savepoint of their own) stand
+
+
+def _record_sample(workspace_id: int, trigger_key: str, payload: dict) -> None:
+    """Keep the event's payload as sample data for test runs (engine.core.samples)."""
+    trigger = TRIGGERS.get(trigger_key)
+    samples.record_sample(workspace_id, trigger_key, trigger.label if trigger else trigger_key, payload,
+                          current_app.config["EVENT_SAMPLE_MAX_BYTES"])
+
+
+def _keep_sample(session, workspace_id: int, trigger_key: str, payload: dict) -> None:
+    """_record_sample in a savepoint of its own: a failure loses the sample, never the business change."""
+    try:
+        with core_savepoint(session, "event_sample"):
+            _record_sample(workspace_id, trigger_key, payload)
+    except Exception:
+        log.exception("Could not keep a sample of %s in workspace %s", trigger_key, workspace_id)
 
 
 def _runs_whose_conditions_hold(workflows, payload: dict, depth: int, source: str,

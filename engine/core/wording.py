@@ -58,3 +58,52 @@ def conditions_words(conditions: Any, match: Any = "all", trigger_key: str | Non
         return "always"
     joiner = " or " if match == MATCH_ANY else " and "
     return joiner.join(condition_words(condition, trigger_key) for condition in conditions)
+
+
+def duration_words(seconds: int) -> str:
+    """3600 → "1 h", 90 → "1 min 30 s"."""
+    seconds = int(seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size} {unit}")
+            seconds %= size
+    return " ".join(parts) or "0 s"
+
+
+# What a real run of these steps does, for "Run for real now…": (verb, noun) per action type with an effect.
+EFFECTS = {
+    "send_template_email": ("sends", "email"), "call_webhook": ("calls", "webhook"),
+    "send_in_app_notification": ("sends", "notification"), "notify_ats": ("sends", "recruiting notification"),
+    "create_deal": ("creates", "deal"), "create_ticket": ("creates", "ticket"), "create_project": ("creates", "project"),
+    "create_invoice": ("creates", "invoice"), "create_quotation": ("creates", "quotation"),
+    "generate_document": ("creates", "document"), "update_deal": ("changes", "deal"),
+    "update_win_probability": ("changes", "deal's probability"), "assign_owner": ("reassigns", "record"),
+    "close_sprint_cycle": ("closes", "sprint"), "flag_as_stale": ("flags", "deal as stale"),
+    "log_event": ("logs", "audit event"),
+}
+
+
+def _steps(actions) -> list:
+    steps = []
+    for action in actions if isinstance(actions, list) else []:
+        if isinstance(action, dict):
+            steps.append(action)
+            for side in ("then", "else"):
+                steps.extend(_steps(action.get(side)))
+    return steps
+
+
+def effects_words(actions) -> str:
+    """"sends 1 email, creates 1 deal" (at most: steps inside a branch are counted whichever path runs)."""
+    counts: dict = {}
+    for action in _steps(actions):
+        effect = EFFECTS.get(action.get("type"))
+        if effect:
+            counts[effect] = counts.get(effect, 0) + 1
+    parts = []
+    for (verb, noun), count in counts.items():
+        head, _, tail = noun.partition(" ")
+        plural = head if count == 1 else (head[:-1] + "ies" if head.endswith("y") else head + "s")
+        parts.append(f"{verb} {count} {plural}{' ' + tail if tail else ''}")
+    return ", ".join(parts)

@@ -35,6 +35,8 @@ class StepContext:
     claim_count: int | None = None  # how often the execution was claimed; None when unknown (a direct call)
     config_cleaned: bool = False  # the runner has checked `config` against the catalog already
     steps: dict = field(default_factory=dict)  # earlier steps' outputs, {id or index: {"output": {...}}} (branch conditions)
+    test: bool = False  # a test run (issue #20): describe effects outside the database instead of having them
+    test_calls_webhooks: bool = False  # ... except webhooks, when the person testing asked for real calls
 
     @property
     def may_have_run_before(self) -> bool:

@@ -9,6 +9,10 @@ def call_webhook(step: StepContext) -> dict:
     config = config_of(step)
     payload = config.get("payload") or step.payload
     try:
+        if step.test and not step.test_calls_webhooks:  # rendered (URL, headers, body), not called
+            return {"would_call": webhook_service.preview_signed(
+                config["url"], payload, webhook_id=step.idempotency_key, headers=config.get("headers") or {}),
+                "called": False}
         return webhook_service.post_signed(config["url"], payload, webhook_id=step.idempotency_key,
                                            headers=config.get("headers") or {})
     except webhook_service.WebhookError as failure:

@@ -22,6 +22,12 @@ def notify_ats(step: StepContext) -> dict:
     with service_errors():
         if config.get("candidate_id"):
             candidate = application_service.get_candidate(step.workspace_id, config["candidate_id"])
+    if step.test:  # not delivered: who would get what
+        team = recruiting_team(step.workspace_id, candidate)
+        if not team:
+            raise StepError("This workspace has no recruiting team (owners and admins) to notify.", retryable=False)
+        return {"would_notify": {"user_ids": team, "title": config["title"], "body": config.get("body", "")},
+                "delivered": False, "candidate_id": candidate.id if candidate else None, "count": len(team)}
     notifications = []
     if step.may_have_run_before:
         notifications = notification_service.created_by_step(step.workspace_id, origin(step))

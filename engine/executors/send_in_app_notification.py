@@ -18,6 +18,13 @@ def recipients(step: StepContext, config: dict) -> list[int]:
 @register("send_in_app_notification")
 def send_in_app_notification(step: StepContext) -> dict:
     config = config_of(step)
+    if step.test:  # not delivered: who would get what
+        members = common.member_ids(step.workspace_id, recipients(step, config))
+        if not members:
+            raise StepError("None of the recipients is a member of this workspace.", retryable=False)
+        return {"would_notify": {"user_ids": members, "title": config["title"], "body": config.get("body", ""),
+                                 "link": notification_service.safe_link(config.get("link", ""))},
+                "delivered": False, "count": len(members)}
     earlier = notification_service.created_by_step(step.workspace_id, origin(step)) if step.may_have_run_before else []
     if earlier:
         sent = [(notification.id, notification.user_id) for notification in earlier]

@@ -7,6 +7,11 @@ from services import email_service
 @register("send_template_email")
 def send_template_email(step: StepContext) -> dict:
     config = config_of(step)
+    if step.test:  # rendered, not sent and not queued
+        with service_errors():
+            email = email_service.preview_email(step.workspace_id, config["to"], config["subject"], config["body"],
+                                                template=config.get("template") or "")
+        return {"would_send": email, "sent": False}
     with service_errors():
         email = email_service.send_email(
             step.workspace_id, config["to"], config["subject"], config["body"],

@@ -43,10 +43,11 @@ from engine.core.steps import (StepAddress, StepPlan, StepRecord, StepStatus, br
 from engine.core.templating import render
 from engine.executors import StepContext, StepError, as_jsonable, executor_for
 from engine.runtime import budget, logs, metrics
+from engine.runtime.test_mode import TestClock, TestOptions, describe_changes, duration_words, recorded_changes
 from engine.runtime.leases import KEEPER, database_now, expiry_after, on_database_clock, renewal_expression
 from models import WorkflowExecution, db
-from models.base import utcnow
-from models.vocabulary import ErrorStrategy, RunStatus
+from models.base import begin_savepoint, utcnow
+from models.vocabulary import ErrorStrategy, RunMode, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,11 @@ class RunState:
     takeover_count: int
     capped: bool = field(default=False)  # under a concurrency cap: its end hands the freed slot on (engine.core.caps)
     replay_of_id: int | None = None
+    mode: str = RunMode.LIVE.value
+
+    @property
+    def testing(self) -> bool:
+        return self.mode == RunMode.TEST
 
     @classmethod
     def from_row(cls, row) -> "RunState":
@@ -148,8 +154,9 @@ def claim_states(execution_ids: list[int], owner: str, now: datetime | None = No
     values = dict(status=RunStatus.RUNNING, lease_owner=owner, lease_expires_at=expiry_after(now, lease.seconds),
                   started_at=db.func.coalesce(EXECUTIONS.c.started_at, now), resume_at=None,
                   claim_count=EXECUTIONS.c.claim_count + 1)
-    if workspace_max > 0:  # every waiting run is capped: only takeovers of expired leases go this way
-        rows, takeovers = _claim_uncapped(given, _lease_expired(now), values)
+    if workspace_max > 0:  # every waiting live run is capped: takeovers of expired leases and test runs go this way
+        rows, takeovers = _claim_uncapped(given, or_(_lease_expired(now), and_(_waiting_due(now), ~caps.capped(
+            workspace_max))), values)
     else:
         uncapped = or_(EXECUTIONS.c.status == RunStatus.RUNNING, ~caps.capped(workspace_max))
         rows, takeovers = _claim_uncapped(and_(given, uncapped), claimable(now), values)
@@ -310,6 +317,19 @@ def run_execution(execution_id: int, worker_id: str | None = None) -> str | None
     owner = worker_id or default_worker_id()
     states = claim_states([execution_id], owner)
     return run_claimed(states[0], owner).value if states else None
+
+
+def run_test_execution(execution_id: int, worker_id: str | None = None) -> str | None:
+    """Run a test run (mode "test") now, in this thread: the editor's Test and the API's test routes wait for it.
+    Its lease is not renewed by the lease keeper: the test holds its database transaction until it ends, and
+    its time limit (TEST_RUN_SECONDS) is checked between steps. None when another worker claimed it first."""
+    owner = worker_id or default_worker_id()
+    states = claim_states([execution_id], owner)
+    if not states:
+        return None
+    if not states[0].testing:
+        raise ValueError(f"Execution {execution_id} is not a test run")
+    return run_claimed(states[0], owner, keep_lease=False).value
 
 
 def run_claimed_batch(execution_ids: list[int], worker_id: str | None = None) -> dict:
@@ -534,14 +554,15 @@ class RunWriter:
                     lease_owner=None, lease_expires_at=None)
 
     def close(self, state: RunState, status: RunStatus, records: list, error: str | None) -> None:
-        if status == RunStatus.COMPLETED and error is None and state.replay_of_id is not None:
+        if status == RunStatus.COMPLETED and error is None and state.replay_of_id is not None and not state.testing:
             mark_resolved_by(state.id, state.replay_of_id)  # committed with the run's last write, or undone with it
         finished = self.clock()
         started = state.started_at or finished
         self.update(status=status, completed_actions=records, finished_at=finished, error=error,
                     duration_ms=int((finished - started).total_seconds() * 1000), current_step=len(state.plan),
                     lease_owner=None, lease_expires_at=None, resume_at=None, wait_marker=None, step_attempts=0,
-                    before_commit=lambda: run_finished_hook()(finished_run(state, status, error, finished)))
+                    before_commit=None if state.testing  # a test run alerts no one and pauses nothing
+                    else lambda: run_finished_hook()(finished_run(state, status, error, finished)))
 
     def update(self, before_commit=None, **values) -> None:
         """Write the execution only while this worker still holds it; otherwise undo the step.
@@ -607,6 +628,31 @@ def finished_run(state: RunState, status: RunStatus, error: str | None, finished
         finished_at=finished, event_depth=state.event_depth, started_at=state.started_at)
 
 
+class TestRunWriter(RunWriter):
+    """The writer of a test run: nothing is written until the run closes; then the test's transaction is rolled
+    back (every business write of its steps) and only the run's own row is written, with its step records."""
+
+    def __init__(self, writer: RunWriter):
+        super().__init__(writer.id, writer.owner, writer.clock, writer.lease)
+        self.verified = writer.verified
+
+    def may_defer(self, action: dict) -> bool:
+        return False
+
+    def before_step(self, state: RunState, action: dict) -> None:
+        return None
+
+    def write_progress(self, state: RunState, **values) -> None:
+        return None  # kept in memory: a test run's row changes once, when it closes
+
+    def close(self, state: RunState, status: RunStatus, records: list, error: str | None) -> None:
+        db.session.rollback()  # everything the test's steps wrote
+        super().close(state, status, records, error)
+
+    def observe(self, values: dict) -> None:
+        return None  # test runs stay out of the metrics
+
+
 def address_label(record: StepRecord) -> str:
     """"2", or "2 › Then 1" for a step inside the second step's branch."""
     return StepAddress(tuple(int(part) if part.isdigit() else part for part in record.path.split("."))).label \
@@ -624,6 +670,8 @@ class ExecutionRun:
         self.retry = _retry_policy()
         self.claimed_state = state  # as the claim returned it; checked again before any effect outside the database
         self.writer = RunWriter(execution_id, owner, clock, self.lease)
+        self.test: TestOptions | None = None  # a test run's options (mode "test")
+        self.test_clock: TestClock | None = None
 
     def initial_state(self) -> RunState:
         """The claim's own reading while the lease is young; otherwise (a long batch) read the row again."""
@@ -636,10 +684,14 @@ class ExecutionRun:
 
     def run(self) -> RunStatus:
         state = self.initial_state()
+        if state.testing:
+            self.start_test(state)
         plan = state.plan
         self.writer.settled(state)
         while (step := plan.at(state.current_step)) is not None:
             address, action = step
+            if self.test_clock is not None and self.test_clock.out_of_time():
+                return self.close(state, state.completed_actions, RunStatus.FAILED, self.test_clock.message())
             if plan.has_branches and plan.not_taken(state.current_step, taken_paths(state.completed_actions)):
                 outcome = self.step_recorded(state, plan, [*state.completed_actions,
                                                            StepRecord.not_taken(address, action).as_json()],
@@ -657,10 +709,21 @@ class ExecutionRun:
             self.writer.settled(state)
             if isinstance(outcome, RunStatus):
                 return outcome
+            if self.test and self.test.stop_after and action.get("id") == self.test.stop_after:
+                return self.close(state, state.completed_actions)  # "Test this step": it ends with that step
         return self.close(state, state.completed_actions)
+
+    def start_test(self, state: RunState) -> None:
+        """A test run starts over from its first step (a test is never resumed half-way: its writes are gone)."""
+        self.test = TestOptions.of(state.definition)
+        self.test_clock = TestClock(self.test.seconds)
+        self.writer = TestRunWriter(self.writer)
+        state.completed_actions, state.current_step, state.step_attempts, state.wait_marker = [], 0, 0, None
 
     # -- waits -----------------------------------------------------------------------------
     def pause_before(self, state: RunState, action: dict) -> bool:
+        if self.test:
+            return False  # a test does not wait: the step's output says how long it would have
         position = state.current_step
         marker = state.wait_marker or ""
         delay = int(action.get("delay_seconds") or 0)
@@ -718,7 +781,8 @@ class ExecutionRun:
         except Exception as failure:
             if self.writer.unwritten:
                 return _Next.RERUN_ALONE
-            db.session.rollback()
+            if not self.test:
+                db.session.rollback()  # a test step's SAVEPOINT is rolled back already
             if isinstance(failure, StepError):
                 return self.step_failed(state, plan, record, started, str(failure), failure.retryable, failure.output)
             if isinstance(failure, DBAPIError) and failure.connection_invalidated:
@@ -728,6 +792,8 @@ class ExecutionRun:
             return self.step_failed(state, plan, record, started, f"{type(failure).__name__}: {failure}", True, {})
         if refusals:
             output = dict(output, dispatch_refused=refusals)
+        if self.test and int(action.get("delay_seconds") or 0) > 0:
+            output = dict(output, would_wait_first=duration_words(action["delay_seconds"]))
         self.finish_record(record, started, StepStatus.COMPLETED, output=output)
         return self.step_recorded(state, plan, [*state.completed_actions, record.as_json()],
                                   deferrable=self.writer.may_defer(action))
@@ -750,12 +816,24 @@ class ExecutionRun:
             # either way (records created by a step are found again by it, webhook ids are per step).
             step_index=state.current_step, action_type=action_type, config=config,
             payload=state.trigger_payload or {}, attempt=record.attempts, claim_count=state.claim_count,
-            config_cleaned=True, steps=steps,
+            config_cleaned=True, steps=steps, test=bool(self.test),
+            test_calls_webhooks=bool(self.test and self.test.call_webhooks),
         )
+        if self.test:
+            return self.execute_as_test(executor, step, state, refusals)
         with caused_by_execution(state.event_depth, refusals, state.id):
             output = executor(step)
             db.session.flush()
         return as_jsonable(output or {})
+
+    def execute_as_test(self, executor, step: StepContext, state: RunState, refusals) -> dict:
+        """The step inside a SAVEPOINT of the test's transaction (rolled back with it when the run closes);
+        its output also lists the rows it would create, change or delete, with their values."""
+        with recorded_changes() as changes, begin_savepoint(db.session), \
+                caused_by_execution(state.event_depth, refusals, state.id):
+            output = executor(step)
+            db.session.flush()
+        return as_jsonable({**(output or {}), "test": True, **describe_changes(changes)})
 
     def finish_record(self, record: StepRecord, started: datetime, status: StepStatus, output=None, error=None) -> None:
         finished = self.clock()
@@ -781,7 +859,7 @@ class ExecutionRun:
                     retryable: bool, output) -> "RunStatus | _Next":
         strategy = state.definition.get("error_strategy", ErrorStrategy.CONTINUE)
         failed_attempts = state.step_attempts + 1
-        if self.retry.should_retry(strategy, failed_attempts, retryable):
+        if not self.test and self.retry.should_retry(strategy, failed_attempts, retryable):
             resume_at = self.clock() + self.retry.delay_before_retry(failed_attempts)
             self.writer.retry_later(
                 failed_attempts, resume_at,

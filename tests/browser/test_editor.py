@@ -69,8 +69,8 @@ def test_build_reorder_save_activate_and_run_a_workflow(live_server, page, scree
     page.wait_for_load_state()
     assert page.locator(".editor-header .badge").inner_text() == "Active"
 
-    page.get_by_role("button", name="Run now").click()
-    page.locator("#run-now-modal").get_by_role("button", name="Run").click()
+    page.get_by_role("button", name="Run for real now…").click()
+    page.locator("#run-now-modal").get_by_role("button", name="Run for real").click()
     page.wait_for_selector("[data-run-status='completed']", timeout=30000)
     screenshot("editor-run-now")
     assert page.locator("#run-live .list-group-item .badge", has_text="completed").count() == 3

@@ -34,6 +34,7 @@ def _argument_values(tenant, app) -> dict:
     ids["filename"] = "favicon.svg"
     ids["transition"] = "send"
     ids["number"] = 1  # a workflow version (issue #21)
+    ids["trigger_type"] = "deal_created"  # recent events of a trigger (issue #20)
     return ids
 
 

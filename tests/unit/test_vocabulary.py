@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from models import Invitation, Membership, db
 from models.vocabulary import (ApplicationStage, ConditionsMatch, DealStage, DealStatus, EmailStatus, ErrorStrategy, InvoiceStatus,
-                               ProjectStatus, QuotationStatus, Role, RunStatus, SprintStatus, TaskStatus,
+                               ProjectStatus, QuotationStatus, Role, RunMode, RunStatus, SprintStatus, TaskStatus,
                                TicketPriority, TicketStatus, WorkflowStatus, check_in, choices, labels, one_of,
                                parse_bool, values)
 from tests import factories
@@ -21,6 +21,7 @@ CHECKED_COLUMNS = {
     ("workflows", "error_strategy"): ErrorStrategy,
     ("workflows", "conditions_match"): ConditionsMatch,
     ("workflow_executions", "status"): RunStatus,
+    ("workflow_executions", "mode"): RunMode,
     ("memberships", "role"): Role,
     ("invitations", "role"): Role,
     ("deals", "stage"): DealStage,

@@ -58,6 +58,23 @@ class RunSchema(Schema):
         "description": "The trigger payload to run with; default: the trigger's sample payload."})
 
 
+class TestSchema(Schema):
+    payload = fields.Dict(keys=fields.String(), metadata={
+        "description": "The trigger payload to test with; default: `sample`."})
+    sample = fields.String(load_default=None, metadata={
+        "enum": ["recent", "catalog"],
+        "description": "Without `payload`: `recent`, the newest real event of the trigger in this workspace (the "
+                       "catalog's sample when there is none), or `catalog`, the catalog's sample (the default)."})
+    call_webhooks = fields.Boolean(load_default=False, metadata={
+        "description": "Really call the webhooks of Call Webhook steps (still only public addresses)."})
+    step = fields.String(load_default=None, metadata={
+        "description": "Test this step: run the steps before it as a test and end with it (a step id)."})
+
+
+class DefinitionTestSchema(TestSchema):
+    definition = fields.Dict(required=True, metadata={"description": "The (unsaved) workflow definition to test."})
+
+
 class ReplaySchema(Schema):
     from_ = fields.String(data_key="from", load_default=ReplayFrom.FAILED_STEP.value, metadata=_enum(REPLAY_FROM))
     definition = fields.String(load_default=ReplayOn.SNAPSHOT.value, metadata=_enum(REPLAY_DEFINITION))
@@ -169,8 +186,17 @@ class ExecutionOut(ExecutionSchema):
     resume_at = fields.DateTime(allow_none=True)
     duration_ms = fields.Integer(allow_none=True)
     replay_of_id = fields.Integer(allow_none=True)
+    mode = fields.String(metadata={"description": "`live`, or `test` for a test run (nothing sent or kept)."})
     trigger_payload = fields.Dict()
     definition = fields.Dict()
+
+
+class EventSampleOut(Schema):
+    id = fields.Integer()
+    trigger_type = fields.String()
+    summary = fields.String(metadata={"description": "What the event was about, e.g. Deal 'Acme — 50 seats'."})
+    payload = fields.Dict()
+    created_at = fields.DateTime()
 
 
 class ExecutionPageOut(Schema):

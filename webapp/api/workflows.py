@@ -5,16 +5,22 @@ Like the pages, the API neither lists nor changes Quick Rule workflows: they are
 """
 from flask import g
 
+from engine.core.catalog import TRIGGERS
 from models import Role, Workflow
 from models.vocabulary import WorkflowStatus
-from services import execution_service, version_service, workflow_files, workflow_service, workflow_settings
+from services import (execution_service, test_run_service, version_service, workflow_files, workflow_service,
+                      workflow_settings)
+from services.errors import NotFound, ValidationFailed
+from services.test_run_service import TestRequest
 from services.workflow_settings import WorkflowSettingsSchema
 from webapp.api.blueprint import ID, operation
-from webapp.api.schemas import (EmptySchema, ExecutionOut, ImportedWorkflowOut, RunSchema, VersionOut, VersionPageOut,
-                                VersionQuerySchema, WorkflowDefinitionSchema, WorkflowFileSchema, WorkflowOut,
-                                WorkflowPatchSchema, WorkflowQuerySchema, WorkflowSettingsOut, list_of)
+from webapp.api.schemas import (DefinitionTestSchema, EmptySchema, EventSampleOut, ExecutionOut, ImportedWorkflowOut,
+                                RunSchema, TestSchema, VersionOut, VersionPageOut, VersionQuerySchema,
+                                WorkflowDefinitionSchema, WorkflowFileSchema, WorkflowOut, WorkflowPatchSchema,
+                                WorkflowQuerySchema, WorkflowSettingsOut, list_of)
 from webapp.forms import actor
 from webapp.security import current_role
+from webapp.test_runs import run_test
 
 TAG = "Workflows"
 STATUS_ACTIONS = {"activate": WorkflowStatus.ACTIVE, "pause": WorkflowStatus.PAUSED, "archive": WorkflowStatus.ARCHIVED}
@@ -104,6 +110,44 @@ def run_workflow(workflow_id, body):
     """Start a run by hand with `payload` (default: the trigger's sample payload); conditions are not
     applied. The run starts right after the response; poll GET /executions/{id}."""
     return execution_service.run_now(_workflow(workflow_id), body.get("payload"), actor())
+
+
+def _test_request(definition: dict, body: dict, workflow: Workflow | None = None) -> TestRequest:
+    trigger_type = (definition.get("trigger") or {}).get("type") if isinstance(definition.get("trigger"), dict) else None
+    payload = test_run_service.payload_for(g.workspace.id, trigger_type, body.get("payload"), body.get("sample"))
+    return TestRequest(workspace_id=g.workspace.id, definition=definition, payload=payload, workflow=workflow,
+                       call_webhooks=body.get("call_webhooks", False), stop_after=body.get("step"))
+
+
+@operation(f"/workflows/<{ID}:workflow_id>/test", "POST", summary="Test a workflow", tag=TAG, body=TestSchema(),
+           response=ExecutionOut, errors=(404, 422), flagged=True)
+def test_workflow(workflow_id, body):
+    """Run the saved definition as a test run (`mode: "test"`) and return it finished: emails are rendered, not
+    sent; webhooks rendered, not called (unless `call_webhooks`); notifications not delivered; records created
+    or changed inside a transaction that is rolled back; waits skipped. Each step's output says what would have
+    happened. Synchronous, stopped after TEST_RUN_SECONDS."""
+    workflow = _workflow(workflow_id)
+    return run_test(_test_request(workflow.definition(), body, workflow))
+
+
+@operation("/workflows/test", "POST", summary="Test an unsaved definition", tag=TAG, body=DefinitionTestSchema(),
+           response=ExecutionOut, errors=(422,), flagged=True)
+def test_definition(body):
+    """Like POST /workflows/{id}/test, for the definition in the body (validated first; nothing is saved)."""
+    definition = body.get("definition")
+    if not isinstance(definition, dict):
+        raise ValidationFailed({"definition": ["A workflow definition (a JSON object) is required."]})
+    return run_test(_test_request(definition, body))
+
+
+@operation("/workflows/samples/<trigger_type>", "GET", summary="Recent events of a trigger", tag=TAG,
+           response=list_of(EventSampleOut), errors=(404,), flagged=True)
+def list_samples(trigger_type):
+    """The last real events of this trigger in the workspace (newest first, at most 5), to test with: trimmed to
+    EVENT_SAMPLE_MAX_BYTES, secrets removed."""
+    if trigger_type not in TRIGGERS:
+        raise NotFound(f"No trigger {trigger_type!r}.")
+    return {"data": test_run_service.recent_events(g.workspace.id, trigger_type)}
 
 
 @operation(f"/workflows/<{ID}:workflow_id>/versions", "GET", summary="List a workflow's versions", tag=TAG,

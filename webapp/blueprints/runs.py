@@ -5,7 +5,7 @@ Behind the AUTOMATIONS_ENABLED flag. Members view; owners and admins replay and 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
 from models import Role, WorkflowExecution
-from models.vocabulary import CANCELLABLE_RUN_STATUSES, RunStatus, choices
+from models.vocabulary import CANCELLABLE_RUN_STATUSES, RunMode, RunStatus, choices
 from services import (execution_service, quick_rules_service, replay_service, run_bulk_service, run_history_service,
                       run_queue_service)
 from services.common import is_plain_int
@@ -99,8 +99,8 @@ def index():
 
 
 def _tab_counts(run_filter: RunFilter) -> dict | None:
-    """The status tabs' numbers; none while searching run data (the rollups cannot count a search)."""
-    if run_filter.search:
+    """The status tabs' numbers; none while searching run data or listing test runs (the rollups count neither)."""
+    if run_filter.search or run_filter.mode == RunMode.TEST:
         return None
     return run_history_service.status_counts(workspace_id(), run_filter.without_status())
 

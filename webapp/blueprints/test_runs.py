@@ -1,0 +1,88 @@
+"""The editor's test runs (issue #20): the Test panel's samples, Test (the unsaved definition) and Test this step.
+
+The panel posts the editor's whole form; the definition is read from it as Save reads it, validated, then run
+as a test run (webapp.test_runs.run_test). The results partial shows each step's rendered input and output.
+"""
+import json
+from datetime import datetime, timezone
+
+from flask import Blueprint, g, render_template, request
+
+from engine.core.catalog import TRIGGERS, sample_payload
+from engine.core.schemas import assign_step_ids
+from engine.core.steps import StepPlan
+from engine.core.wording import effects_words
+from services import test_run_service
+from services.common import is_plain_int
+from services.errors import ValidationFailed
+from services.test_run_service import TestRequest
+from webapp.editor_form import definition_from_form, position_in_order
+from webapp.security import editable_workflow_or_404, gate_behind_automations_flag
+from webapp.test_runs import run_test
+
+bp = Blueprint("test_runs", __name__, url_prefix="/automations/editor")
+gate_behind_automations_flag(bp)
+
+
+def ago(moment: datetime) -> str:
+    """"3 min ago", "2 h ago", "just now"."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    seconds = max(0, int((datetime.now(timezone.utc) - moment).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return "just now"
+
+
+@bp.app_template_global()
+def run_effects(workflow) -> str:
+    """"sends 1 email, creates 1 deal": what Run for real now does (the saved definition)."""
+    return effects_words(workflow.actions)
+
+
+@bp.app_template_filter("pretty_json")
+def pretty_json(value) -> str:
+    """JSON for people: indented, non-ASCII letters as they are (the template escapes it for HTML)."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+@bp.get("/samples")
+def samples():
+    """The Test panel's sample data for the trigger chosen in the editor: its recent events and the catalog's."""
+    trigger_type = request.args.get("trigger_type", "")
+    recent = test_run_service.recent_events(g.workspace.id, trigger_type) if trigger_type in TRIGGERS else []
+    catalog = sample_payload(trigger_type) if trigger_type in TRIGGERS else {}
+    options = [{"value": f"recent-{sample.id}", "label": f"Use a recent event: {sample.summary}, {ago(sample.created_at)}",
+                "payload": json.dumps(sample.payload, indent=2, ensure_ascii=False)} for sample in recent]
+    options.append({"value": "catalog", "label": "Use the example data of the trigger",
+                    "payload": json.dumps(catalog, indent=2, ensure_ascii=False)})
+    return render_template("automations/_test_samples.html", options=options, payload_text=options[0]["payload"],
+                           trigger=TRIGGERS.get(trigger_type))
+
+
+def _stop_after(definition: dict) -> str | None:
+    """"Test this step": the id of the step posted as actions-<n> (one is given to new steps for the test)."""
+    raw = request.form.get("test_step", "")
+    if not is_plain_int(raw):
+        return None
+    assign_step_ids(definition["actions"])
+    step = StepPlan(definition["actions"]).at(position_in_order(request.form, int(raw), definition))
+    return step[1]["id"] if step else None
+
+
+@bp.post("/test")
+def test():
+    definition = definition_from_form(request.form)
+    workflow = editable_workflow_or_404(request.form["workflow_id"]) if is_plain_int(request.form.get("workflow_id", "")) else None
+    text = request.form.get("test_payload", "")
+    try:
+        stop_after = _stop_after(definition)
+        payload = test_run_service.parse_payload_text(text) if text.strip() else test_run_service.payload_for(
+            g.workspace.id, definition["trigger"].get("type"), sample=test_run_service.RECENT)
+        execution = run_test(TestRequest(workspace_id=g.workspace.id, definition=definition, payload=payload,
+                                         workflow=workflow, call_webhooks=request.form.get("test_call_webhooks") == "on",
+                                         stop_after=stop_after))
+    except ValidationFailed as failure:
+        return render_template("automations/_test_results.html", execution=None, errors=failure.errors), 422
+    return render_template("automations/_test_results.html", execution=execution, errors={}, stop_after=stop_after)
