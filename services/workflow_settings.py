@@ -36,7 +36,7 @@ class WorkflowSettingsSchema(Schema):
         "description": "Pause the workflow after this many failed runs in a row; 0 = never; null = the "
                        "workspace's default."})
     max_concurrent_runs = fields.Integer(strict=True, allow_none=True, validate=validate.Range(
-        min=1, max=MAX_CONCURRENT_RUNS_LIMIT, error=CAP_MESSAGE), metadata={
+        min=1, max=MAX_CONCURRENT_RUNS_LIMIT, error=CAP_MESSAGE), error_messages={"invalid": CAP_MESSAGE}, metadata={
         "description": "At most this many runs at once (1 to 1000); the others wait as pending. null = no limit."})
 
 
@@ -85,10 +85,11 @@ def clean_settings(data) -> dict:
 
 
 def update_settings(workflow: Workflow, data: dict, actor: User | None, role: Role | None) -> Workflow:
-    """Change some settings (owners and admins); the others keep their values. Audited when something changed."""
-    if not may_change(role):
-        raise PermissionDenied("Only owners and admins change a workflow's settings.")
+    """Change some settings (owners and admins); the others keep their values. Audited when something changed.
+    Sending the values a setting already has is no change (a member's editor may post them back)."""
     changes = clean_settings(data)
+    if not may_change(role) and _would_change(workflow, changes):
+        raise PermissionDenied("Only owners and admins change a workflow's settings.")
     if MAX_CONCURRENT_RUNS in changes:
         _set_cap(workflow, changes.pop(MAX_CONCURRENT_RUNS), actor)
     settings = dict(workflow.settings or {})
@@ -107,6 +108,11 @@ def update_settings(workflow: Workflow, data: dict, actor: User | None, role: Ro
         actor_id=actor.id if actor else None, actor_label=actor.display_name if actor else "System",
         subject_type="workflow", subject_id=workflow.id, data={"from": before, "to": settings})
     return workflow
+
+
+def _would_change(workflow: Workflow, changes: dict) -> bool:
+    stored = settings_of(workflow)
+    return any(stored.get(key) != value for key, value in changes.items())
 
 
 def _set_cap(workflow: Workflow, limit: int | None, actor: User | None) -> None:

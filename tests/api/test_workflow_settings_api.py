@@ -23,18 +23,20 @@ def create_workflow(client, **changes) -> dict:
 def test_settings_have_defaults_and_owners_and_admins_change_them(api):
     owner = api("owner")
     workflow = create_workflow(owner)
-    assert workflow["settings"] == {} and workflow["paused_reason"] is None
+    assert workflow["settings"] == {"max_concurrent_runs": None} and workflow["paused_reason"] is None
     assert owner.get(f"/workflows/{workflow['id']}/settings").get_json() == {
-        "alert_on_failure": True, "auto_pause_after_failures": None, "auto_pause_after_failures_effective": 5}
+        "alert_on_failure": True, "auto_pause_after_failures": None, "auto_pause_after_failures_effective": 5,
+        "max_concurrent_runs": None}
 
     admin = api("admin", ws=owner.workspace)
     response = admin.patch(f"/workflows/{workflow['id']}/settings", json={"alert_on_failure": False,
                                                                           "auto_pause_after_failures": 0})
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json() == {"alert_on_failure": False, "auto_pause_after_failures": 0,
-                                   "auto_pause_after_failures_effective": 0}
+                                   "auto_pause_after_failures_effective": 0, "max_concurrent_runs": None}
     stored = owner.get(f"/workflows/{workflow['id']}").get_json()
-    assert stored["settings"] == {"alert_on_failure": False, "auto_pause_after_failures": 0}
+    assert stored["settings"] == {"alert_on_failure": False, "auto_pause_after_failures": 0,
+                                  "max_concurrent_runs": None}
     assert stored["version"] == workflow["version"]  # settings add no version
     assert db.session.scalar(select(AuditEvent.event).where(AuditEvent.subject_id == workflow["id"],
                                                             AuditEvent.event == "workflow.settings_changed"))
@@ -42,7 +44,7 @@ def test_settings_have_defaults_and_owners_and_admins_change_them(api):
     # null goes back to the workspace's default; keys left out keep their value
     response = owner.patch(f"/workflows/{workflow['id']}/settings", json={"auto_pause_after_failures": None})
     assert response.get_json() == {"alert_on_failure": False, "auto_pause_after_failures": None,
-                                   "auto_pause_after_failures_effective": 5}
+                                   "auto_pause_after_failures_effective": 5, "max_concurrent_runs": None}
 
 
 def test_a_member_reads_but_cannot_change_settings(api):

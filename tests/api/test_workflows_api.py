@@ -280,9 +280,12 @@ def test_v2_mistakes_are_422_with_nested_field_paths(api):
 
 def test_max_concurrent_runs_is_a_validated_setting(api):
     """Issue #22: settings.max_concurrent_runs through PATCH: a whole number from 1 to 1000, or null (no cap)."""
-    client = api("member")
-    workflow = create(client, status="active")
+    member = api("member")
+    workflow = create(member, status="active")
     assert workflow["settings"] == {"max_concurrent_runs": None}
+    response = member.patch(f"/workflows/{workflow['id']}", json={"settings": {"max_concurrent_runs": 2}})
+    assert response.status_code == 403  # an operating setting: owners and admins
+    client = api("admin", ws=member.workspace)
     for bad in (0, -1, 1001, 2.5, "3", True, "many"):
         response = client.patch(f"/workflows/{workflow['id']}", json={"settings": {"max_concurrent_runs": bad}})
         assert response.status_code == 422, bad

@@ -17,7 +17,7 @@ def app(make_app):
 
 
 def test_the_editor_saves_runs_at_once_and_rejects_bad_values_inline(logged_in):
-    client, _, _ = logged_in("member")
+    client, _, _ = logged_in("admin")
     response = client.post("/automations/new", data=editor_form(max_concurrent_runs="3"))
     assert response.status_code == 302
     workflow = db.session.scalar(select(Workflow))
@@ -35,6 +35,17 @@ def test_the_editor_saves_runs_at_once_and_rejects_bad_values_inline(logged_in):
     assert response.status_code == 302
     db.session.expire_all()
     assert db.session.get(Workflow, workflow.id).max_concurrent_runs is None  # empty: no limit
+
+
+def test_a_member_sees_runs_at_once_but_cannot_change_it(logged_in):
+    client, ws, _ = logged_in("member")
+    workflow = make_workflow(ws.id, status="draft")
+    page = client.get(f"/automations/{workflow.id}").get_data(as_text=True)
+    assert 'id="max-concurrent-runs"' in page and 'name="max_concurrent_runs" value="" placeholder="No limit"' in page
+    assert client.post(f"/automations/{workflow.id}", data=editor_form(max_concurrent_runs="")).status_code == 302
+    assert client.post(f"/automations/{workflow.id}", data=editor_form(max_concurrent_runs="2")).status_code == 403
+    db.session.expire_all()
+    assert db.session.get(Workflow, workflow.id).max_concurrent_runs is None
 
 
 def add_run(workflow, status):

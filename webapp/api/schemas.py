@@ -170,6 +170,8 @@ class WorkflowSettingsOut(Schema):
         "description": "The workflow's own threshold; null: the workspace's default applies."})
     auto_pause_after_failures_effective = fields.Integer(metadata={
         "description": "Failed runs in a row after which the workflow pauses (0 = never)."})
+    max_concurrent_runs = fields.Integer(allow_none=True, metadata={
+        "description": "At most this many runs at once; the others wait as pending. null: no limit."})
 
 
 class ExecutionOut(ExecutionSchema):
