@@ -83,8 +83,8 @@ def downgrade():
     op.drop_index("ix_outbox_emails_workspace_time", table_name="outbox_emails")
     op.drop_index("ix_webhook_deliveries_workspace_received", table_name="webhook_deliveries")
     op.drop_table("run_rollup_holds")
-    with op.batch_alter_table("workflows") as batch:
-        batch.drop_column("minutes_saved_per_run")
-    with op.batch_alter_table("workspaces") as batch:
-        batch.drop_column("retention_checked_at")
-        batch.drop_column("run_retention_days")
+    # In place (SQLite's own DROP COLUMN): a batch copy of workflows would turn its column CHECKs into table
+    # CHECKs that later downgrades cannot drop, and its DROP TABLE would cascade to the children.
+    op.drop_column("workflows", "minutes_saved_per_run")
+    op.drop_column("workspaces", "retention_checked_at")
+    op.drop_column("workspaces", "run_retention_days")
