@@ -7,6 +7,7 @@ EVENT_SAMPLE_MAX_BYTES of JSON. Recorded by fire_workflow_event in the event's o
 statements in its savepoint), so a rolled-back change leaves no sample either.
 """
 import json
+import random
 import re
 
 from sqlalchemy import bindparam, delete, insert, select
@@ -15,6 +16,10 @@ from models import EventSample, db
 from models.base import utcnow
 
 SAMPLES_KEPT = 5
+# The older samples of a trigger are deleted by one insert in PRUNE_EVERY (at random), not by every one: an
+# event costs its request one statement, and a trigger keeps about PRUNE_EVERY extra rows, which nobody reads
+# (recent_samples reads the newest SAMPLES_KEPT).
+PRUNE_EVERY = 8
 REMOVED = "[removed]"
 TRIMMED = "[trimmed]"
 MAX_STRING = 500
@@ -92,7 +97,8 @@ def record_sample(workspace_id: int, trigger_key: str, trigger_label: str, paylo
     session.execute(_INSERT, {"workspace_id": workspace_id, "trigger_type": trigger_key,
                               "summary": summary_of(trigger_label, clean), "payload": clean,
                               "created_at": utcnow()})
-    session.execute(_PRUNE, {"workspace_id": workspace_id, "trigger_type": trigger_key})
+    if random.random() < 1 / PRUNE_EVERY:
+        session.execute(_PRUNE, {"workspace_id": workspace_id, "trigger_type": trigger_key})
 
 
 def recent_samples(workspace_id: int, trigger_key: str) -> list[EventSample]:
