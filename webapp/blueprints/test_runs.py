@@ -10,8 +10,8 @@ from flask import Blueprint, g, render_template, request
 
 from engine.core.catalog import TRIGGERS, sample_payload
 from engine.core.schemas import assign_step_ids
-from engine.core.steps import StepPlan
-from engine.core.wording import effects_words
+from engine.core.steps import BRANCH, BRANCH_NOT_TAKEN, StepAddress, StepPlan
+from engine.core.wording import conditions_words, effects_words
 from services import test_run_service
 from services.common import is_plain_int
 from services.errors import ValidationFailed
@@ -45,6 +45,39 @@ def run_effects(workflow) -> str:
 def pretty_json(value) -> str:
     """JSON for people: indented, non-ASCII letters as they are (the template escapes it for HTML)."""
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+@bp.app_template_global()
+def step_label(record: dict) -> str:
+    """How people name a recorded step: "3", or "3 › Then 1" inside the third step's branch."""
+    path = record.get("path")
+    if not path:
+        return str((record.get("index") or 0) + 1)
+    return StepAddress(tuple(int(part) if part.isdigit() else part for part in path.split("."))).label
+
+
+def not_run_on_sample(execution, stop_after: str | None) -> dict | None:
+    """"Test this step" on a step inside a branch path this sample does not take: the test stopped there (the
+    runner ends it with that step); which branch decided, the path it took and its conditions, for the panel."""
+    records = execution.completed_actions or []
+    if not stop_after or not records:
+        return None
+    last = records[-1]
+    if last.get("id") != stop_after or (last.get("output") or {}).get("reason") != BRANCH_NOT_TAKEN:
+        return None
+    path = last.get("path") or ""
+    for record in records:  # the outermost branch whose decision leaves this step out
+        prefix, output = record.get("path") or str(record.get("index")), record.get("output") or {}
+        if record.get("type") != BRANCH or record.get("status") != "completed" or not path.startswith(prefix + "."):
+            continue
+        if path.startswith(f"{prefix}.{output.get('path')}."):
+            continue
+        config = record.get("input") if isinstance(record.get("input"), dict) else {}
+        return {"step": step_label(last), "branch": step_label(record), "took": str(output.get("path", "")).capitalize(),
+                "held": bool(output.get("matched")),
+                "conditions": conditions_words(config.get("conditions"), config.get("match") or "all",
+                                               execution.trigger_type)}
+    return None
 
 
 @bp.get("/samples")
@@ -85,4 +118,5 @@ def test():
                                          stop_after=stop_after))
     except ValidationFailed as failure:
         return render_template("automations/_test_results.html", execution=None, errors=failure.errors), 422
-    return render_template("automations/_test_results.html", execution=execution, errors={}, stop_after=stop_after)
+    return render_template("automations/_test_results.html", execution=execution, errors={}, stop_after=stop_after,
+                           not_run=not_run_on_sample(execution, stop_after))
