@@ -1,9 +1,15 @@
 """The editor's Test panel over HTTP (issue #20): the unsaved form is tested, JSON errors say where, one step can
 be tested, another workspace's workflow is 404, and the samples fragment lists this workspace's recent events."""
+import re
+from datetime import timedelta
+
 from sqlalchemy import func, select
 
-from models import Deal, OutboxEmail, WorkflowExecution, db
+from models import Deal, Notification, OutboxEmail, Workflow, WorkflowExecution, WorkflowFailureState, db
+from models.base import utcnow
+from services import retention_service, workflow_settings
 from tests import factories
+from tests.http.test_runs import add_run, add_runs, tab_count
 
 FORM = {"name": "Unsaved", "trigger_type": "deal_created", "action_order": ["0", "1"],
         "actions-0-type": "send_template_email", "actions-0-config-to": "{{ trigger.contact.email }}",
@@ -94,7 +100,8 @@ def test_test_this_step_on_a_path_this_sample_does_not_take_says_so(logged_in):
 
 
 def test_the_email_it_would_send_reads_as_the_email(logged_in):
-    """The rendered body shows its line breaks (not a JSON string with \\n) and is escaped."""
+    """The rendered body shows its line breaks (not a JSON string with \\n) and is escaped; the rows a step would
+    create are said in a sentence."""
     client, _ws, _owner = logged_in()
     body = "Hi {{ trigger.contact.email }},\nthanks for <b>Acme</b>.\n\nBye"
     page = client.post("/automations/editor/test", data={**FORM, "actions-0-config-body": body,
@@ -103,6 +110,9 @@ def test_the_email_it_would_send_reads_as_the_email(logged_in):
     assert "To:</span> ada@acme.example" in email and "Subject:</span> Hi Acme — 50 seats" in email
     assert '<div class="email-body border-top mt-1 pt-1">Hi ada@acme.example,\nthanks for &lt;b&gt;Acme&lt;/b&gt;.\n\nBye</div>' in email
     assert "\\n" not in email.split("<details", 1)[0]
+    # the other steps' effects read as sentences too (the JSON stays, folded)
+    summary = page.split("data-test-summary", 1)[1].split("</ul>", 1)[0]
+    assert "Would create a deal: title = Follow-up" in summary
 
 
 # -- test runs and the operating features of issue #22 ---------------------------------------------------------
@@ -117,8 +127,6 @@ def _test_in_editor(client, workflow, form=None):
 
 
 def test_a_failing_test_run_alerts_no_one_and_does_not_count_toward_auto_pause(logged_in):
-    from models import Notification, Workflow, WorkflowFailureState
-    from services import workflow_settings
     client, ws, owner = logged_in()
     workflow = factories.make_workflow(ws.id, name="Careful", status="active")
     workflow_settings.update_settings(workflow, {"alert_on_failure": True, "auto_pause_after_failures": 1}, owner,
@@ -134,10 +142,6 @@ def test_a_failing_test_run_alerts_no_one_and_does_not_count_toward_auto_pause(l
 
 
 def test_a_test_run_runs_at_once_on_a_workflow_at_its_cap(logged_in):
-    from datetime import timedelta
-    from models.base import utcnow
-    from services import workflow_settings
-    from tests.http.test_runs import add_run
     client, ws, owner = logged_in()
     workflow = factories.make_workflow(ws.id, name="One at a time", status="active")
     workflow_settings.update_settings(workflow, {"max_concurrent_runs": 1}, owner, workflow_settings.CHANGE_ROLE)
@@ -147,8 +151,6 @@ def test_a_test_run_runs_at_once_on_a_workflow_at_its_cap(logged_in):
 
 
 def test_test_runs_stay_out_of_the_runs_tab_counts_insights_and_select_all(logged_in):
-    import re
-    from tests.http.test_runs import add_runs, tab_count
     client, ws, _owner = logged_in()
     workflow = factories.make_workflow(ws.id, name="Counted", status="active")
     add_runs(workflow, 2, status="completed", duration_ms=100)
@@ -172,9 +174,6 @@ def test_test_runs_stay_out_of_the_runs_tab_counts_insights_and_select_all(logge
 
 
 def test_the_prune_deletes_old_test_runs_like_other_runs(logged_in):
-    from datetime import timedelta
-    from models.base import utcnow
-    from services import retention_service
     client, ws, _owner = logged_in()
     workflow = factories.make_workflow(ws.id, name="Pruned")
     _test_in_editor(client, workflow)

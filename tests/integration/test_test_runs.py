@@ -2,6 +2,7 @@
 URL, delivers no notification and leaves every business table as it was; each step says what would happen."""
 import hashlib
 import json
+import time
 
 import pytest
 from sqlalchemy import select, text
@@ -12,7 +13,9 @@ from services import webhook_service
 from tests import factories
 from tests.api.conftest import ApiClient, issue_token
 from tests.conftest import Auth, owner_of
-from engine.runtime.runner import run_execution
+from engine.executors import EXECUTORS
+from engine.runtime.leases import database_now
+from engine.runtime.runner import claimable, run_execution
 
 # The engine's own row of the test run, and the API's token bookkeeping (last used), change by design.
 NOT_BUSINESS = {"workflow_executions", "api_tokens", "alembic_version"}
@@ -294,11 +297,6 @@ def test_a_test_longer_than_the_lease_is_not_taken_over(scene, monkeypatch):
     """A test run's lease is not renewed while it runs (its steps are one transaction): it is made as long as the
     test's time limit plus one lease when the test starts, so a sweep looking after the ordinary lease has
     expired finds nothing to take over, and the test ends as the one run it was."""
-    from engine.executors import EXECUTORS
-    from engine.runtime.leases import database_now
-    from engine.runtime.runner import claimable
-    import time
-
     scene.app.config["EXECUTION_LEASE_SECONDS"] = 0.5
     original = EXECUTORS["log_event"]
     seen = {}

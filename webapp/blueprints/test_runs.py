@@ -80,6 +80,68 @@ def not_run_on_sample(execution, stop_after: str | None) -> dict | None:
     return None
 
 
+# Columns a summary of a would-be row leaves out: the workspace, ids and times the database gives it.
+UNSAID_COLUMNS = {"id", "workspace_id", "created_at", "updated_at", "idempotency_key"}
+SUMMARY_FIELDS = 6
+SUMMARY_VALUE_CHARS = 80
+
+
+def _record_words(table: str) -> str:
+    """"audit_events" -> "audit event", "activities" -> "activity"."""
+    words = str(table).replace("_", " ")
+    return words[:-3] + "y" if words.endswith("ies") else words[:-1] if words.endswith("s") else words
+
+
+def _value_words(value) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= SUMMARY_VALUE_CHARS else text[:SUMMARY_VALUE_CHARS - 1] + "…"
+
+
+def _a(words: str) -> str:
+    return f"{'an' if words[:1].lower() in 'aeiou' else 'a'} {words}"
+
+
+def _fields_words(values: dict) -> str:
+    said = [(name, value) for name, value in (values or {}).items()
+            if name not in UNSAID_COLUMNS and not name.endswith("_at") and not isinstance(value, (dict, list))]
+    words = "; ".join(f"{name} = {_value_words(value)}" for name, value in said[:SUMMARY_FIELDS])
+    return words + (f"; and {len(said) - SUMMARY_FIELDS} more" if len(said) > SUMMARY_FIELDS else "")
+
+
+@bp.app_template_filter("would_do")
+def would_do(output) -> list[str]:
+    """A test step's output in sentences: the rows it would create, change or delete, the request it would send,
+    who it would notify, how long it would wait (the email it would send has its own box)."""
+    if not isinstance(output, dict):
+        return []
+    lines = []
+    if isinstance(output.get("would_call"), dict):
+        call = output["would_call"]
+        lines.append(f"Would {call.get('method', 'POST')} to {call.get('url')} (not called)")
+    if isinstance(output.get("would_notify"), dict):
+        notify = output["would_notify"]
+        people = len(notify.get("user_ids") or [])
+        lines.append(f"Would notify {people} {'person' if people == 1 else 'people'}: “{notify.get('title', '')}”")
+    if output.get("would_wait_first"):
+        lines.append(f"Would wait {output['would_wait_first']} before this step")
+    if output.get("would_wait"):
+        lines.append(f"Would wait {output['would_wait']}")
+    for entry in output.get("would_create") or []:
+        lines.append(f"Would create {_a(_record_words(entry.get('record')))}: {_fields_words(entry.get('values'))}")
+    for entry in output.get("would_change") or []:
+        record = _record_words(entry.get("record")) + (f" #{entry['id']}" if entry.get("id") else "")
+        changes = entry.get("changes")
+        if isinstance(changes, dict):
+            words = "; ".join(f"{name} from {_value_words(change.get('from'))} to {_value_words(change.get('to'))}"
+                              for name, change in changes.items() if isinstance(change, dict))
+        else:
+            words = _fields_words(entry.get("values"))
+        lines.append(f"Would change {record}: {words}")
+    for entry in output.get("would_delete") or []:
+        lines.append(f"Would delete {_a(_record_words(entry.get('record')))}: {_fields_words(entry.get('values'))}")
+    return lines
+
+
 @bp.get("/samples")
 def samples():
     """The Test panel's sample data for the trigger chosen in the editor: its recent events and the catalog's."""
