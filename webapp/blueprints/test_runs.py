@@ -109,12 +109,16 @@ def _fields_words(values: dict) -> str:
 
 
 @bp.app_template_filter("would_do")
-def would_do(output) -> list[str]:
-    """A test step's output in sentences: the rows it would create, change or delete, the request it would send,
-    who it would notify, how long it would wait (the email it would send has its own box)."""
+def would_do(step: dict) -> list[str]:
+    """A test step's output in sentences: the path a branch took, the rows it would create, change or delete, the
+    request it would send, who it would notify, how long it would wait (the email it would send has its own box)."""
+    output = step.get("output")
     if not isinstance(output, dict):
         return []
     lines = []
+    if step.get("type") == BRANCH and output.get("path") in ("then", "else"):
+        lines.append(f"Takes the {output['path'].capitalize()} path: its conditions "
+                     f"{'hold' if output.get('matched') else 'do not hold'} for this data")
     if isinstance(output.get("would_call"), dict):
         call = output["would_call"]
         lines.append(f"Would {call.get('method', 'POST')} to {call.get('url')} (not called)")
