@@ -142,11 +142,15 @@ def test_a_failing_test_run_alerts_no_one_and_does_not_count_toward_auto_pause(l
 
 
 def test_a_test_run_runs_at_once_on_a_workflow_at_its_cap(logged_in):
+    """A test run holds no slot and never waits for one: the workflow's cap (1) and then the workspace's (1) are
+    both taken by a live run, and the test still runs at once."""
     client, ws, owner = logged_in()
     workflow = factories.make_workflow(ws.id, name="One at a time", status="active")
     workflow_settings.update_settings(workflow, {"max_concurrent_runs": 1}, owner, workflow_settings.CHANGE_ROLE)
     add_run(workflow, status="running", lease_owner="elsewhere", lease_expires_at=utcnow() + timedelta(minutes=5))
     db.session.commit()
+    assert 'data-test-status="completed"' in _test_in_editor(client, workflow)
+    client.application.config["WORKSPACE_MAX_RUNNING"] = 1  # the workspace's cap, reached by the same live run
     assert 'data-test-status="completed"' in _test_in_editor(client, workflow)
 
 

@@ -82,6 +82,7 @@ def not_run_on_sample(execution, stop_after: str | None) -> dict | None:
 
 # Columns a summary of a would-be row leaves out: the workspace, ids and times the database gives it.
 UNSAID_COLUMNS = {"id", "workspace_id", "created_at", "updated_at", "idempotency_key"}
+NAMING_COLUMNS = ("title", "name", "subject", "event", "to")
 SUMMARY_FIELDS = 6
 SUMMARY_VALUE_CHARS = 80
 
@@ -102,8 +103,9 @@ def _a(words: str) -> str:
 
 
 def _fields_words(values: dict) -> str:
-    said = [(name, value) for name, value in (values or {}).items()
-            if name not in UNSAID_COLUMNS and not name.endswith("_at") and not isinstance(value, (dict, list))]
+    said = sorted(((name, value) for name, value in (values or {}).items()
+                   if name not in UNSAID_COLUMNS and not name.endswith("_at") and not isinstance(value, (dict, list))),
+                  key=lambda item: item[0] not in NAMING_COLUMNS)  # what names the row first, then in table order
     words = "; ".join(f"{name} = {_value_words(value)}" for name, value in said[:SUMMARY_FIELDS])
     return words + (f"; and {len(said) - SUMMARY_FIELDS} more" if len(said) > SUMMARY_FIELDS else "")
 
