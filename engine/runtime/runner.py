@@ -321,8 +321,9 @@ def run_execution(execution_id: int, worker_id: str | None = None) -> str | None
 
 def run_test_execution(execution_id: int, worker_id: str | None = None) -> str | None:
     """Run a test run (mode "test") now, in this thread: the editor's Test and the API's test routes wait for it.
-    Its lease is not renewed by the lease keeper: the test holds its database transaction until it ends, and
-    its time limit (TEST_RUN_SECONDS) is checked between steps. None when another worker claimed it first."""
+    Its lease is not renewed by the lease keeper: the test holds its database transaction until it ends, so its
+    lease is made long enough for the whole test when it starts (TestRunWriter.hold); its time limit
+    (TEST_RUN_SECONDS) is checked between steps. None when another worker claimed it first."""
     owner = worker_id or default_worker_id()
     states = claim_states([execution_id], owner)
     if not states:
@@ -630,11 +631,18 @@ def finished_run(state: RunState, status: RunStatus, error: str | None, finished
 
 class TestRunWriter(RunWriter):
     """The writer of a test run: nothing is written until the run closes; then the test's transaction is rolled
-    back (every business write of its steps) and only the run's own row is written, with its step records."""
+    back (every business write of its steps) and only the run's own row is written, with its step records.
 
-    def __init__(self, writer: RunWriter):
-        super().__init__(writer.id, writer.owner, writer.clock, writer.lease)
+    Its lease is not renewed while it runs (its steps' writes are one transaction until the end): `hold` sets it,
+    before the first step, to the test's time limit plus one lease (the step under way when the limit is
+    reached), so no sweep takes a test over while it is still running."""
+
+    def __init__(self, writer: RunWriter, seconds: float):
+        super().__init__(writer.id, writer.owner, writer.clock, LeasePolicy(seconds=seconds + writer.lease.seconds))
         self.verified = writer.verified
+
+    def hold(self) -> None:
+        self.update(lease_expires_at=self.renewed_lease())
 
     def may_defer(self, action: dict) -> bool:
         return False
@@ -693,9 +701,10 @@ class ExecutionRun:
             if self.test_clock is not None and self.test_clock.out_of_time():
                 return self.close(state, state.completed_actions, RunStatus.FAILED, self.test_clock.message())
             if plan.has_branches and plan.not_taken(state.current_step, taken_paths(state.completed_actions)):
-                outcome = self.step_recorded(state, plan, [*state.completed_actions,
-                                                           StepRecord.not_taken(address, action).as_json()],
-                                             deferrable=True)
+                records = [*state.completed_actions, StepRecord.not_taken(address, action).as_json()]
+                if self.test and self.test.stop_after and action.get("id") == self.test.stop_after:
+                    return self.close(state, records)  # "Test this step" on a path this sample does not take
+                outcome = self.step_recorded(state, plan, records, deferrable=True)
                 if isinstance(outcome, RunStatus):
                     return outcome
                 continue
@@ -717,7 +726,8 @@ class ExecutionRun:
         """A test run starts over from its first step (a test is never resumed half-way: its writes are gone)."""
         self.test = TestOptions.of(state.definition)
         self.test_clock = TestClock(self.test.seconds)
-        self.writer = TestRunWriter(self.writer)
+        self.writer = TestRunWriter(self.writer, self.test.seconds)
+        self.writer.hold()
         state.completed_actions, state.current_step, state.step_attempts, state.wait_marker = [], 0, 0, None
 
     # -- waits -----------------------------------------------------------------------------

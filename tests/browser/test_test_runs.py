@@ -48,9 +48,13 @@ def test_try_a_template_on_a_recent_event_then_activate(live_server, page, scree
     assert page.locator("[data-test-status]").get_attribute("data-test-status") == "completed"
     steps = page.locator("[data-test-step]")
     assert steps.count() == 2
-    email_output = steps.nth(0).locator("[data-test-output]").inner_text()
-    assert '"would_send"' in email_output and "ada@acme.example" in email_output and '"sent": false' in email_output
-    assert '"would_create"' in steps.nth(1).locator("[data-test-output]").inner_text()  # the audit event it would log
+    email = steps.nth(0).locator("[data-test-email]").inner_text()  # the email as it would read, not sent
+    assert "The email it would send (not sent)" in email and "To: ada@acme.example" in email
+    assert "Thank you" in email and "\\n" not in email
+    email_output = steps.nth(0).locator("[data-test-output]").text_content()  # and its JSON, folded
+    assert '"would_send"' in email_output and '"sent": false' in email_output
+    logged = steps.nth(1).locator("[data-test-summary]").inner_text()  # the audit event it would log
+    assert logged.startswith("Would create an audit event:"), logged
     screenshot("test-run-panel")
 
     close_test_panel(page)

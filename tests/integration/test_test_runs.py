@@ -2,6 +2,7 @@
 URL, delivers no notification and leaves every business table as it was; each step says what would happen."""
 import hashlib
 import json
+import time
 
 import pytest
 from sqlalchemy import select, text
@@ -12,7 +13,9 @@ from services import webhook_service
 from tests import factories
 from tests.api.conftest import ApiClient, issue_token
 from tests.conftest import Auth, owner_of
-from engine.runtime.runner import run_execution
+from engine.executors import EXECUTORS
+from engine.runtime.leases import database_now
+from engine.runtime.runner import claimable, run_execution
 
 # The engine's own row of the test run, and the API's token bookkeeping (last used), change by design.
 NOT_BUSINESS = {"workflow_executions", "api_tokens", "alembic_version"}
@@ -288,3 +291,39 @@ def test_a_test_run_cannot_be_replayed_for_real(scene):
     response = scene.api.post(f"/executions/{body['id']}/replay", json={})
     assert response.status_code == 422
     assert db.session.scalar(select(db.func.count()).select_from(WorkflowExecution)) == 1
+
+
+def test_a_test_longer_than_the_lease_is_not_taken_over(scene, monkeypatch):
+    """A test run's lease is not renewed while it runs (its steps are one transaction): it is made as long as the
+    test's time limit plus one lease when the test starts, so a sweep looking after the ordinary lease has
+    expired finds nothing to take over, and the test ends as the one run it was."""
+    scene.app.config["EXECUTION_LEASE_SECONDS"] = 0.5
+    original = EXECUTORS["log_event"]
+    seen = {}
+
+    def slow_step(step):
+        time.sleep(1.0)  # twice the ordinary lease
+        seen["takeable"] = db.session.scalar(select(db.func.count()).select_from(WorkflowExecution).where(
+            WorkflowExecution.id == step.execution_id, claimable(database_now())))
+        return original(step)
+
+    monkeypatch.setitem(EXECUTORS, "log_event", slow_step)
+    definition = {**scene.definition, "actions": [{"id": "log", "type": "log_event", "config": {"event": "x"}},
+                                                  {"id": "log2", "type": "log_event", "config": {"event": "y"}}]}
+    body = scene.api.post("/workflows/test", json={"definition": definition, "payload": scene.payload}).get_json()
+    assert seen["takeable"] == 0
+    assert body["status"] == "completed", body
+    execution = db.session.get(WorkflowExecution, body["id"])
+    assert (execution.claim_count, execution.takeover_count) == (1, 0)
+
+
+def test_testing_a_step_on_a_path_the_sample_does_not_take_stops_there(scene):
+    """"Test this step" on a step of the Else path when the sample takes Then: the test ends at that step, which is
+    recorded as not run ("branch not taken"); the steps after it do not run."""
+    body = scene.api.post("/workflows/test", json={"definition": scene.definition, "payload": scene.payload,
+                                                   "step": "ticket2"})
+    assert body.status_code == 200, body.get_json()
+    records = body.get_json()["completed_actions"]
+    assert [record["id"] for record in records][-3:] == ["br", "ticket", "ticket2"]
+    assert records[-1]["status"] == "skipped" and records[-1]["output"] == {"reason": "branch not taken"}
+    assert body.get_json()["status"] == "completed"

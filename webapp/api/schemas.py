@@ -68,7 +68,9 @@ class TestSchema(Schema):
     call_webhooks = fields.Boolean(load_default=False, metadata={
         "description": "Really call the webhooks of Call Webhook steps (still only public addresses)."})
     step = fields.String(load_default=None, metadata={
-        "description": "Test this step: run the steps before it as a test and end with it (a step id)."})
+        "description": "Test this step: run the steps before it as a test and end with it (a step id). A step on "
+                       "a branch path this payload does not take ends the test there, recorded as skipped with "
+                       "output {\"reason\": \"branch not taken\"} (the branch's record says which path it took)."})
 
 
 class DefinitionTestSchema(TestSchema):

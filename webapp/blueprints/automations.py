@@ -110,7 +110,7 @@ def _render_editor(definition, workflow=None, errors=None, selected=None, status
     template = "automations/_editor_body.html" if request.htmx and request.endpoint == "automations.render_editor" else "automations/editor.html"
     return render_template(
         template, workflow=workflow, triggers_by_module=triggers_by_module(), actions_by_module=actions_by_module(),
-        sample_payload=json.dumps(sample_payload(definition["trigger"]["type"]), indent=2) if definition["trigger"]["type"] in TRIGGERS else "{}",
+        sample_payload=json.dumps(sample_payload(definition["trigger"]["type"]), indent=2, ensure_ascii=False) if definition["trigger"]["type"] in TRIGGERS else "{}",
         can_delete=has_role(Role.ADMIN), stats_strip=_stats_strip(workflow.id) if workflow else None,
         needs_input=needs_input, template_categories=TEMPLATE_CATEGORIES, operating_settings=_operating_settings(workflow),
         workflow_status=WorkflowStatus(workflow.status) if workflow else WorkflowStatus.DRAFT, **context,

@@ -45,4 +45,13 @@
     bootstrap.Offcanvas.getOrCreateInstance(panel).show();
     loadSamples().then(() => htmx.trigger(runButton, "click"));
   });
+
+  // The results replace the last ones: show their start, or, for "Test this step", the step tested (the last).
+  document.body.addEventListener("htmx:afterSwap", (event) => {
+    const results = event.detail.target;
+    if (results.id !== "test-results") return;
+    const steps = results.querySelectorAll("[data-test-step]");
+    const tested = stepInput.value && steps.length && !results.querySelector("[data-test-not-run]");
+    (tested ? steps[steps.length - 1] : results).scrollIntoView({ block: "start" });
+  });
 })();
