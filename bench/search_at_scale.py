@@ -100,7 +100,8 @@ def time_pages(client, pages: dict, repeats: int) -> dict:
 
 
 def explain(workspace_id: int, pages: dict) -> None:
-    """EXPLAIN ANALYZE of each search's list query (the newest page of 51), as the Runs tab builds it."""
+    """EXPLAIN (ANALYZE, BUFFERS) of each search's list query (the newest page of 51, ids only), as list_runs
+    builds it."""
     from urllib.parse import parse_qs, urlsplit
 
     from sqlalchemy import select
@@ -113,8 +114,9 @@ def explain(workspace_id: int, pages: dict) -> None:
             continue
         args = {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
         run_filter = run_history_service.parse_filter(workspace_id, args)
-        query = (select(WorkflowExecution.id).where(*run_history_service.list_conditions(workspace_id, run_filter))
-                 .order_by(WorkflowExecution.id.desc()).limit(51))
+        conditions = (run_history_service.list_conditions(workspace_id, run_filter)
+                      + run_history_service.id_range(workspace_id, run_filter))  # as list_runs reads it
+        query = (select(WorkflowExecution.id).where(*conditions).order_by(WorkflowExecution.id.desc()).limit(51))
         compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
         plan = db.session.scalars(text(f"EXPLAIN (ANALYZE, BUFFERS) {compiled}")).all()
         total = next((row for row in plan if row.startswith("Execution Time")), "")

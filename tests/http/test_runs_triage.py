@@ -339,9 +339,10 @@ def test_search_finds_payload_values_and_step_errors_within_the_filter(logged_in
 
 
 def test_search_matches_words_and_word_beginnings_not_the_middle_of_a_word(logged_in):
-    """What the words index finds (services.run_search): a search word matches the beginning of a run's word; a
-    run's words are its values split at spaces and quotes/commas/brackets, plus their letter-and-digit parts;
-    numbers and 1-2 character words match whole; every word of the search must be found."""
+    """What the words index finds (services.run_search): a run's words are its values split at spaces and
+    quotes/commas/brackets, plus their letter-and-digit parts; every word of the search must be a whole word of the
+    run, except the last, which may be a word's beginning (not a number); a word with punctuation also matches as
+    its parts."""
     client, ws, _ = logged_in("member")
     workflow = make_workflow(ws.id)
     email = add_run(workflow, payload={"contact": {"email": "Ada.Lovelace@Example.test", "phone": "+44 20 7946 0958"},
@@ -366,6 +367,7 @@ def test_search_matches_words_and_word_beginnings_not_the_middle_of_a_word(logge
     assert found("@example.test") == sorted([email.id, failed.id])  # leading punctuation is ignored
     assert found("ord-1042") == [ref.id] and found("1042") == [ref.id] and found("ord-1042/b") == [ref.id]
     assert found("analytical phase") == [email.id]  # every word, in any order, brackets and commas split
+    assert found("phase analyt") == [email.id] and found("analyt phase") == []  # only the last word as a beginning
     assert found("line two") == [ref.id]  # a JSON escape (\n) separates words
     assert found("12.5") == [email.id] and found("7946") == [email.id]
     assert found("503 http") == [failed.id]  # the run's error and its steps' errors
