@@ -1,21 +1,21 @@
 """Search in run data: the values of a run's trigger payload, its error and its steps' errors (issue #22).
 
 What matches (both databases): the run's data is cut into words, and every word of the search must be found:
-- a run's words are its values split at spaces and at `" ' ` , ; ( ) < > [ ] { } | \\` (so an email, an order ref
+- a run's words are its values split at spaces and at " ' ` , ; ( ) < > [ ] { } | and backslash (an email, an order ref
   or a number such as 12.5 stays one word), plus the letter-and-digit parts of each word (the email
   `ada@example.test` gives `ada@example.test`, `ada`, `example`, `test`; `ORD-1042` gives `ord-1042`, `ord`, `1042`);
   lower case; words longer than WORD_MAX characters are cut into pieces of WORD_MAX;
 - every word of the search must be a whole word of the run, in any order, except the last, which may be the
   beginning of one when it has 3 characters or more and is not a number (`ada lovel` finds "Ada Lovelace",
-  `ord-` finds every `ORD-…`, `ada@ex` finds the email; `1042` finds `ORD-1042` but `104` does not, nor `42` 420);
+  `ord-` finds every `ORD-…`, `ada@ex` finds the email; `1042` finds `ORD-1042`, `104` does not);
 - a search word with punctuation also matches when its letter-and-digit parts are all whole words of the run
   (`example.test` finds `ada@example.test`: "example" and "test");
 - a word is not found in the middle of another (`lace` does not find "Lovelace") and keys are not searched.
 Why not every word as a beginning: a beginning reads, in the index, every word it begins (all "deal…" at a
-million runs, 170 ms); whole words are read only where the rarest word of the search has runs (bench B4).
+million runs, 170 ms); whole words are read only where the rarest word of the search has runs (bench/RESULTS.md).
 
 PostgreSQL: `workflow_executions.search_words` is a stored generated `tsvector` of those words (migration
-e0220000a122, SEARCH_WORDS_SQL) with a GIN index; the search is `search_words @@ '<words>'::tsquery`, whose
+e0220000a122, workestra_run_search_words) with a GIN index; the search is `search_words @@ '<words>'::tsquery`, whose
 posting lists are those of the search's own words, so a customer's email reads the few rows holding it rather than
 every row sharing its trigrams (bench B4). SQLite (the embedded default, small histories): the same words and the
 same rule in Python, a function registered on each connection (webapp.database), evaluated run by run (a scan).
