@@ -28,7 +28,8 @@ from sqlalchemy.dialects.postgresql import TSQUERY
 
 from models import WorkflowExecution, db
 
-# Kept identical to the SQL in migration e0220000a122 (SEARCH_WORDS_SQL); tests/unit/test_run_search.py compares.
+# Kept identical to the SQL of migration e0220000a122 (tests/unit/test_run_search.py compares the constants,
+# tests/http/test_runs_triage.py the words PostgreSQL stores).
 SEPARATORS = "\\s\"'`,;()<>\\[\\]{}|\\\\"
 WORD_MAX = 100
 PREFIX_MIN = 3  # the last word of a search matches as a beginning from this many characters
