@@ -35,9 +35,9 @@ EXTRA_PAGES = ("/automations?sort=last_run", "runs of one week (dates)", "workfl
 HISTORY_VERSIONS = 1000  # issue #21: a workflow with this many versions; its History page and a save stay ≤ 50 ms
 BACKLOG = os.environ.get("BACKLOG") == "1"
 # B4_PAGES=triage: only the Runs tab's triage pages (search in run data, the Failed and Completed-with-errors tabs,
-# All), without the version histories: issue #22's figures at full size when the machine has no time for the rest.
+# All) and Insights, without the version histories: issue #22's figures at full size when the machine has no time for the rest.
 TRIAGE_ONLY = os.environ.get("B4_PAGES") == "triage"
-TRIAGE_PAGES = ("search", "runs failed", "runs completed_with_errors", "runs all")
+TRIAGE_PAGES = ("search", "runs failed", "runs completed_with_errors", "runs all", "insights")
 STEP = ('{"index": %d, "type": "log_event", "status": "completed", "attempts": 1, '
         '"started_at": "2026-01-01T00:00:00+00:00", "finished_at": "2026-01-01T00:00:00.004000+00:00", '
         '"duration_ms": 4, "input": {"event": "bench", "message": "Deal 1"}, '
@@ -118,20 +118,20 @@ def seed(size: dict) -> tuple[int, str, int, int]:
         groups.append((workspace_id, first, workflows, runs, owner))
     (big_id, *_, big_owner), _other, (small_id, *_, small_owner) = groups
     began = time.perf_counter()
-    # The search's trigram index is built after the bulk load, as its migration builds it on an existing table
+    # The search's words index is built after the bulk load, as its migration builds it on an existing table
     # (inserting a million rows into a live GIN index row by row is a different, slower operation).
-    db.session.execute(text("DROP INDEX ix_workflow_executions_search"))
+    db.session.execute(text("DROP INDEX ix_workflow_executions_search_words"))
     seed_executions([group[:4] for group in groups])
     seeded = time.perf_counter() - began
     db.session.commit()
     line("seeded executions in (rollup triggers firing)", f"{seeded:.0f}", "s")
     began = time.perf_counter()
-    db.session.execute(text("CREATE INDEX ix_workflow_executions_search ON workflow_executions "
-                            "USING gin (search_text gin_trgm_ops)"))
+    db.session.execute(text("CREATE INDEX ix_workflow_executions_search_words ON workflow_executions "
+                            "USING gin (search_words)"))
     # Some failed runs resolved by a replay (the Failed tab subtracts them) and a few hundred of them.
     db.session.execute(text("UPDATE workflow_executions SET resolved_by_id = id WHERE status = 'failed' AND id % 50 = 0"))
     db.session.commit()
-    line("built the run search's trigram index (and marked 2 % of failed runs resolved) in",
+    line("built the run search's words index (and marked 2 % of failed runs resolved) in",
          f"{time.perf_counter() - began:.0f}", "s")
     # A live database is vacuumed by autovacuum, and its rollup rows stay compact: each run finishes in its own
     # transaction, so page pruning drops the old versions of a rollup row as it goes. This bulk load updated the
@@ -234,14 +234,21 @@ def pages(workspace_id: int) -> dict[str, str]:
     probe = ids[len(ids) // 3]
     urls["search: an order ref (~11 runs)"] = f"/automations/runs?q=ORD-{probe // 10}"
     urls["search: a customer email (~20 runs)"] = f"/automations/runs?q=c{probe % 50000}@example.test"
+    urls["search: the start of an email"] = f"/automations/runs?q=c{probe % 50000}@exa"
+    urls["search: a deal title (~1 run)"] = f"/automations/runs?q=Deal%20{probe}"
+    urls["search: a number (a deal value, ~200 runs)"] = f"/automations/runs?q={probe % 5000}"
+    urls["search: a word of step errors (6 % of runs)"] = "/automations/runs?q=unavailable"
     urls["search: a word in every run"] = "/automations/runs?q=example.test"
     urls["search: no run matches"] = "/automations/runs?q=zzqqxx"
+    urls["search: no run matches, two common words"] = "/automations/runs?q=deal%20quota%20unavailable"
     urls["search: a step error, failed tab"] = "/automations/runs?status=failed&q=mailbox%2042%20unavailable"
     urls["search: a step error, completed with errors tab"] = "/automations/runs?status=completed_with_errors&q=quota%2017"
     urls["search within one workflow"] = f"/automations/runs?workflow={workflow_id}&q=example.test"
     urls["search within one workflow, rare value"] = f"/automations/runs?workflow={workflow_id}&q=c{probe % 50000}@"
     urls["search within one week"] = f"/automations/runs?{week}&q=mailbox"
     urls["search within one week, rare value"] = f"/automations/runs?{week}&q=ORD-{probe}"
+    urls["search within one week, an email"] = f"/automations/runs?{week}&q=c{probe % 50000}@example.test"
+    urls["search within one week, no match"] = f"/automations/runs?{week}&q=zzqqxx"
     urls["run detail"] = f"/automations/runs/{detail}"
     # Issue #22: Insights (the overview reads the rollups for one page of 25 workflows; a workflow's page also
     # reads its latest finished runs for p50/p95 and its latest failed runs for the failing steps).

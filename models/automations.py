@@ -3,6 +3,7 @@ import copy
 from datetime import datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, Computed, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import db, utcnow
@@ -112,9 +113,9 @@ class WorkflowExecution(db.Model):
         Index("ix_workflow_executions_resolved", "workspace_id", "id", "workflow_id", "created_at",
               sqlite_where=text("status = 'failed' AND resolved_by_id IS NOT NULL"),
               postgresql_where=text("status = 'failed' AND resolved_by_id IS NOT NULL")),
-        # the search's trigram index (PostgreSQL); on SQLite an always empty stand-in
-        Index("ix_workflow_executions_search", "search_text", postgresql_using="gin",
-              postgresql_ops={"search_text": "gin_trgm_ops"}, sqlite_where=text("search_text IS NOT NULL")),
+        # the search's words index (PostgreSQL, GIN); on SQLite an always empty stand-in
+        Index("ix_workflow_executions_search_words", "search_words", postgresql_using="gin",
+              sqlite_where=text("search_words IS NOT NULL")),
         check_in("status", RunStatus, name="status_known"),
         check_in("mode", RunMode, name="mode_known"),
         *json_shape_checks("workflow_executions", EXECUTION_JSON_SHAPES),
@@ -154,10 +155,11 @@ class WorkflowExecution(db.Model):
     # A failed run that a replay (or a replay of a replay) later completed without a failed step: that replay's id.
     # No foreign key (adding one on SQLite would rebuild the table): deleting runs clears it (run_bulk_service).
     resolved_by_id: Mapped[int | None] = mapped_column(BigId)
-    # What the Runs tab's search reads: the trigger payload's values, the run's error and its steps' errors, lower
-    # case. PostgreSQL computes and stores it (SEARCH_TEXT_SQL, a trigram GIN index); on SQLite the column is a
-    # virtual NULL and services.run_search reads the JSON itself. Never written by the application.
-    search_text: Mapped[str | None] = mapped_column(Text, Computed(text("NULL")), deferred=True)
+    # What the Runs tab's search reads: the words of the trigger payload's values, the run's error and its steps'
+    # errors (services.run_search). PostgreSQL computes and stores a tsvector (migration e0220000a122, a GIN index);
+    # on SQLite the column is a virtual NULL and services.run_search reads the JSON itself. Never written.
+    search_words: Mapped[str | None] = mapped_column(Text().with_variant(TSVECTOR(), "postgresql"),
+                                                     Computed(text("NULL")), deferred=True)
     # "test": a test run (issue #20), kept out of stats, alerts, caps and the Runs tab's default view
     mode: Mapped[str] = mapped_column(String(8), default=RunMode.LIVE.value, server_default=RunMode.LIVE.value)
 

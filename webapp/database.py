@@ -1,6 +1,7 @@
-"""Engine settings per backend: SQLite gets WAL, a busy timeout and foreign keys."""
+"""Engine settings per backend: SQLite gets WAL, a busy timeout, foreign keys and the run search's function."""
 from sqlalchemy import event, text
 
+from services import run_search
 from webapp.extensions import db
 
 SQLITE_BUSY_TIMEOUT_MS = 15000
@@ -13,6 +14,8 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    # The Runs tab's search on SQLite (services.run_search: the same words and rule as PostgreSQL's index)
+    dbapi_connection.create_function(run_search.SQLITE_FUNCTION, 4, run_search.sqlite_function, deterministic=True)
 
 
 def configure_engine(app) -> None:

@@ -338,6 +338,71 @@ def test_search_finds_payload_values_and_step_errors_within_the_filter(logged_in
     assert short.status_code == 422 and "Type at least 3 characters to search run data." in text_of(short)
 
 
+def test_search_matches_words_and_word_beginnings_not_the_middle_of_a_word(logged_in):
+    """What the words index finds (services.run_search): a run's words are its values split at spaces and
+    quotes/commas/brackets, plus their letter-and-digit parts; every word of the search must be a whole word of the
+    run, except the last, which may be a word's beginning (not a number); a word with punctuation also matches as
+    its parts."""
+    client, ws, _ = logged_in("member")
+    workflow = make_workflow(ws.id)
+    email = add_run(workflow, payload={"contact": {"email": "Ada.Lovelace@Example.test", "phone": "+44 20 7946 0958"},
+                                       "deal": {"title": "Engines (analytical), phase 2", "value": 12.5}})
+    ref = add_run(workflow, payload={"ref": "ORD-1042/B", "note": "line one\nline two"})
+    numbers = add_run(workflow, payload={"count": 4201, "code": "x_y"})
+    failed = add_run(workflow, status="failed", error="Step 2 failed: HTTP 503 from api.example.test",
+                     records=[{"index": 1, "type": "http_request", "status": "failed", "error": "Step 2 failed: HTTP 503"}])
+    test_run = add_run(workflow, payload={"ref": "ORD-1042/B"}, mode="test")
+    db.session.commit()
+
+    def found(query, **args):
+        response = client.get("/automations/runs", query_string={"q": query, **args})
+        assert response.status_code == 200, text_of(response)
+        return sorted(run_ids(response))
+
+    # whole values, their beginnings, and their parts
+    assert found("ada.lovelace@example.test") == [email.id]
+    assert found("ADA.LOVE") == [email.id]  # the beginning of the email
+    assert found("lovelace") == [email.id] and found("lovel") == [email.id]  # a part, and its beginning
+    assert found("example.test") == sorted([email.id, failed.id])  # parts of a value: "example" and "test…"
+    assert found("@example.test") == sorted([email.id, failed.id])  # leading punctuation is ignored
+    assert found("ord-1042") == [ref.id] and found("1042") == [ref.id] and found("ord-1042/b") == [ref.id]
+    assert found("analytical phase") == [email.id]  # every word, in any order, brackets and commas split
+    assert found("phase analyt") == [email.id] and found("analyt phase") == []  # only the last word as a beginning
+    assert found("line two") == [ref.id]  # a JSON escape (\n) separates words
+    assert found("12.5") == [email.id] and found("7946") == [email.id]
+    assert found("503 http") == [failed.id]  # the run's error and its steps' errors
+    assert found("x_y") == [numbers.id]
+    # what it does not find: the middle or end of a word, a longer number's start, a word not in the run
+    assert found("lace") == [] and found("velace@example.test") == []
+    assert found("420") == [] and found("4201") == [numbers.id]  # numbers match whole
+    assert found("lovelace 503") == []  # both words must be in one run
+    assert found("---") == []  # nothing to search for
+    # test runs only under the Tests filter, as every other condition of the list
+    assert found("ord-1042", mode="test") == [test_run.id]
+    assert found("lovelace", status="failed") == [] and found("example.test", status="failed") == [failed.id]
+
+
+def test_search_words_of_postgresql_are_the_words_of_the_sqlite_rule(app, workspace):
+    """The generated column's words (migration e0220000a122) and services.run_search.run_words agree."""
+    from services import run_search
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the generated tsvector exists on PostgreSQL only")
+    workflow = make_workflow(workspace().id)
+    payloads = [{"contact": {"email": "Ada.Lovelace@Example.test"}, "n": 12.5, "deal": {"id": 7, "title": "Deal 7"}},
+                {"text": "a (b), c; [d] {e} <f> |g| `h` 'i' \"j\" k\\l m\tn o\np", "flag": True, "none": None},
+                {"long": "x" * 250 + "-tail", "unicode": "Ünïcode straße"}, {}]
+    runs = [add_run(workflow, payload=payload, error="Step 1 failed: HTTP 503 (timeout)",
+                    records=[{"index": 0, "error": "boom: it's gone"}, {"index": 1, "error": None}]) for payload in payloads]
+    db.session.commit()
+    for run in runs:
+        stored = db.session.scalar(select(func.tsvector_to_array(WorkflowExecution.search_words))
+                                   .where(WorkflowExecution.id == run.id))
+        expected = run_search.run_words([*run_search._payload_values(run.trigger_payload), run.error,
+                                         "boom: it's gone"])
+        assert set(stored) == expected, run.trigger_payload
+
+
 def test_search_and_select_all_matching_stay_in_the_workspace(logged_in, workspace):
     client, ws, _ = logged_in("owner")
     other_ws = workspace()
