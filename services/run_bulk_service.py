@@ -12,13 +12,13 @@ import time
 from dataclasses import dataclass, field, replace
 
 from flask import current_app
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, select, update
 from werkzeug.datastructures import MultiDict
 
 from engine.core.handoff import jobs_of
-from models import User, WorkflowExecution, db
+from models import User, Workflow, WorkflowExecution, db
 from models.base import utcnow
-from models.vocabulary import CANCELLABLE_RUN_STATUSES, TERMINAL_RUN_STATUSES, RunStatus
+from models.vocabulary import CANCELLABLE_RUN_STATUSES, TERMINAL_RUN_STATUSES, RunStatus, WorkflowStatus
 from services import audit_service, replay_service, run_history_service
 from services.common import is_plain_int
 from services.errors import NotFound, ValidationFailed
@@ -105,6 +105,7 @@ class Preview:
     count: int
     selected: int
     up_to_id: int | None
+    paused_workflows: list = field(default_factory=list)  # (id, name) of paused workflows whose runs a replay makes
 
 
 def preview(workspace_id: int, selection: Selection, action: str) -> Preview:
@@ -118,7 +119,21 @@ def preview(workspace_id: int, selection: Selection, action: str) -> Preview:
     applies = _conditions(workspace_id, selection, action)
     count = db.session.scalar(select(func.count()).select_from(WorkflowExecution).where(*applies))
     selected = db.session.scalar(select(func.count()).select_from(WorkflowExecution).where(*applies[:-1]))
-    return Preview(count or 0, selected or 0, selection.up_to_id)
+    paused = paused_workflows(workspace_id, applies) if action == "replay" and count else []
+    return Preview(count or 0, selected or 0, selection.up_to_id, paused)
+
+
+PAUSED_NAMED = 3
+
+
+def paused_workflows(workspace_id: int, applies: list) -> list[tuple[int, str]]:
+    """Up to PAUSED_NAMED paused workflows with runs among these (a replay runs even so: the confirmation says
+    to fix and activate the workflow first). One EXISTS per paused workflow, of which a workspace has few."""
+    has_runs = exists().where(*applies, WorkflowExecution.workflow_id == Workflow.id)
+    return list(db.session.execute(
+        select(Workflow.id, Workflow.name).where(Workflow.workspace_id == workspace_id,
+                                                 Workflow.status == WorkflowStatus.PAUSED, has_runs)
+        .order_by(Workflow.name).limit(PAUSED_NAMED)).tuples())
 
 
 def apply(workspace_id: int, selection: Selection, action: str, actor: User | None = None,

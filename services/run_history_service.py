@@ -457,6 +457,18 @@ def workflow_name(workspace_id: int, workflow_id: int | None) -> str | None:
         select(Workflow.name).where(Workflow.id == workflow_id, Workflow.workspace_id == workspace_id))
 
 
+def gone_resolvers(workspace_id: int, runs) -> set[int]:
+    """The `resolved_by_id`s of these runs whose replay no longer exists (deleted, e.g. pruned after the retention
+    period): the pages show "resolved by #N" on them without a link. One primary-key lookup of at most a page's
+    ids, whatever the size of the table (cheaper than clearing the links in the prune: retention_service)."""
+    ids = {run.resolved_by_id for run in runs if run.status == RunStatus.FAILED and run.resolved_by_id}
+    if not ids:
+        return set()
+    present = db.session.scalars(select(WorkflowExecution.id).where(
+        WorkflowExecution.workspace_id == workspace_id, WorkflowExecution.id.in_(ids)))
+    return ids - set(present)
+
+
 def replays_of(workspace_id: int, execution_id: int) -> list[WorkflowExecution]:
     """The runs that replayed this one, newest first."""
     return list(db.session.scalars(

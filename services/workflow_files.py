@@ -5,6 +5,12 @@ An export carries no secrets and nothing that names the source workspace's recor
 ids, record ids, webhook URLs and webhook headers are blanked (removed from the step's config) and listed
 in the file's `blanked` paths; the imported draft then asks for the required ones, like a template copy.
 An import that fails validation writes nothing and says what is wrong and where (`errors` by path).
+
+The file's `workflow.settings` carries the workflow's operating settings (DESIGN.md "Operating many workflows"):
+`alert_on_failure`, `auto_pause_after_failures` (null: the workspace's default), `max_concurrent_runs` (null: no
+limit) and `minutes_saved_per_run` (Insights' time saved; null: not set). None of them names the source workspace,
+so they travel as they are; an import checks them like the editor and the API do (422 by path, nothing written).
+A file without them (or with `settings: {}`, as exported before #22) imports with the defaults.
 """
 import io
 import json
@@ -15,11 +21,16 @@ from datetime import datetime, timezone
 from engine.core.catalog import ACTIONS, TRIGGERS, USER_KEYWORDS
 from engine.core.schemas import flatten_errors, validate_definition
 from engine.core.steps import StepPlan
-from models import User, Workflow
+from models import User, Workflow, db
 from models.automations import VERSIONED_FIELDS
 from models.vocabulary import WorkflowStatus
 from services import workflow_service
 from services.errors import ValidationFailed
+from services.insights_service import MAX_MINUTES_SAVED
+from services.workflow_settings import (
+    ALERT_ON_FAILURE, AUTO_PAUSE_AFTER_FAILURES, CAP_MESSAGE, MAX_AUTO_PAUSE_AFTER_FAILURES, MAX_CONCURRENT_RUNS,
+    MAX_CONCURRENT_RUNS_LIMIT, alert_on_failure, auto_pause_override,
+)
 
 FILE_KIND = "workestra"
 KIND = "workflow"
@@ -31,6 +42,15 @@ FILE_KEYS = {"workestra", "format", "exported_at", "workflow", "blanked"}
 BLANKED_FIELD_TYPES = ("user", "record_id", "url")
 BLANKED_FIELD_NAMES = ("headers",)  # may hold an Authorization header or an API key
 SUFFIX = ".workestra.json"
+MINUTES_SAVED_PER_RUN = "minutes_saved_per_run"
+# A whole-number setting of the file: (smallest, largest, the message for anything else); null is always allowed.
+NUMBER_SETTINGS = {
+    AUTO_PAUSE_AFTER_FAILURES: (0, MAX_AUTO_PAUSE_AFTER_FAILURES, f"Enter a whole number from 0 (never) to "
+                                f"{MAX_AUTO_PAUSE_AFTER_FAILURES}, or null for the workspace's default."),
+    MAX_CONCURRENT_RUNS: (1, MAX_CONCURRENT_RUNS_LIMIT, CAP_MESSAGE.replace("leave it empty", "null")),
+    MINUTES_SAVED_PER_RUN: (0, MAX_MINUTES_SAVED, f"Enter whole minutes from 0 to {MAX_MINUTES_SAVED}, or null."),
+}
+SETTING_KEYS = (ALERT_ON_FAILURE, *NUMBER_SETTINGS)
 
 
 def slug(name: str) -> str:
@@ -76,10 +96,17 @@ def blank_workspace_values(definition: dict) -> list[str]:
 
 def export_document(workflow: Workflow) -> dict:
     definition = {name: value for name, value in workflow.definition().items() if name in VERSIONED_FIELDS}
-    definition["settings"] = {}
+    definition["settings"] = export_settings(workflow)
     blanked = blank_workspace_values(definition)
     return {"workestra": KIND, "format": FORMAT, "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "workflow": definition, "blanked": blanked}
+
+
+def export_settings(workflow: Workflow) -> dict:
+    """Every operating setting with its value (null: the default applies)."""
+    stored = workflow.settings or {}
+    return {ALERT_ON_FAILURE: alert_on_failure(stored), AUTO_PAUSE_AFTER_FAILURES: auto_pause_override(stored),
+            MAX_CONCURRENT_RUNS: workflow.max_concurrent_runs, MINUTES_SAVED_PER_RUN: workflow.minutes_saved_per_run}
 
 
 def export_text(workflow: Workflow) -> str:
@@ -129,8 +156,9 @@ def _no_constant(name):
     raise ValueError(f"{name} is not allowed in JSON")
 
 
-def checked_definition(document) -> tuple[dict, list[str]]:
-    """(the definition to create as a draft, the blanked paths). ValidationFailed with errors by path."""
+def checked_definition(document) -> tuple[dict, dict, list[str]]:
+    """(the definition to create as a draft, its operating settings, the blanked paths). ValidationFailed with
+    errors by path."""
     if not isinstance(document, dict):
         _fail({"file": ["The file must hold a JSON object with \"workestra\": \"workflow\"."]})
     if document.get("workestra") != KIND:
@@ -147,9 +175,7 @@ def checked_definition(document) -> tuple[dict, list[str]]:
     if not isinstance(blanked, list) or not all(isinstance(path, str) and len(path) <= 200 for path in blanked):
         _fail({"blanked": ["Must be a list of field paths."]})
     data = dict(workflow)
-    settings = data.pop("settings", {})
-    if not isinstance(settings, dict):
-        _fail({"workflow.settings": ["Must be an object."]})
+    settings = checked_settings(data.pop("settings", {}))
     if "status" in data:
         _fail({"workflow.status": ["Unknown field: an imported workflow is always a draft."]})
     data["status"] = WorkflowStatus.DRAFT.value
@@ -159,8 +185,41 @@ def checked_definition(document) -> tuple[dict, list[str]]:
         flat = flatten_errors(errors)
         if not workflow_service._only_missing_values(flat):
             _fail({f"workflow.{path}": messages for path, messages in flat.items()})
-        return data, blanked
-    return clean, blanked
+        return data, settings, blanked
+    return clean, settings, blanked
+
+
+def checked_settings(settings) -> dict:
+    """The file's settings, checked (ValidationFailed by path: workflow.settings.max_concurrent_runs ...)."""
+    if settings is None:
+        return {}
+    if not isinstance(settings, dict):
+        _fail({"workflow.settings": ["Must be an object."]})
+    errors = {}
+    for key in settings:
+        if key not in SETTING_KEYS:
+            errors[f"workflow.settings.{str(key)[:60]}"] = [f"Unknown setting: a file's settings are {', '.join(SETTING_KEYS)}."]
+    if ALERT_ON_FAILURE in settings and not isinstance(settings[ALERT_ON_FAILURE], bool):
+        errors[f"workflow.settings.{ALERT_ON_FAILURE}"] = ["Must be true or false."]
+    for key, (low, high, message) in NUMBER_SETTINGS.items():
+        value = settings.get(key)
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
+            errors[f"workflow.settings.{key}"] = [message]
+    if errors:
+        _fail(errors)
+    return dict(settings)
+
+
+def apply_settings(workflow: Workflow, settings: dict) -> None:
+    """A new workflow takes the file's settings; what the file leaves out or sets to null keeps its default."""
+    stored = {}
+    if settings.get(ALERT_ON_FAILURE) is False:
+        stored[ALERT_ON_FAILURE] = False
+    if settings.get(AUTO_PAUSE_AFTER_FAILURES) is not None:
+        stored[AUTO_PAUSE_AFTER_FAILURES] = settings[AUTO_PAUSE_AFTER_FAILURES]
+    workflow.settings = stored
+    workflow.max_concurrent_runs = settings.get(MAX_CONCURRENT_RUNS)
+    workflow.minutes_saved_per_run = settings.get(MINUTES_SAVED_PER_RUN)
 
 
 def _check_types(data: dict) -> None:
@@ -181,10 +240,13 @@ def _check_types(data: dict) -> None:
 
 
 def import_document(workspace_id: int, document, actor: User | None = None) -> tuple[Workflow, list[str]]:
-    """A new draft in this workspace from a parsed file; (the workflow, the blanked paths it still needs)."""
-    definition, blanked = checked_definition(document)
+    """A new draft in this workspace from a parsed file; (the workflow, the blanked paths it still needs).
+    Its settings are the file's (only owners and admins import, the roles that change settings)."""
+    definition, settings, blanked = checked_definition(document)
     workflow = workflow_service.create_workflow(workspace_id, definition, actor, allow_incomplete=True,
                                                 note="Imported from a file")
+    apply_settings(workflow, settings)
+    db.session.flush()
     return workflow, blanked
 
 

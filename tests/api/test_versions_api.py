@@ -172,3 +172,67 @@ def test_a_replay_records_the_version_of_the_definition_it_runs(sweep_api):
     on_current = client.post(f"/executions/{original}/replay", json={"from": "start", "definition": "current"})
     assert (on_snapshot.status_code, on_current.status_code) == (202, 202), on_current.get_data(as_text=True)
     assert (on_snapshot.get_json()["version"], on_current.get_json()["version"]) == (1, 2)
+
+
+def test_an_export_carries_the_operating_settings_and_an_import_applies_them(api):
+    """Alerts, auto-pause, runs at once and minutes saved travel with the file (DESIGN.md "Versions and files")."""
+    from services import insights_service
+
+    source, target = api(), api()
+    wid = create(source)["id"]
+    assert source.get(f"/workflows/{wid}/export").get_json()["workflow"]["settings"] == {
+        "alert_on_failure": True, "auto_pause_after_failures": None, "max_concurrent_runs": None,
+        "minutes_saved_per_run": None}  # the defaults, spelled out
+    response = source.patch(f"/workflows/{wid}/settings", json={
+        "alert_on_failure": False, "auto_pause_after_failures": 0, "max_concurrent_runs": 3})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    insights_service.set_minutes_saved(db.session.get(Workflow, wid), "12", source.user)
+    db.session.commit()
+
+    document = source.get(f"/workflows/{wid}/export").get_json()
+    settings = {"alert_on_failure": False, "auto_pause_after_failures": 0, "max_concurrent_runs": 3,
+                "minutes_saved_per_run": 12}
+    assert document["workflow"]["settings"] == settings
+    imported = target.post("/workflows/import", json=document)
+    assert imported.status_code == 201, imported.get_data(as_text=True)
+    copy_id = imported.get_json()["id"]
+    assert target.get(f"/workflows/{copy_id}/settings").get_json() == {
+        "alert_on_failure": False, "auto_pause_after_failures": 0, "auto_pause_after_failures_effective": 0,
+        "max_concurrent_runs": 3}
+    assert db.session.get(Workflow, copy_id).minutes_saved_per_run == 12
+    assert target.get(f"/workflows/{copy_id}/export").get_json()["workflow"]["settings"] == settings
+
+    # A file from before #22 (settings {}) or without settings imports with the defaults.
+    for old in ({**document["workflow"], "settings": {}}, {k: v for k, v in document["workflow"].items() if k != "settings"}):
+        response = target.post("/workflows/import", json={**document, "workflow": old})
+        assert response.status_code == 201, response.get_data(as_text=True)
+        copy = db.session.get(Workflow, response.get_json()["id"])
+        assert (copy.settings, copy.max_concurrent_runs, copy.minutes_saved_per_run) == ({}, None, None)
+
+
+def test_bad_settings_in_a_file_are_422_by_path_and_write_nothing(api):
+    client = api()
+    before = (count(Workflow), count(WorkflowVersion))
+    cases = [
+        ({"alert_on_failure": "yes"}, "alert_on_failure", "true or false"),
+        ({"alert_on_failure": None}, "alert_on_failure", "true or false"),
+        ({"auto_pause_after_failures": -1}, "auto_pause_after_failures", "from 0 (never)"),
+        ({"auto_pause_after_failures": "5"}, "auto_pause_after_failures", "whole number"),
+        ({"auto_pause_after_failures": True}, "auto_pause_after_failures", "whole number"),
+        ({"auto_pause_after_failures": 10**30}, "auto_pause_after_failures", "whole number"),
+        ({"max_concurrent_runs": 0}, "max_concurrent_runs", "from 1 to 1000"),
+        ({"max_concurrent_runs": 2.5}, "max_concurrent_runs", "from 1 to 1000"),
+        ({"minutes_saved_per_run": 99999}, "minutes_saved_per_run", "from 0 to 10080"),
+        ({"minutes_saved_per_run": [1]}, "minutes_saved_per_run", "whole minutes"),
+        ({"paused_reason": "x"}, "paused_reason", "Unknown setting"),
+    ]
+    for settings, key, words in cases:
+        document = {"workestra": "workflow", "format": 2, "workflow": {**DEFINITION, "settings": settings}}
+        response = client.post("/workflows/import", json=document)
+        assert response.status_code == 422, (settings, response.get_data(as_text=True))
+        messages = response.get_json()["errors"].get(f"workflow.settings.{key}")
+        assert messages and words in messages[0], (settings, response.get_json())
+    response = client.post("/workflows/import", json={"workestra": "workflow", "format": 2,
+                                                      "workflow": {**DEFINITION, "settings": [1]}})
+    assert response.status_code == 422 and "workflow.settings" in response.get_json()["errors"]
+    assert (count(Workflow), count(WorkflowVersion)) == before

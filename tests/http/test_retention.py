@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from engine.runtime.sweep import sweep_pending_executions
 from models import (AuditEvent, Notification, OutboxEmail, WebhookDelivery, WebhookEndpoint, Workspace,
@@ -102,6 +102,47 @@ def test_the_prune_deletes_only_finished_old_history_and_keeps_the_stats(logged_
     assert present(others) == set(others), "another workspace keeps its rows for its own 365 days"
     assert figures(client, ws.id) == before, "stats, status counts and chart are unchanged"
 
+
+def resolved_pair(workflow, run_age: timedelta, replay_age: timedelta) -> tuple[int, int]:
+    """A failed run and the completed replay that resolved it, created `run_age` and `replay_age` ago."""
+    now = utcnow()
+    failed = add_run(workflow, status="failed", error="boom", created_at=now - run_age, duration_ms=3,
+                     finished_at=now - run_age + timedelta(seconds=1))
+    replay = add_run(workflow, status="completed", source="replay", replay_of_id=failed.id, duration_ms=3,
+                     created_at=now - replay_age, finished_at=now - replay_age + timedelta(seconds=1))
+    failed.resolved_by_id = replay.id
+    db.session.commit()
+    return failed.id, replay.id
+
+
+def test_no_page_links_to_a_replay_that_is_gone(logged_in, runner):
+    """A failed run is older than the replay that resolved it, so the prune deletes it first (oldest first, the
+    same cutoff): a pruned replay leaves no resolved run behind. Should a replay go first anyway (a clock skewed
+    at the cutoff, a delete by another path), the pages show "resolved by #N (deleted)" without a link: one
+    primary-key lookup per page, rather than an UPDATE on resolved_by_id (no index) in every prune batch."""
+    client, ws, _owner = logged_in()
+    ws.run_retention_days = 30
+    db.session.commit()
+    workflow = make_workflow(ws.id)
+    pruned = resolved_pair(workflow, OLD + timedelta(days=1), OLD)
+    failed_id, replay_id = resolved_pair(workflow, RECENT + timedelta(days=1), RECENT)
+    assert runner.invoke(args=["automations", "prune"]).exit_code == 0
+    assert present({"run failed": pruned[0], "run replay": pruned[1]}) == set(), "both pruned, the failed run first"
+
+    listed = page_text(client.get("/automations/runs?status=failed&resolved=show"))
+    assert f'href="/automations/runs/{replay_id}"' in listed and "data-resolver-gone" not in listed
+    db.session.execute(delete(WorkflowExecution).where(WorkflowExecution.id == replay_id))
+    db.session.commit()
+
+    failed_tab = client.get("/automations/runs?status=failed")
+    assert 'data-run-id="' not in page_text(failed_tab), "still resolved: out of the Failed tab"
+    listed = page_text(client.get("/automations/runs?status=failed&resolved=show"))
+    assert f'data-run-id="{failed_id}"' in listed and f"resolved by #{replay_id} (deleted)" in listed
+    assert "data-resolver-gone" in listed and f'/automations/runs/{replay_id}"' not in listed
+    detail = page_text(client.get(f"/automations/runs/{failed_id}"))
+    assert 'id="run-resolved"' in detail and f"run #{replay_id}, a replay of this run, completed (it has since" in detail
+    assert f'/automations/runs/{replay_id}"' not in detail
+    assert client.get(f"/automations/runs/{replay_id}").status_code == 404
 
 def test_the_settings_page_shows_what_each_table_holds_and_refuses_bad_periods(logged_in):
     client, ws, _ = logged_in()

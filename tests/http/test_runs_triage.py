@@ -418,3 +418,25 @@ def test_search_and_select_all_matching_stay_in_the_workspace(logged_in, workspa
 
     signed_out = client.application.test_client()
     assert signed_out.get("/automations/runs?q=shared-ref").status_code in (302, 401)  # no search without a session
+
+
+def test_the_replay_confirmation_names_a_paused_workflow_and_the_way_to_fix_it(logged_in):
+    """Replaying the failed runs of a workflow that is still paused replays its unfixed definition: the
+    confirmation says so and links to "Fix and activate" (selected runs and every run matching alike)."""
+    client, ws, _ = logged_in("owner")
+    paused = make_workflow(ws.id, name="Sync to the ERP", error_strategy="stop", actions=[log_step("one"), log_step("two")])
+    paused.status, paused.paused_reason = "paused", "Paused automatically after 5 failed runs in a row."
+    active = make_workflow(ws.id, name="Billing", error_strategy="stop", actions=[log_step("one"), log_step("two")])
+    paused_runs = add_runs(paused, 2, status="failed", error="Step 2 failed: boom", records=FAILED_RECORDS)
+    active_runs = add_runs(active, 2, status="failed", error="Step 2 failed: boom", records=FAILED_RECORDS)
+
+    mixed = text_of(client.get("/automations/runs/bulk", query_string={
+        "action": "replay", "run": [paused_runs[0].id, active_runs[0].id]}))
+    assert 'id="bulk-paused"' in mixed and "Sync to the ERP" in mixed
+    assert f'href="/automations/{paused.id}#paused-reason">Fix and activate</a>' in mixed
+    every = text_of(client.get("/automations/runs/bulk", query_string={"action": "replay", "all": "1", "status": "failed"}))
+    assert 'id="bulk-paused"' in every
+    only_active = client.get("/automations/runs/bulk", query_string={"action": "replay", "run": [r.id for r in active_runs]})
+    assert 'id="bulk-paused"' not in text_of(only_active)
+    delete = client.get("/automations/runs/bulk", query_string={"action": "delete", "run": [paused_runs[1].id]})
+    assert 'id="bulk-paused"' not in text_of(delete)  # only a replay runs the workflow again

@@ -106,6 +106,38 @@ def test_export_download_and_import_page(client, workspace, auth):
     assert again.status_code == 302
 
 
+def test_the_import_page_carries_settings_and_names_a_bad_one(client, workspace, auth):
+    """A file's operating settings arrive with it; a bad one is a 422 naming it, and a zip holding one bad file
+    imports nothing."""
+    source, target = workspace(), workspace()
+    workflow = make(source)
+    workflow.settings, workflow.max_concurrent_runs, workflow.minutes_saved_per_run = {"auto_pause_after_failures": 2}, 4, 7
+    db.session.commit()
+    auth.login(owner_of(source))
+    text = client.get(f"/automations/{workflow.id}/export").get_data(as_text=True)
+    auth.logout()
+    auth.login(owner_of(target))
+    response = client.post("/automations/import", data={"file": (io.BytesIO(text.encode()), "x.workestra.json")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 302
+    copy = db.session.scalar(select(Workflow).where(Workflow.workspace_id == target.id))
+    assert (copy.settings, copy.max_concurrent_runs, copy.minutes_saved_per_run) == ({"auto_pause_after_failures": 2}, 4, 7)
+
+    before = db.session.scalar(select(func.count()).select_from(Workflow))
+    document = json.loads(text)
+    document["workflow"]["settings"]["max_concurrent_runs"] = 0
+    bad = client.post("/automations/import", data={"json": json.dumps(document)})
+    page = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and "workflow.settings.max_concurrent_runs" in page and "from 1 to 1000" in page
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("good.workestra.json", text)
+        archive.writestr("bad.workestra.json", json.dumps(document))
+    bad_zip = client.post("/automations/import", data={"file": (io.BytesIO(buffer.getvalue()), "all.zip")},
+                          content_type="multipart/form-data")
+    assert bad_zip.status_code == 422 and "bad.workestra.json: workflow.settings.max_concurrent_runs" in bad_zip.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Workflow)) == before
+
 def test_a_published_template_remembers_the_version_it_came_from(client, workspace, auth):
     from models import WorkflowTemplate
 

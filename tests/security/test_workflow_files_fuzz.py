@@ -17,11 +17,20 @@ FILES_FUZZ = FUZZ.__class__(FUZZ, max_examples=max(50, EXAMPLES // 5))
 VALID = {"workestra": "workflow", "format": 2, "exported_at": "2026-11-27T10:00:00+00:00", "workflow": DEFINITION}
 VALID_TEXT = json.dumps(VALID)
 
+# the operating settings a file carries (#22): right and wrong types, out of range, unknown keys
+setting_values = st.one_of(st.none(), st.booleans(), st.integers(min_value=-10, max_value=20_000),
+                           st.integers(), junk)
+file_settings = st.one_of(
+    st.fixed_dictionaries({}, optional={key: setting_values for key in (
+        "alert_on_failure", "auto_pause_after_failures", "max_concurrent_runs", "minutes_saved_per_run")}),
+    st.dictionaries(nasty_text, junk, max_size=3), junk)
+with_settings = file_settings.map(lambda settings: {**DEFINITION, "settings": settings})
+
 files = st.fixed_dictionaries({}, optional={
     "workestra": st.one_of(st.just("workflow"), junk),
     "format": st.one_of(st.just(2), junk),
     "exported_at": st.one_of(nasty_text, junk),
-    "workflow": st.one_of(definitions, junk, st.just(DEFINITION)),
+    "workflow": st.one_of(definitions, junk, st.just(DEFINITION), with_settings),
     "blanked": st.one_of(st.lists(nasty_text, max_size=3), junk),
 }) | st.dictionaries(nasty_text, junk, max_size=4) | junk
 

@@ -418,7 +418,9 @@ class WorkflowFileSchema(Schema):
     format = fields.Raw(metadata={"description": "2"})
     exported_at = fields.String()
     workflow = fields.Dict(metadata={"description": "name, description, trigger, conditions, conditions_match, "
-                                                    "actions, error_strategy, settings"})
+                                                    "actions, error_strategy, settings (alert_on_failure, "
+                                                    "auto_pause_after_failures, max_concurrent_runs, "
+                                                    "minutes_saved_per_run; null = the default)"})
     blanked = fields.List(fields.String(), metadata={
         "description": "Field paths whose values belonged to the source workspace and were removed."})
 

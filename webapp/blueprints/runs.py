@@ -52,10 +52,11 @@ def row_links(page) -> dict:
     """The runs table's links: editor_urls, and quick_rules ({workflow_id: rule name} for runs that came
     from a Quick Rule, labelled as such), from one Quick Rules lookup."""
     if page is None:
-        return {"editor_urls": {}, "quick_rules": {}}
+        return {"editor_urls": {}, "quick_rules": {}, "gone_resolvers": set()}
     ids = {run.workflow_id for run in page.runs if run.workflow_id}
     rules = quick_rules_service.quick_rule_names(workspace_id(), ids)
-    return {"editor_urls": editor_urls(ids, rules), "quick_rules": rules}
+    return {"editor_urls": editor_urls(ids, rules), "quick_rules": rules,
+            "gone_resolvers": run_history_service.gone_resolvers(workspace_id(), page.runs)}
 
 
 def period_days() -> int:
@@ -155,6 +156,7 @@ def _detail_context(execution: WorkflowExecution) -> dict:
         "queued": run_queue_service.queued_reasons(ws_id, [execution]).get(execution.id),
         "steps": steps,
         "replays": run_history_service.replays_of(ws_id, execution.id),
+        "gone_resolvers": run_history_service.gone_resolvers(ws_id, [execution]),
         "editor_url": editor_urls([execution.workflow_id]).get(execution.workflow_id) if workflow_exists else None,
         "workflow_exists": workflow_exists,
         "can_manage": has_role(Role.ADMIN),

@@ -81,3 +81,12 @@
   document.addEventListener("htmx:afterSwap", wireAll);
   wireAll();
 })();
+
+// On a phone the status tabs scroll inside their own row: bring the current one (e.g. Failed) into view.
+(() => {
+  const tabs = document.querySelector(".run-tabs");
+  const current = tabs && tabs.querySelector(".nav-link.active");
+  if (!current || tabs.scrollWidth <= tabs.clientWidth) return;
+  const item = current.closest(".nav-item");
+  tabs.scrollLeft = Math.max(0, item.offsetLeft - tabs.offsetLeft - (tabs.clientWidth - item.offsetWidth) / 2);
+})();
