@@ -16,6 +16,11 @@ writer: the capped claim runs inside BEGIN IMMEDIATE instead.
 Fairness across workspaces: candidates are ranked within their workspace (oldest first), so a claim, the
 sweep and a freed slot's hand-over take at most a workspace's free slots from each workspace, round by round
 (the sweep orders by that rank, then by age): a burst of one workspace cannot push another's runs back.
+Nor can it in the Redis due list, where a burst's ids lie ahead of everyone else's: a worker whose batch was all
+held back sifts the list (engine.runtime.crew.sift: the next 1,000 ids, the held-back ones dropped, the rest
+first in line again), so another workspace's runs come up within one sift however long the burst is, and the
+workers do not claim their way through it. A dropped run stays pending: a run that ends under a tight cap (see
+`tight`) hands its slot to the next waiting run of its workflow or workspace, and the sweep hands over the rest.
 """
 from sqlalchemy import and_, case, func, literal, or_, select, union
 
