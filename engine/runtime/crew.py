@@ -12,6 +12,7 @@ import ctypes
 import logging
 import queue as stdlib_queue
 import threading
+import time
 
 from engine.runtime.budget import WorkBudget
 from engine.runtime.handoff import push_back, take_due_ids
@@ -116,6 +117,8 @@ class RunnerCrew:
 
 
 SIFT_CHUNK = 1000  # ids looked at by one sift
+IDLE_SIFT_PAUSE_SECONDS = 1.0  # after a sift that dropped nothing, this process does not sift for this long
+_IDLE_SIFT = {"until": 0.0}
 
 
 def sift(app) -> None:
@@ -125,6 +128,8 @@ def sift(app) -> None:
     and put the rest back first in line: the runs that can start come up at once instead of behind the burst, and
     the workers do not claim their way through it 20 at a time. Nothing is lost: a run dropped here stays pending
     in the database, and a sift that fails puts every id back (a process dying mid-sift leaves them to the sweep)."""
+    if time.monotonic() < _IDLE_SIFT["until"]:
+        return
     ids = take_due_ids(app, None, SIFT_CHUNK)
     if not ids:
         return
@@ -136,6 +141,8 @@ def sift(app) -> None:
         dropped = set()
     keep = [execution_id for execution_id in ids if execution_id not in dropped]
     push_back(app, keep)
+    if not dropped:  # no cap held these back (the batch's ids were taken by others): look again in a while
+        _IDLE_SIFT["until"] = time.monotonic() + IDLE_SIFT_PAUSE_SECONDS
 
 
 def _merged(counts: dict, more: dict) -> dict:
