@@ -2,11 +2,16 @@
 workflow capped at 1,000 with WORKSPACE_MAX_RUNNING=1000 (each claim then handed back), in one process, no Redis.
 Usage: DATABASE_URL=postgresql+psycopg://.../<fresh db, upgraded> REDIS_URL= AUTOMATIONS_ENABLED=true \
        .venv/bin/python bench/claim_micro.py   (from the checkout to measure)"""
-import os, sys, time
+import os
+import sys
+import time
+
 sys.path.insert(0, os.getcwd())
 os.environ.setdefault("SECRET_KEY", "x" * 32)
-from webapp import create_app
-from models import db
+
+from webapp import create_app  # noqa: E402 (the checkout measured is the working directory)
+from models import db  # noqa: E402
+
 app = create_app()
 app.config.update(WORKSPACE_MAX_RUNNING=1000, ENGINE_HANDOFF="sweep")
 with app.app_context():
