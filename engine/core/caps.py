@@ -16,6 +16,11 @@ writer: the capped claim runs inside BEGIN IMMEDIATE instead.
 Fairness across workspaces: candidates are ranked within their workspace (oldest first), so a claim, the
 sweep and a freed slot's hand-over take at most a workspace's free slots from each workspace, round by round
 (the sweep orders by that rank, then by age): a burst of one workspace cannot push another's runs back.
+Nor can it in the Redis due list, where a burst's ids lie ahead of everyone else's: a worker whose batch was all
+held back sifts the list (engine.runtime.crew.sift: the next 1,000 ids, the held-back ones dropped, the rest
+first in line again), so another workspace's runs come up within one sift however long the burst is, and the
+workers do not claim their way through it. A dropped run stays pending: a run that ends under a tight cap (see
+`tight`) hands its slot to the next waiting run of its workflow or workspace, and the sweep hands over the rest.
 """
 from sqlalchemy import and_, case, func, literal, or_, select, union
 
@@ -83,25 +88,58 @@ def _within(rank, free, share: bool):
     return rank <= case((free >= 2, free / 2), else_=free)
 
 
-def fitting(candidates, workspace_max: int, order_fairly: bool = False, share: bool = False):
+def fitting(candidates, workspace_max: int, order_fairly: bool = False, share: bool = False, room: bool = False):
     """Of `candidates` (a SELECT of waiting_candidates' columns), the ids that fit under both caps: the oldest
     of each workflow up to its free slots, then of those the oldest of each workspace up to its free slots.
     `order_fairly`: the result in rounds across workspaces (each workspace's oldest first), else by id.
-    `share`: for a claim (see _within)."""
+    `share`: for a claim (see _within). `room`: each row also carries its workspace_id, workflow_id, cap and the
+    free slots of its workflow (NULL: no cap) and workspace (NULL: WORKSPACE_MAX_RUNNING off) before the claim."""
     rows = candidates.subquery("cap_candidates")
-    by_workflow = select(rows, func.row_number().over(partition_by=rows.c.workflow_id, order_by=rows.c.id)
+    workflow_free = case((rows.c.cap.is_(None), None), else_=rows.c.cap - running_in_workflow(rows.c.workflow_id))
+    by_workflow = select(rows, workflow_free.label("workflow_free"),
+                         func.row_number().over(partition_by=rows.c.workflow_id, order_by=rows.c.id)
                          .label("workflow_rank")).subquery("by_workflow")
-    fits_workflow = or_(by_workflow.c.cap.is_(None), _within(
-        by_workflow.c.workflow_rank, by_workflow.c.cap - running_in_workflow(by_workflow.c.workflow_id), share))
+    fits_workflow = or_(by_workflow.c.cap.is_(None), _within(by_workflow.c.workflow_rank, by_workflow.c.workflow_free,
+                                                             share))
     if workspace_max <= 0:
-        return select(by_workflow.c.id).where(fits_workflow).order_by(by_workflow.c.id)
-    allowed = select(by_workflow.c.id, by_workflow.c.workspace_id).where(fits_workflow).subquery("within_workflow")
-    by_workspace = select(allowed, func.row_number().over(partition_by=allowed.c.workspace_id, order_by=allowed.c.id)
+        columns = [by_workflow.c.id]
+        if room:
+            columns += [by_workflow.c.workspace_id, by_workflow.c.workflow_id, by_workflow.c.cap,
+                        by_workflow.c.workflow_free, literal(None).label("workspace_free")]
+        return select(*columns).where(fits_workflow).order_by(by_workflow.c.id)
+    allowed = select(by_workflow.c.id, by_workflow.c.workspace_id, by_workflow.c.workflow_id, by_workflow.c.cap,
+                     by_workflow.c.workflow_free).where(fits_workflow).subquery("within_workflow")
+    by_workspace = select(allowed, (literal(workspace_max) - running_in_workspace(allowed.c.workspace_id))
+                          .label("workspace_free"),
+                          func.row_number().over(partition_by=allowed.c.workspace_id, order_by=allowed.c.id)
                           .label("workspace_rank")).subquery("by_workspace")
-    query = select(by_workspace.c.id).where(_within(
-        by_workspace.c.workspace_rank, literal(workspace_max) - running_in_workspace(by_workspace.c.workspace_id), share))
+    columns = [by_workspace.c.id]
+    if room:
+        columns += [by_workspace.c.workspace_id, by_workspace.c.workflow_id, by_workspace.c.cap,
+                    by_workspace.c.workflow_free, by_workspace.c.workspace_free]
+    query = select(*columns).where(_within(by_workspace.c.workspace_rank, by_workspace.c.workspace_free, share))
     return query.order_by(by_workspace.c.workspace_rank, by_workspace.c.id) if order_fairly \
         else query.order_by(by_workspace.c.id)
+
+
+def tight(room_rows, workspace_max: int) -> set[int]:
+    """Of the rows of a claim's look (fitting(room=True)), the ids whose workflow or workspace cap is tight: the
+    look's runs fill its free slots, or half of its slots were taken already. A run claimed under a tight cap
+    hands its slot on when it ends (engine.runtime.runner.hand_over_freed_slot): others may be waiting, now or
+    soon, and do not depend on the sweep. Under a cap far from reached a run's end costs nothing more (B1)."""
+    per_workflow: dict = {}
+    per_workspace: dict = {}
+    for row in room_rows:
+        if row.cap is not None:
+            per_workflow[row.workflow_id] = per_workflow.get(row.workflow_id, 0) + 1
+        per_workspace[row.workspace_id] = per_workspace.get(row.workspace_id, 0) + 1
+
+    def near(cap, free, taking) -> bool:
+        return free is not None and (taking >= free or 2 * (cap - free) >= cap)
+
+    return {row.id for row in room_rows
+            if (row.cap is not None and near(row.cap, row.workflow_free, per_workflow[row.workflow_id]))
+            or (workspace_max > 0 and near(workspace_max, row.workspace_free, per_workspace[row.workspace_id]))}
 
 
 def advisory_locks(candidate_condition, workspace_max: int):

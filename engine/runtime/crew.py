@@ -12,10 +12,12 @@ import ctypes
 import logging
 import queue as stdlib_queue
 import threading
+import time
 
 from engine.runtime.budget import WorkBudget
+from engine.runtime.handoff import push_back, take_due_ids
 from engine.runtime.runner import run_claimed_batch
-from engine.runtime.sweep import fair_pick
+from engine.runtime.sweep import fair_pick, held_back
 from models import db
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,7 @@ class RunnerCrew:
                 with self.budget.active() if self.budget is not None else contextlib.nullcontext():
                     counts = run_claimed_batch(batch)
                     if batch and not counts["claimed"]:  # all held back by full caps: the fairest due runs instead
+                        sift(self.app)
                         counts = _merged(counts, run_claimed_batch(fair_pick(len(batch))))
                 if self.on_batch is not None:
                     self.on_batch(counts)
@@ -111,6 +114,35 @@ class RunnerCrew:
                 log.exception("Runner thread failed on executions %s; the sweep will retry them", batch)
             finally:
                 db.session.remove()
+
+
+SIFT_CHUNK = 1000  # ids looked at by one sift
+IDLE_SIFT_PAUSE_SECONDS = 1.0  # after a sift that dropped nothing, this process does not sift for this long
+_IDLE_SIFT = {"until": 0.0}
+
+
+def sift(app) -> None:
+    """Issue #22: a batch all held back by full caps means a capped burst fills the head of the due list (one
+    workspace's 5,000 runs ahead of another's 10). Take the next SIFT_CHUNK ids off the list, drop those a full
+    cap holds back now (one query; a claim would drop them too, and a freed slot or the sweep hands them over),
+    and put the rest back first in line: the runs that can start come up at once instead of behind the burst, and
+    the workers do not claim their way through it 20 at a time. Nothing is lost: a run dropped here stays pending
+    in the database, and a sift that fails puts every id back (a process dying mid-sift leaves them to the sweep)."""
+    if time.monotonic() < _IDLE_SIFT["until"]:
+        return
+    ids = take_due_ids(app, None, SIFT_CHUNK)
+    if not ids:
+        return
+    try:
+        dropped = set(held_back(ids)) if ids else set()
+    except Exception:
+        log.warning("Could not sift the due list; %s ids go back as they were", len(ids), exc_info=True)
+        db.session.rollback()
+        dropped = set()
+    keep = [execution_id for execution_id in ids if execution_id not in dropped]
+    push_back(app, keep)
+    if not dropped:  # no cap held these back (the batch's ids were taken by others): look again in a while
+        _IDLE_SIFT["until"] = time.monotonic() + IDLE_SIFT_PAUSE_SECONDS
 
 
 def _merged(counts: dict, more: dict) -> dict:

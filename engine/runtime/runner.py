@@ -164,11 +164,13 @@ def claim_states(execution_ids: list[int], owner: str, now: datetime | None = No
     passed_on: list[int] = []
     remaining = len(execution_ids) - len(states)
     if remaining:  # some may be waiting for a slot
-        capped_rows, fits = _claim_capped(given, now, values, workspace_max)
-        # The cap was binding when not every remaining id fitted: then these runs hand their slot on when they end
-        # (with a cap far from reached, nobody waits, and an ended run costs nothing more).
+        capped_rows, fits, tight = _claim_capped(given, now, values, workspace_max)
+        # The cap was binding when not every remaining id fitted, or it is tight (nearly full, or filled by this
+        # claim): then these runs hand their slot on when they end. With a cap far from reached, nobody waits, and
+        # an ended run costs nothing more.
         binding = fits is None or len(fits) < remaining
-        states += [dataclass_replace(state, capped=binding) for state in map(RunState.from_row, capped_rows)]
+        states += [dataclass_replace(state, capped=binding or state.id in tight)
+                   for state in map(RunState.from_row, capped_rows)]
         claimed = {row.id for row in capped_rows}
         passed_on = [run_id for run_id in fits or [] if run_id not in claimed]  # slots this claim's share left
     db.session.commit()
@@ -221,9 +223,10 @@ def _claim_uncapped(candidate_condition, due, values: dict) -> tuple[list, set]:
     return rows, takeovers
 
 
-def _claim_capped(given, now, values: dict, workspace_max: int) -> tuple[list, list[int] | None]:
+def _claim_capped(given, now, values: dict, workspace_max: int) -> tuple[list, list[int] | None, set[int]]:
     """Claim the waiting runs among `given` that a cap applies to, as far as the free slots go (oldest first).
-    Returns (the rows claimed, the ids that fitted before the claim took its share; None: not known).
+    Returns (the rows claimed, the ids that fitted before the claim took its share (None: not known), the ids
+    under a tight cap (caps.tight): those hand their slot on when they end).
 
     PostgreSQL: lock the caps' advisory locks first (one statement), then count and claim in the next one, whose
     snapshot therefore sees every claim committed before the locks were granted (engine.core.caps). SQLite: the
@@ -232,26 +235,28 @@ def _claim_capped(given, now, values: dict, workspace_max: int) -> tuple[list, l
     if on_database_clock():
         # A look without the locks first: a count read too early can only be too high (runs end, none starts
         # without the lock), so "nothing fits" is safe to act on, and a full workspace's backlog costs no lock.
-        fits = list(db.session.scalars(caps.fitting(caps.waiting_candidates(waiting), workspace_max)))
+        look = db.session.execute(caps.fitting(caps.waiting_candidates(waiting), workspace_max, room=True)).all()
+        fits = [row.id for row in look]
         if not fits:
-            return [], fits
+            return [], fits, set()
         if not db.session.execute(caps.advisory_locks(waiting, workspace_max)).first():
-            return [], []  # none of them is capped (they were taken, or finished)
+            return [], [], set()  # none of them is capped (they were taken, or finished)
         chosen = caps.fitting(caps.waiting_candidates(waiting).with_for_update(skip_locked=True), workspace_max,
                               share=True)
         return db.session.execute(
             update(EXECUTIONS).where(EXECUTIONS.c.id.in_(chosen))
-            .values(**values).returning(*_STATE_COLUMNS)).all(), fits
+            .values(**values).returning(*_STATE_COLUMNS)).all(), fits, caps.tight(look, workspace_max)
     connection = db.session.connection()
     if not connection.connection.dbapi_connection.in_transaction:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
-    fits = list(db.session.scalars(caps.fitting(caps.waiting_candidates(waiting), workspace_max)))
+    look = db.session.execute(caps.fitting(caps.waiting_candidates(waiting), workspace_max, room=True)).all()
+    fits = [row.id for row in look]
     chosen = list(db.session.scalars(caps.fitting(caps.waiting_candidates(waiting), workspace_max, share=True)))
     if not chosen:
-        return [], fits
+        return [], fits, set()
     return db.session.execute(
         update(EXECUTIONS).where(EXECUTIONS.c.id.in_(chosen), _waiting_due(now)).values(**values)
-        .returning(*_STATE_COLUMNS)).all(), fits
+        .returning(*_STATE_COLUMNS)).all(), fits, caps.tight(look, workspace_max)
 
 
 def hand_over_freed_slot(state: RunState) -> list[int]:

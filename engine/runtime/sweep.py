@@ -82,6 +82,22 @@ def fair_pick(limit: int) -> list[int]:
     return ids
 
 
+def held_back(execution_ids: list[int]) -> list[int]:
+    """Of these ids, the due waiting runs a full cap holds back now (caps.fitting leaves them out): a claim would
+    leave them pending, and a freed slot or the sweep hands them over later (engine.runtime.crew sifts the due
+    list with it)."""
+    workspace_max = current_app.config["WORKSPACE_MAX_RUNNING"]
+    waiting = and_(WorkflowExecution.id.in_(execution_ids), WorkflowExecution.status.in_(
+        (RunStatus.PENDING, RunStatus.PAUSED)), caps.capped(workspace_max))
+    now = utcnow()
+    due = or_(WorkflowExecution.resume_at.is_(None), WorkflowExecution.resume_at <= now)
+    fit = caps.fitting(caps.waiting_candidates(and_(waiting, due)), workspace_max).subquery("fit")
+    ids = list(db.session.scalars(select(WorkflowExecution.id).where(
+        waiting, due, WorkflowExecution.id.not_in(select(fit.c.id)))))
+    db.session.commit()
+    return ids
+
+
 def sweep_pending_executions(now: datetime | None = None, worker_id: str | None = None) -> dict:
     """Run every execution that is due: pending ones nobody picked up, expired leases, waits that are over.
 

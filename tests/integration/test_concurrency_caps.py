@@ -153,3 +153,53 @@ def test_the_embedded_runner_never_runs_more_than_the_cap_at_once(make_app):
     assert state["calls"] == 8
     assert state["peak"] == 2, state  # the cap was reached, never passed
     assert sampled_peak <= 2
+
+
+def test_a_claim_that_fills_a_cap_hands_its_slots_on_and_one_far_from_it_does_not(make_app):
+    """caps.tight: runs claimed under a cap they fill (or half taken) hand their slot on when they end, so the
+    waiting runs of that workspace follow without the sweep; under a cap far from reached an end costs nothing."""
+    app = make_app(ENGINE_HANDOFF="sweep", WORKSPACE_MAX_RUNNING=2)
+    with app.app_context():
+        a, b = make_workspace("A Co"), make_workspace("B Co")
+        make_workflow(a.id), make_workflow(b.id)
+        a_ids, b_ids = fire(a.id, 2), fire(b.id, 2)
+        # exactly the free slots were given (no run held back): the cap is filled all the same
+        assert [state.capped for state in claim_states(a_ids, "worker-a")] == [True]
+        assert [state.capped for state in claim_states(a_ids, "worker-b")] == [True]
+        app.config["WORKSPACE_MAX_RUNNING"] = 1000
+        assert [state.capped for state in claim_states(b_ids, "worker-a")] == [False, False]
+
+
+def test_held_back_names_the_runs_a_full_cap_holds_back_and_no_others(make_app):
+    app = make_app(ENGINE_HANDOFF="sweep", WORKSPACE_MAX_RUNNING=2)
+    with app.app_context():
+        from engine.runtime.sweep import held_back
+        a, b = make_workspace("A Co"), make_workspace("B Co")
+        make_workflow(a.id), make_workflow(b.id)
+        a_ids, b_ids = fire(a.id, 6), fire(b.id, 3)
+        claim_states(a_ids, "worker-a")  # one of A's two slots
+        assert held_back(a_ids + b_ids) == a_ids[2:] + b_ids[2:]  # A: one running, one fits; B: two fit
+        claim_states(a_ids, "worker-b")
+        assert held_back(a_ids + b_ids) == a_ids[2:] + b_ids[2:]  # the running ones are not waiting
+        app.config["WORKSPACE_MAX_RUNNING"] = 0
+        assert held_back(a_ids + b_ids) == []  # no cap in play
+
+
+def test_a_sift_drops_held_back_ids_and_puts_the_rest_first_in_line(make_app, monkeypatch):
+    """A batch all held back makes the crew sift the due list: a full workspace's ids behind it are dropped (they
+    stay pending for a freed slot or the sweep), another workspace's come first in line, in their order."""
+    from engine.runtime import crew
+    app = make_app(ENGINE_HANDOFF="sweep", WORKSPACE_MAX_RUNNING=2)
+    with app.app_context():
+        a, b = make_workspace("A Co"), make_workspace("B Co")
+        make_workflow(a.id), make_workflow(b.id)
+        a_ids, b_ids = fire(a.id, 5), fire(b.id, 2)
+        claim_states(a_ids, "worker-a"), claim_states(a_ids, "worker-b")  # A is full
+        due_list = a_ids[2:] + b_ids + [999999]  # an id of no run (finished and pruned) is not dropped by the sift
+        pushed = []
+        monkeypatch.setattr(crew, "take_due_ids", lambda app_, slot, count: [due_list.pop(0) for _ in range(
+            min(count, len(due_list)))])
+        monkeypatch.setattr(crew, "push_back", lambda app_, ids: pushed.append(list(ids)))
+        crew.sift(app)
+        assert pushed == [b_ids + [999999]]
+        assert statuses(a_ids) == {"running": 2, "pending": 3}  # dropped from the list, not from the database

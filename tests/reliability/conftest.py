@@ -14,6 +14,8 @@ import time
 import pytest
 import redis
 
+from engine.runtime.handoff import WORKER_HEARTBEATS_KEY
+
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELIABILITY_REDIS = os.environ.get("RELIABILITY_REDIS_URL", "redis://127.0.0.1:6379/12")
 
@@ -132,6 +134,12 @@ def wait_until(predicate, timeout: float, interval: float = 0.2, message: str = 
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {message}")
+
+
+def wait_for_heartbeats(redis_url: str, count: int) -> None:
+    """Until `count` workers beat (engine.runtime.handoff.WORKER_HEARTBEATS_KEY): they are up and listening."""
+    connection = redis.Redis.from_url(redis_url)
+    wait_until(lambda: connection.hlen(WORKER_HEARTBEATS_KEY) >= count, timeout=60, message=f"{count} worker heartbeats")
 
 
 def record(name: str, **figures) -> None:

@@ -18,7 +18,7 @@ from engine.core.runs import fire_workflow_event
 from engine.runtime.handoff import enqueue_executions
 from models import WorkflowExecution, db
 from tests.factories import make_workflow, make_workspace
-from tests.reliability.conftest import TRIGGER, record, wait_until, worker_env
+from tests.reliability.conftest import TRIGGER, record, wait_for_heartbeats, wait_until, worker_env
 from tests.support.http_server import serving
 
 pytestmark = pytest.mark.slow
@@ -128,7 +128,7 @@ def test_a_workspace_burst_does_not_starve_another_workspace(make_app, database_
             b_ids = fire(b.id, b_runs)
             workers = worker_pool(worker_env(database_url, pg_and_redis, WORKSPACE_MAX_RUNNING=workspace_max))
             workers.start(4)
-            time.sleep(3)  # the workers are up (their start is not what is measured)
+            wait_for_heartbeats(pg_and_redis, 4)  # the workers are up (their start is not what is measured)
             app.config["ENGINE_HANDOFF"] = "queue"
             enqueue_executions(app, a_ids)
             began = time.monotonic()

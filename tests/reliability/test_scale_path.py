@@ -21,10 +21,10 @@ from sqlalchemy import func, select
 
 from engine.core.catalog import sample_payload
 from engine.core.runs import fire_workflow_event
-from engine.runtime.handoff import WORKER_HEARTBEATS_KEY, WORKER_RUNS_KEY, enqueue_executions
+from engine.runtime.handoff import WORKER_RUNS_KEY, enqueue_executions
 from models import AuditEvent, WorkflowExecution, db
 from tests.factories import make_workflow, make_workspace
-from tests.reliability.conftest import TRIGGER, record, wait_until, worker_env
+from tests.reliability.conftest import TRIGGER, record, wait_for_heartbeats, wait_until, worker_env
 from tests.support.http_server import serving
 
 pytestmark = pytest.mark.slow
@@ -58,11 +58,6 @@ def statuses(ids) -> dict:
 def all_finished(ids) -> bool:
     counts = statuses(ids)
     return sum(counts.get(s, 0) for s in ("completed", "failed")) == len(ids)
-
-
-def wait_for_heartbeats(redis_url: str, count: int) -> None:
-    connection = redis.Redis.from_url(redis_url)
-    wait_until(lambda: connection.hlen(WORKER_HEARTBEATS_KEY) >= count, timeout=60, message=f"{count} worker heartbeats")
 
 
 def process_of(pool, lease_owner: str):
