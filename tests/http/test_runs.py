@@ -23,8 +23,9 @@ def app(make_app):
         db.session.remove()
 
 
-def add_run(workflow, status="completed", created_at=None, duration_ms=None, error=None, records=None, **fields):
-    execution = new_execution(workflow, {"deal": {"title": "Acme"}})
+def add_run(workflow, status="completed", created_at=None, duration_ms=None, error=None, records=None, payload=None,
+            **fields):
+    execution = new_execution(workflow, payload or {"deal": {"title": "Acme"}})
     execution.status = status
     execution.created_at = created_at or utcnow()
     execution.started_at = fields.pop("started_at", execution.created_at)

@@ -12,7 +12,8 @@ from engine.runner import run_execution
 from models import Deal, WorkflowExecution, db
 from models.base import utcnow
 from services import run_bulk_service
-from tests.factories import make_workflow, new_execution
+from tests.factories import make_workflow
+from tests.http.test_runs import add_run, add_runs, run_ids
 from tests.support.engine import load_execution, log_step
 
 
@@ -30,32 +31,8 @@ FAILED_RECORDS = [
 ]
 
 
-def add_run(workflow, status="completed", payload=None, error=None, records=None, created_at=None, **fields):
-    execution = new_execution(workflow, payload or {"deal": {"title": "Acme"}})
-    execution.status = status
-    execution.created_at = created_at or utcnow()
-    execution.started_at = execution.created_at
-    execution.error = error
-    execution.completed_actions = records or []
-    for key, value in fields.items():
-        setattr(execution, key, value)
-    db.session.add(execution)
-    db.session.flush()
-    return execution
-
-
-def add_runs(workflow, count, **fields):
-    runs = [add_run(workflow, **fields) for _ in range(count)]
-    db.session.commit()
-    return runs
-
-
 def text_of(response) -> str:
     return response.get_data(as_text=True)
-
-
-def run_ids(response) -> list[int]:
-    return [int(value) for value in re.findall(r'data-run-id="(\d+)"', text_of(response))]
 
 
 def tab_count(response, tab) -> int:
