@@ -165,7 +165,7 @@ def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, s
                 ids = ids + more
             return ids
         with core_savepoint(session):
-            _record_sample(workspace_id, trigger_key, payload)
+            record_event_sample(workspace_id, trigger_key, payload)
             chain = ChainBudget.of_cause(_cause.get())
             root_id = chain.root_id if chain else None
             runs = _runs_whose_conditions_hold(active_workflows(workspace_id, trigger_key), payload, depth, source,
@@ -180,8 +180,8 @@ def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, s
         return ids  # those inserted before the failure (in a savepoint of their own) stand
 
 
-def _record_sample(workspace_id: int, trigger_key: str, payload: dict) -> None:
-    """Keep the event's payload as sample data for test runs (engine.core.samples)."""
+def record_event_sample(workspace_id: int, trigger_key: str, payload: dict) -> None:
+    """Keep the event's payload as sample data for test runs (engine.core.samples), in the caller's transaction."""
     trigger = TRIGGERS.get(trigger_key)
     samples.record_sample(workspace_id, trigger_key, trigger.label if trigger else trigger_key, payload,
                           current_app.config["EVENT_SAMPLE_MAX_BYTES"])
@@ -191,7 +191,7 @@ def _keep_sample(session, workspace_id: int, trigger_key: str, payload: dict) ->
     """_record_sample in a savepoint of its own: a failure loses the sample, never the business change."""
     try:
         with core_savepoint(session, "event_sample"):
-            _record_sample(workspace_id, trigger_key, payload)
+            record_event_sample(workspace_id, trigger_key, payload)
     except Exception:
         log.exception("Could not keep a sample of %s in workspace %s", trigger_key, workspace_id)
 

@@ -9,6 +9,7 @@ from models import Deal, Notification, OutboxEmail, Workflow, WorkflowExecution,
 from models.base import utcnow
 from services import retention_service, workflow_settings
 from tests import factories
+from tests.http.test_hooks import post, webhook_workflow
 from tests.http.test_runs import add_run, add_runs, tab_count
 
 FORM = {"name": "Unsaved", "trigger_type": "deal_created", "action_order": ["0", "1"],
@@ -72,6 +73,16 @@ def test_the_samples_fragment_offers_this_workspaces_recent_events(logged_in):
     assert "Use the example data of the trigger" in page
     empty = client.get("/automations/editor/samples?trigger_type=ticket_created").get_data(as_text=True)
     assert "No Ticket Created event has happened in this workspace yet" in empty
+
+
+def test_a_signed_webhook_delivery_is_a_recent_event_to_test_with_without_its_secrets(logged_in):
+    client, ws, _owner = logged_in()
+    _workflow, endpoint = webhook_workflow(ws.id)
+    body = b'{"order_id": "ORD-77", "api_key": "sk_live_abcdef", "note": "Bearer abc.def"}'
+    assert post(client, endpoint, body, delivery_id="msg_77").status_code == 202
+    page = client.get("/automations/editor/samples?trigger_type=webhook_received").get_data(as_text=True)
+    assert "Use a recent event:" in page and "ORD-77" in page
+    assert "sk_live_abcdef" not in page and "Bearer abc.def" not in page and endpoint.secret not in page
 
 
 BRANCHED = {"name": "Branched", "trigger_type": "deal_created", "action_order": ["0", "1", "2", "3"],
