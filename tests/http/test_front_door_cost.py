@@ -74,9 +74,9 @@ class RecordingHandOff:
 
 @pytest.fixture
 def front_door(make_app, monkeypatch):
-    monkeypatch.setattr(samples, "PRUNE_EVERY", float("inf"))
     """An app whose hand-off records the ids it gets; tests issue requests outside any app context of theirs,
     like a server does (one session per request)."""
+    monkeypatch.setattr(samples, "PRUNE_EVERY", float("inf"))
     app = make_app(WEBHOOK_RATE_LIMIT_PER_MINUTE=1000)
     recorder = RecordingHandOff()
     app.extensions[handoff.EXTENSION_KEY] = recorder
