@@ -1,6 +1,7 @@
 """Engine settings per backend: SQLite gets WAL, a busy timeout, foreign keys and the run search's function."""
 from sqlalchemy import event, text
 
+from models import sqlite_writer
 from services import run_search
 from webapp.extensions import db
 
@@ -18,11 +19,19 @@ def _sqlite_pragmas(dbapi_connection, _record):
     dbapi_connection.create_function(run_search.SQLITE_FUNCTION, 4, run_search.sqlite_function, deterministic=True)
 
 
+def _queued_writers(_dialect, _record, _args, params):
+    """sqlite3.connect(factory=...): the connection queues for the write lock within its process (SQLITE_WRITER_QUEUE)."""
+    params["factory"] = sqlite_writer.QueuedConnection
+
+
 def configure_engine(app) -> None:
+    sqlite_writer.WAIT_SECONDS = SQLITE_BUSY_TIMEOUT_MS / 1000
     with app.app_context():
         engine = db.engine
         if engine.dialect.name == "sqlite" and not event.contains(engine, "connect", _sqlite_pragmas):
             event.listen(engine, "connect", _sqlite_pragmas)
+            if app.config["SQLITE_WRITER_QUEUE"]:
+                event.listen(engine, "do_connect", _queued_writers)
 
 
 def database_answers() -> bool:
