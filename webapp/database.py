@@ -1,4 +1,5 @@
-"""Engine settings per backend: SQLite gets WAL, a busy timeout, foreign keys and the run search's function."""
+"""Engine settings per backend: SQLite gets WAL, a busy timeout, foreign keys, the run search's function and
+writers that take turns (models.sqlite_writer, SQLITE_WRITER_QUEUE)."""
 from sqlalchemy import event, text
 
 from models import sqlite_writer
@@ -19,9 +20,11 @@ def _sqlite_pragmas(dbapi_connection, _record):
     dbapi_connection.create_function(run_search.SQLITE_FUNCTION, 4, run_search.sqlite_function, deterministic=True)
 
 
-def _queued_writers(_dialect, _record, _args, params):
-    """sqlite3.connect(factory=...): the connection queues for the write lock within its process (SQLITE_WRITER_QUEUE)."""
-    params["factory"] = sqlite_writer.QueuedConnection
+def _queued_writers(dialect, _record, args, params):
+    """Open the connection as one that queues for the write lock with the other writers (SQLITE_WRITER_QUEUE)."""
+    connection = dialect.loaded_dbapi.connect(*args, factory=sqlite_writer.QueuedConnection, **params)
+    connection.writers = sqlite_writer.writers_of(str(args[0]) if args else str(params.get("database", "")))
+    return connection
 
 
 def configure_engine(app) -> None:
