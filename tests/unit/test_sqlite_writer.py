@@ -155,7 +155,8 @@ def test_the_processes_turn_is_handed_over_at_once_and_a_wait_for_it_is_bounded(
 
 
 def test_a_queue_with_a_turn_gives_the_turn_back_before_the_next_writer_of_the_process(tmp_path):
-    queue, other_process = WriterQueue(ProcessTurn(str(tmp_path / "db-writer"))), ProcessTurn(str(tmp_path / "db-writer"))
+    path = str(tmp_path / "db-writer")
+    queue, other_process = WriterQueue(ProcessTurn(path)), ProcessTurn(path)
     assert queue.acquire(1.0)
     assert not other_process.acquire(0.05)
     queue.release()
