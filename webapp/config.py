@@ -194,6 +194,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EMBEDDED_MAX_BACKLOG", "int", 4,
             "runs waiting for a web process's in-process runner beyond which a request that hands over more waits "
             "(up to 5 s) for it: a burst slows at the front door instead of queueing runs for seconds; `0` = never wait"),
+    Setting("SQLITE_WRITER_QUEUE", "bool", True,
+            "SQLite only: writers take the one write lock in turn (first come first served within a process, a "
+            "lock file `<database>-writer` between processes) instead of retrying in SQLite's busy handler (sleeps "
+            "of up to 100 ms): a burst's slowest runs wait less"),
     Setting("SWEEP_INTERVAL_SECONDS", "float", 30,
             "how often the embedded runner (or one of the RQ workers) sweeps; `0` turns the periodic sweep off"),
     Setting("EXECUTION_LEASE_SECONDS", "float", 60,

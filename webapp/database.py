@@ -1,6 +1,8 @@
-"""Engine settings per backend: SQLite gets WAL, a busy timeout, foreign keys and the run search's function."""
+"""Engine settings per backend: SQLite gets WAL, a busy timeout, foreign keys, the run search's function and
+writers that take turns (models.sqlite_writer, SQLITE_WRITER_QUEUE)."""
 from sqlalchemy import event, text
 
+from models import sqlite_writer
 from services import run_search
 from webapp.extensions import db
 
@@ -18,11 +20,21 @@ def _sqlite_pragmas(dbapi_connection, _record):
     dbapi_connection.create_function(run_search.SQLITE_FUNCTION, 4, run_search.sqlite_function, deterministic=True)
 
 
+def _queued_writers(dialect, _record, args, params):
+    """Open the connection as one that queues for the write lock with the other writers (SQLITE_WRITER_QUEUE)."""
+    connection = dialect.loaded_dbapi.connect(*args, factory=sqlite_writer.QueuedConnection, **params)
+    connection.writers = sqlite_writer.writers_of(str(args[0]) if args else str(params.get("database", "")))
+    return connection
+
+
 def configure_engine(app) -> None:
+    sqlite_writer.WAIT_SECONDS = SQLITE_BUSY_TIMEOUT_MS / 1000
     with app.app_context():
         engine = db.engine
         if engine.dialect.name == "sqlite" and not event.contains(engine, "connect", _sqlite_pragmas):
             event.listen(engine, "connect", _sqlite_pragmas)
+            if app.config["SQLITE_WRITER_QUEUE"]:
+                event.listen(engine, "do_connect", _queued_writers)
 
 
 def database_answers() -> bool:

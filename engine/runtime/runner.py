@@ -46,6 +46,7 @@ from engine.runtime import budget, logs, metrics
 from engine.runtime.test_mode import TestClock, TestOptions, describe_changes, duration_words, recorded_changes
 from engine.runtime.leases import KEEPER, database_now, expiry_after, on_database_clock, renewal_expression
 from models import WorkflowExecution, db
+from models import sqlite_writer
 from models.base import begin_savepoint, utcnow
 from models.vocabulary import ErrorStrategy, RunMode, RunStatus
 
@@ -335,7 +336,8 @@ def run_test_execution(execution_id: int, worker_id: str | None = None) -> str |
         return None
     if not states[0].testing:
         raise ValueError(f"Execution {execution_id} is not a test run")
-    return run_claimed(states[0], owner, keep_lease=False).value
+    with sqlite_writer.unqueued():  # its write transaction lasts the whole test: not held in the writer queue
+        return run_claimed(states[0], owner, keep_lease=False).value
 
 
 def run_claimed_batch(execution_ids: list[int], worker_id: str | None = None) -> dict:

@@ -39,6 +39,7 @@ NON_DEFAULT = {
     "WORKER_RUNNER_THREADS": ("6", 6),
     "ENGINE_WAKE_LINGER_SECONDS": ("1.5", 1.5),
     "EMBEDDED_MAX_BACKLOG": ("8", 8),
+    "SQLITE_WRITER_QUEUE": ("off", False),
     "OUTGOING_HTTP_DEADLINE_SECONDS": ("30", 30.0),
     "LOG_FORMAT": ("JSON", "json"),
     "LOG_LEVEL": ("warning", "warning"),
