@@ -18,6 +18,7 @@ from datetime import timedelta
 from sqlalchemy import text
 
 from bench import common
+from bench.b4_pages import login, time_pages as b4_time_pages
 from bench.common import heading, line
 
 MIGRATION = os.path.join(common.ROOT, "migrations", "versions", "2026_11_27_2200-e0220000a122_run_search_words.py")
@@ -84,18 +85,10 @@ def urls(workspace_id: int) -> dict[str, str]:
 
 
 def time_pages(client, pages: dict, repeats: int) -> dict:
-    results = {}
-    for label, url in pages.items():
-        response = client.get(url)
-        assert response.status_code == 200, (url, response.status_code)
-        samples = []
-        for _ in range(repeats):
-            began = time.perf_counter()
-            response = client.get(url)
-            samples.append((time.perf_counter() - began) * 1000)
-        results[label] = (common.percentile(samples, 50), common.percentile(samples, 95))
-        line(f"{label}: p50 / p95", f"{results[label][0]:.1f} / {results[label][1]:.1f} ms",
-             f"[{common.verdict(results[label][1], 50.0, False)}]")
+    """B4's timing of pages, as (p50, p95) per label."""
+    results = {label: (figures["p50"], figures["p95"]) for label, figures in b4_time_pages(client, pages, repeats).items()}
+    for label, (p50, p95) in results.items():
+        line(f"{label}: p50 / p95", f"{p50:.1f} / {p95:.1f} ms", f"[{common.verdict(p95, 50.0, False)}]")
     return results
 
 
@@ -125,7 +118,6 @@ def explain(workspace_id: int, pages: dict) -> None:
 
 
 def main(argv: list[str]) -> dict:
-    from bench.b4_pages import login
     from models import Workspace, db
 
     repeats = int(next((arg for arg in argv if arg.isdigit()), 20))
