@@ -206,6 +206,16 @@ def login(app, email: str):
     return client
 
 
+def middle_week_query(workspace_id: int) -> str:
+    """The Runs tab's date filter (from=…&to=…) for the week in the middle of the workspace's history."""
+    from models import db
+
+    days = db.session.execute(text("SELECT min(created_at)::date, max(created_at)::date FROM workflow_executions "
+                                   "WHERE workspace_id = :ws"), {"ws": workspace_id}).one()
+    middle = days[0] + (days[1] - days[0]) / 2
+    return f"from={middle.isoformat()}&to={(middle + timedelta(days=6)).isoformat()}"
+
+
 def pages(workspace_id: int) -> dict[str, str]:
     from models import db
 
@@ -214,10 +224,7 @@ def pages(workspace_id: int) -> dict[str, str]:
     deep = ids[len(ids) // 10]  # a page 90 % of the way down the history
     detail = ids[len(ids) // 2]
     workflow_id = db.session.scalar(text("SELECT workflow_id FROM workflow_executions WHERE id = :id"), {"id": detail})
-    days = db.session.execute(text("SELECT min(created_at)::date, max(created_at)::date FROM workflow_executions "
-                                   "WHERE workspace_id = :ws"), {"ws": workspace_id}).one()
-    middle = days[0] + (days[1] - days[0]) / 2
-    week = f"from={middle.isoformat()}&to={(middle + timedelta(days=6)).isoformat()}"
+    week = middle_week_query(workspace_id)
     urls = {"/automations": "/automations", "/automations?page=150 (deep)": "/automations?page=150",
             "/automations?sort=last_run": "/automations?sort=last_run"}
     for status in ("", "pending", "running", "completed", "completed_with_errors", "failed", "cancelled", "paused"):

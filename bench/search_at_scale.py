@@ -13,12 +13,11 @@ import importlib.util
 import os
 import sys
 import time
-from datetime import timedelta
 
 from sqlalchemy import text
 
 from bench import common
-from bench.b4_pages import login, time_pages as b4_time_pages
+from bench.b4_pages import login, middle_week_query, time_pages as b4_time_pages
 from bench.common import heading, line
 
 MIGRATION = os.path.join(common.ROOT, "migrations", "versions", "2026_11_27_2200-e0220000a122_run_search_words.py")
@@ -52,10 +51,7 @@ def urls(workspace_id: int) -> dict[str, str]:
                           {"id": probe})
     detail = ids[len(ids) // 2]
     workflow_id = db.session.scalar(text("SELECT workflow_id FROM workflow_executions WHERE id = :id"), {"id": detail})
-    days = db.session.execute(text("SELECT min(created_at)::date, max(created_at)::date FROM workflow_executions "
-                                   "WHERE workspace_id = :ws"), {"ws": workspace_id}).one()
-    middle = days[0] + (days[1] - days[0]) / 2
-    week = f"from={middle.isoformat()}&to={(middle + timedelta(days=6)).isoformat()}"
+    week = middle_week_query(workspace_id)
     email = f"c{g % 50000}@example.test"
     return {
         "runs all (for scale)": "/automations/runs",

@@ -157,7 +157,8 @@ def create_workflow():
     intent = request.form.get("intent", "save")
     definition["status"] = (WorkflowStatus.ACTIVE if intent == "activate" else WorkflowStatus.DRAFT).value
     settings = workflow_settings.settings_from_form(request.form)
-    errors = _settings_errors(settings)
+    settings_errors = _settings_errors(settings)
+    errors = dict(settings_errors)
     try:
         workflow = workflow_service.create_workflow(g.workspace.id, definition, current_user,
                                                     note=request.form.get("version_note", ""))
@@ -171,7 +172,7 @@ def create_workflow():
         abort(403, description=str(denied))
     if errors:
         db.session.rollback()
-        return _render_editor(definition, errors=errors, status=422, selected=_settings_pane_if_only(errors, settings))
+        return _render_editor(definition, errors=errors, status=422, selected=_settings_pane_if_only(errors, settings_errors))
     flash(f"Workflow saved{' and activated' if workflow.status == WorkflowStatus.ACTIVE else ' as a draft'}.", "success")
     return redirect(url_for("automations.edit_workflow", workflow_id=workflow.id))
 
@@ -182,7 +183,8 @@ def save_workflow(workflow_id):
     definition = definition_from_form(request.form)
     intent = request.form.get("intent", "save")
     settings = workflow_settings.settings_from_form(request.form)
-    errors = _settings_errors(settings)
+    settings_errors = _settings_errors(settings)
+    errors = dict(settings_errors)
     try:
         workflow_service.update_workflow(workflow, definition, current_user, note=request.form.get("version_note", ""))
         if not errors:
@@ -199,14 +201,14 @@ def save_workflow(workflow_id):
         db.session.rollback()
         workflow = editable_workflow_or_404(workflow_id)
         return _render_editor(definition, workflow, errors=errors, status=422,
-                              selected=_settings_pane_if_only(errors, settings))
+                              selected=_settings_pane_if_only(errors, settings_errors))
     flash(_saved_message(workflow, intent), "success")
     return redirect(url_for("automations.edit_workflow", workflow_id=workflow.id))
 
 
-def _settings_pane_if_only(errors: dict, settings: dict) -> str | None:
+def _settings_pane_if_only(errors: dict, settings_errors: dict) -> str | None:
     """Open the Settings pane when the only errors are in it (else the first card in error opens)."""
-    return "settings" if set(errors) <= set(_settings_errors(settings)) else None
+    return "settings" if set(errors) <= set(settings_errors) else None
 
 
 def _saved_message(workflow, intent) -> str:
