@@ -4,12 +4,15 @@ Creates `count` deals (executions left pending), then runs them one by one under
 in claimed batches of 20 and prints the call tree (also saved as bench/profiles/runner-<db>.txt).
 With --cpu, no profiler: prints this process's CPU time per execution (the figure B1 depends on,
 and one that other load on the machine hardly moves), then create_deal's CPU time with and without dispatch.
+PROFILE_BATCH=1 claims one run at a time instead, as a worker does at a calm rate (B6E's 20 events/s).
 """
 import os
 import sys
 import time
 
 from bench import common
+
+BATCH = int(os.environ.get("PROFILE_BATCH", "20"))
 
 
 def main() -> None:
@@ -34,8 +37,8 @@ def main() -> None:
         profiler = Profiler(interval=0.0005)
         began = time.perf_counter()
         profiler.start()
-        for start in range(0, len(ids), 20):  # as a woken worker does: claim 20, run them
-            run_claimed_batch(ids[start:start + 20])
+        for start in range(0, len(ids), BATCH):  # as a woken worker does: claim 20, run them
+            run_claimed_batch(ids[start:start + BATCH])
             db.session.remove()
         profiler.stop()
         seconds = time.perf_counter() - began
@@ -69,11 +72,11 @@ def cpu_per_execution(count: int, kind: str) -> None:
         ids = list(range(last - count + 1, last + 1))
         db.session.remove()
         cpu, wall = time.process_time(), time.perf_counter()
-        for start in range(0, len(ids), 20):
-            run_claimed_batch(ids[start:start + 20])
+        for start in range(0, len(ids), BATCH):
+            run_claimed_batch(ids[start:start + BATCH])
             db.session.remove()
         run_cpu, run_wall = time.process_time() - cpu, time.perf_counter() - wall
-    print(f"{kind}: {len(ids)} executions: {1000 * run_cpu / len(ids):.2f} ms CPU and {1000 * run_wall / len(ids):.2f} ms "
+    print(f"{kind}, claims of {BATCH}: {len(ids)} executions: {1000 * run_cpu / len(ids):.2f} ms CPU and {1000 * run_wall / len(ids):.2f} ms "
           f"wall each in this process ({len(ids) / run_wall:.0f}/s in one thread); "
           f"create_deal + commit: {1000 * dispatch_cpu / count:.2f} ms CPU each with dispatch, "
           f"{1000 * flag_off_cpu / count:.2f} without")

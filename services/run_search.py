@@ -140,8 +140,9 @@ def sqlite_function(search_json, trigger_payload, error, completed_actions) -> i
     return int(run_matches(json.loads(search_json), trigger_payload, error, completed_actions))
 
 
-def matches(term: str):
-    """The WHERE condition: the run's data holds every word of `term` (see the module's docstring)."""
+def matches(term: str, runs=WorkflowExecution):
+    """The WHERE condition: the run's data holds every word of `term` (see the module's docstring). `runs`: the
+    executions table's entity or an alias of it (a subquery's rows)."""
     clauses = compile_search(term)
     if not clauses:
         return false()
@@ -149,6 +150,6 @@ def matches(term: str):
         # The query inline (SQLAlchemy quotes it), not a bound parameter: a prepared statement's generic plan
         # cannot tell a rare word from a common one and may read a whole workflow's matches through the index.
         query = cast(literal(tsquery_text(clauses), literal_execute=True), TSQUERY)
-        return WorkflowExecution.search_words.op("@@")(query)
-    return getattr(func, SQLITE_FUNCTION)(json.dumps(clauses), WorkflowExecution.trigger_payload,
-                                           WorkflowExecution.error, WorkflowExecution.completed_actions) == 1
+        return runs.search_words.op("@@")(query)
+    return getattr(func, SQLITE_FUNCTION)(json.dumps(clauses), runs.trigger_payload,
+                                           runs.error, runs.completed_actions) == 1

@@ -144,28 +144,28 @@ def claim_states(execution_ids: list[int], owner: str, now: datetime | None = No
     On PostgreSQL rows another worker is claiming right now are skipped (FOR UPDATE SKIP LOCKED).
 
     Runs under no concurrency cap (and takeovers of expired leases) are claimed by one statement; runs under a
-    cap only as far as their workflow's and workspace's free slots go (`_claim_capped`, engine.core.caps): the
+    cap only as far as their workflow's and workspace's free slots go (`_ClaimStatements.claim_capped`, engine.core.caps): the
     others stay pending, and a slot's run hands it on when it ends."""
     if not execution_ids:
         return []
-    now = now or database_now()  # leases on the database's clock unless a caller (the sweep's tests) moves time
-    lease = _lease_policy()
     workspace_max = current_app.config["WORKSPACE_MAX_RUNNING"]
-    given = EXECUTIONS.c.id.in_(execution_ids)
-    values = dict(status=RunStatus.RUNNING, lease_owner=owner, lease_expires_at=expiry_after(now, lease.seconds),
-                  started_at=db.func.coalesce(EXECUTIONS.c.started_at, now), resume_at=None,
-                  claim_count=EXECUTIONS.c.claim_count + 1)
-    if workspace_max > 0:  # every waiting live run is capped: takeovers of expired leases and test runs go this way
-        rows, takeovers = _claim_uncapped(given, or_(_lease_expired(now), and_(_waiting_due(now), ~caps.capped(
-            workspace_max))), values)
+    lease_seconds = float(_lease_policy().seconds)
+    if now is None and on_database_clock():
+        # Built once per WORKSPACE_MAX_RUNNING, run with the ids, owner and lease as parameters: building the
+        # capped claim's statements cost more than PostgreSQL's running them (bench/claim_micro.py).
+        claim = _prebuilt_claim(workspace_max)
+        params = {"claim_ids": list(execution_ids), "claim_owner": owner, "lease_seconds": lease_seconds}
     else:
-        uncapped = or_(EXECUTIONS.c.status == RunStatus.RUNNING, ~caps.capped(workspace_max))
-        rows, takeovers = _claim_uncapped(and_(given, uncapped), claimable(now), values)
+        now = now or database_now()  # leases on the database's clock unless a caller (the sweep's tests) moves time
+        claim = _ClaimStatements(workspace_max, EXECUTIONS.c.id.in_(execution_ids), now, owner,
+                                 expiry_after(now, lease_seconds))
+        params = {}
+    rows, takeovers = claim.claim_uncapped(params)
     states = [RunState.from_row(row) for row in rows]
     passed_on: list[int] = []
     remaining = len(execution_ids) - len(states)
     if remaining:  # some may be waiting for a slot
-        capped_rows, fits, tight = _claim_capped(given, now, values, workspace_max)
+        capped_rows, fits, tight = claim.claim_capped(params)
         # The cap was binding when not every remaining id fitted, or it is tight (nearly full, or filled by this
         # claim): then these runs hand their slot on when they end. With a cap far from reached, nobody waits, and
         # an ended run costs nothing more.
@@ -196,68 +196,107 @@ def _lease_expired(now):
     return and_(EXECUTIONS.c.status == RunStatus.RUNNING, EXECUTIONS.c.lease_expires_at < now)
 
 
-def _claim_uncapped(candidate_condition, due, values: dict) -> tuple[list, set]:
-    """Claim the rows meeting `candidate_condition` and `due` (claimable(now)) in one statement; (rows, ids taken
-    over)."""
-    candidates = select(EXECUTIONS.c.id.label("claim_id"), EXECUTIONS.c.status.label("prior_status")).where(
-        candidate_condition, due)
-    if on_database_clock():
-        # UPDATE ... FROM the locked candidates, so RETURNING can say which claims took a run over.
-        candidates = candidates.with_for_update(skip_locked=True).subquery("candidates")
+class _ClaimStatements:
+    """The statements of one claim: `given` (the ids), `now`, `owner` and `lease_expires_at` are values or SQL
+    expressions (bound parameters in the prebuilt PostgreSQL claim, see _prebuilt_claim); `params` binds them."""
+
+    def __init__(self, workspace_max: int, given, now, owner, lease_expires_at):
+        self.workspace_max = workspace_max
+        self.given = given
+        self.now = now
+        self.values = dict(status=RunStatus.RUNNING, lease_owner=owner, lease_expires_at=lease_expires_at,
+                           started_at=db.func.coalesce(EXECUTIONS.c.started_at, now), resume_at=None,
+                           claim_count=EXECUTIONS.c.claim_count + 1)
+        if workspace_max > 0:  # every waiting live run is capped: takeovers of expired leases and test runs go this way
+            self.uncapped_candidates = given
+            self.uncapped_due = or_(_lease_expired(now), and_(_waiting_due(now), ~caps.capped(workspace_max)))
+        else:
+            self.uncapped_candidates = and_(given, or_(EXECUTIONS.c.status == RunStatus.RUNNING,
+                                                       ~caps.capped(workspace_max)))
+            self.uncapped_due = claimable(now)
+        self.waiting = and_(given, _waiting_due(now), caps.capped(workspace_max))
+
+    @cached_property
+    def uncapped_statement(self):
+        """PostgreSQL: UPDATE ... FROM the locked candidates, so RETURNING can say which claims took a run over."""
+        candidates = (select(EXECUTIONS.c.id.label("claim_id"), EXECUTIONS.c.status.label("prior_status"))
+                      .where(self.uncapped_candidates, self.uncapped_due)
+                      .with_for_update(skip_locked=True).subquery("candidates"))
         taken_over = candidates.c.prior_status == RunStatus.RUNNING
+        return (update(EXECUTIONS).where(EXECUTIONS.c.id == candidates.c.claim_id)
+                .values(**self.values, takeover_count=EXECUTIONS.c.takeover_count + case((taken_over, 1), else_=0))
+                .returning(*_STATE_COLUMNS, taken_over.label("taken_over")))
+
+    @cached_property
+    def capped_statements(self):
+        """PostgreSQL: (the look without locks, the advisory locks, the claim) of claim_capped."""
+        look = caps.fitting(caps.waiting_candidates(self.waiting), self.workspace_max, room=True)
+        locks = caps.advisory_locks(self.waiting, self.workspace_max)
+        chosen = caps.fitting(caps.waiting_candidates(self.waiting).with_for_update(skip_locked=True),
+                              self.workspace_max, share=True)
+        claim = update(EXECUTIONS).where(EXECUTIONS.c.id.in_(chosen)).values(**self.values).returning(*_STATE_COLUMNS)
+        return look, locks, claim
+
+    def claim_uncapped(self, params: dict) -> tuple[list, set]:
+        """Claim the candidates no cap applies to, and takeovers of expired leases, in one statement; (rows, ids
+        taken over)."""
+        if on_database_clock():
+            rows = db.session.execute(self.uncapped_statement, params).all()
+            return rows, {row.id for row in rows if row.taken_over}
+        # SQLite: one writer at a time; RETURNING cannot read the FROM table
+        candidates = select(EXECUTIONS.c.id, EXECUTIONS.c.status).where(self.uncapped_candidates, self.uncapped_due)
+        prior = dict(db.session.execute(candidates).all())
+        takeovers = {run_id for run_id, status in prior.items() if status == RunStatus.RUNNING}
+        takeover_count = case((EXECUTIONS.c.id.in_(takeovers), EXECUTIONS.c.takeover_count + 1),
+                              else_=EXECUTIONS.c.takeover_count) if takeovers else EXECUTIONS.c.takeover_count
         rows = db.session.execute(
-            update(EXECUTIONS).where(EXECUTIONS.c.id == candidates.c.claim_id)
-            .values(**values, takeover_count=EXECUTIONS.c.takeover_count + case((taken_over, 1), else_=0))
-            .returning(*_STATE_COLUMNS, taken_over.label("taken_over"))
-        ).all()
-        return rows, {row.id for row in rows if row.taken_over}
-    # SQLite: one writer at a time; RETURNING cannot read the FROM table
-    prior = dict(db.session.execute(candidates).all())
-    takeovers = {run_id for run_id, status in prior.items() if status == RunStatus.RUNNING}
-    takeover_count = case((EXECUTIONS.c.id.in_(takeovers), EXECUTIONS.c.takeover_count + 1),
-                          else_=EXECUTIONS.c.takeover_count) if takeovers else EXECUTIONS.c.takeover_count
-    rows = db.session.execute(
-        update(EXECUTIONS).where(EXECUTIONS.c.id.in_(list(prior)), due)
-        .values(**values, takeover_count=takeover_count)
-        .returning(*_STATE_COLUMNS)
-    ).all() if prior else []
-    return rows, takeovers
+            update(EXECUTIONS).where(EXECUTIONS.c.id.in_(list(prior)), self.uncapped_due)
+            .values(**self.values, takeover_count=takeover_count)
+            .returning(*_STATE_COLUMNS)
+        ).all() if prior else []
+        return rows, takeovers
 
+    def claim_capped(self, params: dict) -> tuple[list, list[int] | None, set[int]]:
+        """Claim the waiting runs among the ids that a cap applies to, as far as the free slots go (oldest first).
+        Returns (the rows claimed, the ids that fitted before the claim took its share (None: not known), the ids
+        under a tight cap (caps.tight): those hand their slot on when they end).
 
-def _claim_capped(given, now, values: dict, workspace_max: int) -> tuple[list, list[int] | None, set[int]]:
-    """Claim the waiting runs among `given` that a cap applies to, as far as the free slots go (oldest first).
-    Returns (the rows claimed, the ids that fitted before the claim took its share (None: not known), the ids
-    under a tight cap (caps.tight): those hand their slot on when they end).
-
-    PostgreSQL: lock the caps' advisory locks first (one statement), then count and claim in the next one, whose
-    snapshot therefore sees every claim committed before the locks were granted (engine.core.caps). SQLite: the
-    same choice made under BEGIN IMMEDIATE (the one write lock), unless the uncapped claim holds it already."""
-    waiting = and_(given, _waiting_due(now), caps.capped(workspace_max))
-    if on_database_clock():
-        # A look without the locks first: a count read too early can only be too high (runs end, none starts
-        # without the lock), so "nothing fits" is safe to act on, and a full workspace's backlog costs no lock.
+        PostgreSQL: lock the caps' advisory locks first (one statement), then count and claim in the next one,
+        whose snapshot therefore sees every claim committed before the locks were granted (engine.core.caps).
+        SQLite: the same choice made under BEGIN IMMEDIATE (the one write lock), unless the uncapped claim holds
+        it already."""
+        workspace_max = self.workspace_max
+        if on_database_clock():
+            look_statement, locks, claim = self.capped_statements
+            # A look without the locks first: a count read too early can only be too high (runs end, none starts
+            # without the lock), so "nothing fits" is safe to act on, and a full workspace's backlog costs no lock.
+            look = db.session.execute(look_statement, params).all()
+            fits = [row.id for row in look]
+            if not fits:
+                return [], fits, set()
+            if not db.session.execute(locks, params).first():
+                return [], [], set()  # none of them is capped (they were taken, or finished)
+            return db.session.execute(claim, params).all(), fits, caps.tight(look, workspace_max)
+        connection = db.session.connection()
+        if not connection.connection.dbapi_connection.in_transaction:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        waiting = self.waiting
         look = db.session.execute(caps.fitting(caps.waiting_candidates(waiting), workspace_max, room=True)).all()
         fits = [row.id for row in look]
-        if not fits:
+        chosen = list(db.session.scalars(caps.fitting(caps.waiting_candidates(waiting), workspace_max, share=True)))
+        if not chosen:
             return [], fits, set()
-        if not db.session.execute(caps.advisory_locks(waiting, workspace_max)).first():
-            return [], [], set()  # none of them is capped (they were taken, or finished)
-        chosen = caps.fitting(caps.waiting_candidates(waiting).with_for_update(skip_locked=True), workspace_max,
-                              share=True)
         return db.session.execute(
-            update(EXECUTIONS).where(EXECUTIONS.c.id.in_(chosen))
-            .values(**values).returning(*_STATE_COLUMNS)).all(), fits, caps.tight(look, workspace_max)
-    connection = db.session.connection()
-    if not connection.connection.dbapi_connection.in_transaction:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-    look = db.session.execute(caps.fitting(caps.waiting_candidates(waiting), workspace_max, room=True)).all()
-    fits = [row.id for row in look]
-    chosen = list(db.session.scalars(caps.fitting(caps.waiting_candidates(waiting), workspace_max, share=True)))
-    if not chosen:
-        return [], fits, set()
-    return db.session.execute(
-        update(EXECUTIONS).where(EXECUTIONS.c.id.in_(chosen), _waiting_due(now)).values(**values)
-        .returning(*_STATE_COLUMNS)).all(), fits, caps.tight(look, workspace_max)
+            update(EXECUTIONS).where(EXECUTIONS.c.id.in_(chosen), _waiting_due(self.now)).values(**self.values)
+            .returning(*_STATE_COLUMNS)).all(), fits, caps.tight(look, workspace_max)
+
+
+@cache
+def _prebuilt_claim(workspace_max: int) -> _ClaimStatements:
+    """PostgreSQL's claim for this WORKSPACE_MAX_RUNNING, its statements built once: the ids, the owner and the
+    lease are bound parameters (claim_ids, claim_owner, lease_seconds), the time is the database's."""
+    return _ClaimStatements(workspace_max, EXECUTIONS.c.id.in_(bindparam("claim_ids", expanding=True)), database_now(),
+                            bindparam("claim_owner"), renewal_expression())
 
 
 def hand_over_freed_slot(state: RunState) -> list[int]:

@@ -11,7 +11,8 @@ from werkzeug.datastructures import MultiDict
 from engine.runner import run_execution
 from models import Deal, WorkflowExecution, db
 from models.base import utcnow
-from services import run_bulk_service
+from services import run_bulk_service, run_history_service
+from services.run_history_service import RunFilter
 from tests.factories import make_workflow
 from tests.http.test_runs import add_run, add_runs, run_ids
 from tests.support.engine import load_execution, log_step
@@ -417,3 +418,37 @@ def test_the_replay_confirmation_names_a_paused_workflow_and_the_way_to_fix_it(l
     assert 'id="bulk-paused"' not in text_of(only_active)
     delete = client.get("/automations/runs/bulk", query_string={"action": "delete", "run": [paused_runs[1].id]})
     assert 'id="bulk-paused"' not in text_of(delete)  # only a replay runs the workflow again
+
+
+@pytest.mark.parametrize("walk_rows", [1, 4, 9, 2000])
+def test_a_search_within_dates_pages_alike_whether_it_walks_the_newest_runs_first_or_asks_the_index(
+        app, workspace, monkeypatch, walk_rows):
+    """A search within dates first looks at the range's newest SEARCH_WALK_ROWS runs (PostgreSQL's plan for a
+    common word, run_history_service._Listing); whatever that number, every page holds the same runs as the
+    plain search, back and forth. SQLite is walked too here, so both databases check the rule."""
+    monkeypatch.setattr(run_history_service, "SEARCH_WALK_ROWS", walk_rows)
+    monkeypatch.setattr(run_history_service, "WALK_FIRST_DIALECTS", {"postgresql", "sqlite"})
+    ws = workspace()
+    workflow = make_workflow(ws.id)
+    add_run(workflow, error="mailbox unavailable", created_at=utcnow() - timedelta(days=3))  # outside the dates
+    runs = [add_run(workflow, error="mailbox unavailable" if n % 3 else None, payload={"order": f"ORD-{n}"})
+            for n in range(14)]
+    add_run(workflow, status="failed", error="mailbox full")  # another status
+    db.session.commit()
+    today = utcnow().date()
+    expected = {"mailbox": [run.id for run in reversed(runs) if run.error], "ord-7": [runs[7].id],
+                "ord": [run.id for run in reversed(runs)], "nothing-like-it": []}
+    for term, ids in expected.items():
+        run_filter = RunFilter(status="completed", date_from=today, date_to=today, search=term)
+        pages, before = [], None
+        while True:
+            page = run_history_service.list_runs(ws.id, run_filter, before=before, page_size=3)
+            pages.append([run.id for run in page.runs])
+            if page.older_cursor is None:
+                break
+            assert page.newer_cursor is None or len(pages) > 1
+            before = run_history_service.parse_cursor(page.older_cursor)
+        assert [run_id for page in pages for run_id in page] == ids, term
+        if len(pages) > 2:  # and back: the page newer than the last one is the one before it
+            newer = run_history_service.list_runs(ws.id, run_filter, after=pages[-1][0], page_size=3)
+            assert [run.id for run in newer.runs] == pages[-2], term
