@@ -106,11 +106,12 @@ class WorkflowExecution(db.Model):
               postgresql_where=text("status IN ('pending', 'running')"),
               sqlite_where=text("status IN ('pending', 'running')")),
         # The Runs tab's triage (issue #22): "Completed with errors" runs and failed runs a replay resolved,
-        # listed newest first and counted per workflow and dates from these small partial indexes.
-        Index("ix_workflow_executions_with_errors", "workspace_id", "id", "workflow_id", "created_at",
+        # listed newest first and counted per workflow and dates from these small partial indexes (with the mode:
+        # every count says mode = 'live', and reads the index alone; migration e0220000b122).
+        Index("ix_workflow_executions_with_errors", "workspace_id", "id", "workflow_id", "created_at", "mode",
               sqlite_where=text("status = 'completed' AND error IS NOT NULL"),
               postgresql_where=text("status = 'completed' AND error IS NOT NULL")),
-        Index("ix_workflow_executions_resolved", "workspace_id", "id", "workflow_id", "created_at",
+        Index("ix_workflow_executions_resolved", "workspace_id", "id", "workflow_id", "created_at", "mode",
               sqlite_where=text("status = 'failed' AND resolved_by_id IS NOT NULL"),
               postgresql_where=text("status = 'failed' AND resolved_by_id IS NOT NULL")),
         # the search's words index (PostgreSQL, GIN); on SQLite an always empty stand-in

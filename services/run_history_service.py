@@ -291,10 +291,14 @@ def list_runs(workspace_id: int, run_filter: RunFilter = RunFilter(), *, before:
 
 # A search within dates, on PostgreSQL: the planner takes the id range and the dates for independent conditions
 # (they select the same rows), expects a few hundred matches, and intersects the word's index bitmap with both
-# ranges' bitmaps: 100-200 ms for a word common in those days at a million runs, where walking the range's newest
-# rows down finds a page of its matches within a thousand rows (bench/RESULTS.md). So such a page first looks at
-# the range's SEARCH_WALK_ROWS newest (or oldest) runs; only when they hold less than a page does it ask the index.
+# ranges' bitmaps: 40-200 ms for a word common in those days at a million runs, where walking the range's newest
+# rows down finds a page of its matches within a few thousand rows (bench/RESULTS.md). So such a page first walks
+# the range's SEARCH_WALK_ROWS newest (or oldest) runs (PostgreSQL stops at a page of matches). When they hold
+# less than a page but at least SEARCH_WALK_MIN_HITS matches, a deeper walk of the rows a page should take at that
+# rate (at most SEARCH_WALK_MAX_ROWS); when they hold fewer, the word is rare there, and the index is asked.
 SEARCH_WALK_ROWS = 2000
+SEARCH_WALK_MIN_HITS = 5
+SEARCH_WALK_MAX_ROWS = 20000
 WALK_FIRST_DIALECTS = {"postgresql"}  # SQLite's search is a scan that stops at a page already
 
 
@@ -312,17 +316,24 @@ class _Listing:
         """Up to `limit` runs of the filter meeting `extra`, by id (newest first, or oldest first)."""
         conditions = [*self.conditions, *extra]
         if self.walk_first:
-            walked = aliased(WorkflowExecution, select(WorkflowExecution).where(*conditions)
-                             .order_by(_by_id(WorkflowExecution, newest_first)).limit(SEARCH_WALK_ROWS)
-                             .subquery("walked"))
-            rows = list(db.session.scalars(select(walked).where(run_search.matches(self.search, walked))
-                                           .order_by(_by_id(walked, newest_first)).limit(limit)))
+            rows = self._walk(conditions, newest_first, limit, SEARCH_WALK_ROWS)
+            if SEARCH_WALK_MIN_HITS <= len(rows) < limit:
+                rows = self._walk(conditions, newest_first, limit,
+                                  min(SEARCH_WALK_MAX_ROWS, 2 * SEARCH_WALK_ROWS * limit // len(rows)))
             if len(rows) == limit:  # the newest matches of the whole range are among the newest rows walked
                 return rows
         if self.search:
             conditions.append(run_search.matches(self.search))
         return list(db.session.scalars(select(WorkflowExecution).where(*conditions)
                                        .order_by(_by_id(WorkflowExecution, newest_first)).limit(limit)))
+
+
+    def _walk(self, conditions: list, newest_first: bool, limit: int, depth: int) -> list[WorkflowExecution]:
+        """The matches among the first `depth` runs of the filter (by id), at most `limit`."""
+        walked = aliased(WorkflowExecution, select(WorkflowExecution).where(*conditions)
+                         .order_by(_by_id(WorkflowExecution, newest_first)).limit(depth).subquery("walked"))
+        return list(db.session.scalars(select(walked).where(run_search.matches(self.search, walked))
+                                       .order_by(_by_id(walked, newest_first)).limit(limit)))
 
 
 def _by_id(runs, newest_first: bool):

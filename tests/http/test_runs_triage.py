@@ -420,13 +420,15 @@ def test_the_replay_confirmation_names_a_paused_workflow_and_the_way_to_fix_it(l
     assert 'id="bulk-paused"' not in text_of(delete)  # only a replay runs the workflow again
 
 
-@pytest.mark.parametrize("walk_rows", [1, 4, 9, 2000])
+@pytest.mark.parametrize("walk_rows", [1, 2, 4, 9, 2000])
 def test_a_search_within_dates_pages_alike_whether_it_walks_the_newest_runs_first_or_asks_the_index(
         app, workspace, monkeypatch, walk_rows):
     """A search within dates first looks at the range's newest SEARCH_WALK_ROWS runs (PostgreSQL's plan for a
     common word, run_history_service._Listing); whatever that number, every page holds the same runs as the
     plain search, back and forth. SQLite is walked too here, so both databases check the rule."""
     monkeypatch.setattr(run_history_service, "SEARCH_WALK_ROWS", walk_rows)
+    monkeypatch.setattr(run_history_service, "SEARCH_WALK_MIN_HITS", 1)  # the deeper walk too
+    monkeypatch.setattr(run_history_service, "SEARCH_WALK_MAX_ROWS", 2 * walk_rows)
     monkeypatch.setattr(run_history_service, "WALK_FIRST_DIALECTS", {"postgresql", "sqlite"})
     ws = workspace()
     workflow = make_workflow(ws.id)
