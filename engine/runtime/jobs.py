@@ -63,7 +63,7 @@ def wake_job(slot: int | None = None):
     try:
         try:
             ids = take_due_ids(app, slot, max(1, app.config["ENGINE_CLAIM_BATCH"]))
-            _coordinate(app, crew, tally, ids, budget)
+            not_started = _coordinate(app, crew, tally, ids, budget)
         except JobTimeoutException:  # RQ stops the job: the steps under way stop unrecorded, as they would here
             crew.interrupt(JobTimeoutException)
             raise
@@ -73,7 +73,7 @@ def wake_job(slot: int | None = None):
         finally:
             stop_listening(app, tally.worker)
         left = crew.stop()
-        handed_back = tally.handed_back + left
+        handed_back = not_started + tally.handed_back + left
         if handed_back:
             push_back(app, handed_back)
         elif budget.spent():
@@ -86,7 +86,9 @@ def wake_job(slot: int | None = None):
 LISTEN_POLL_SECONDS = 0.5  # a blocking pop's wait: how often the coordinator looks at its budget
 
 
-def _coordinate(app, crew: RunnerCrew, tally: "_Tally", ids: list[int], budget: WorkBudget) -> None:
+def _coordinate(app, crew: RunnerCrew, tally: "_Tally", ids: list[int], budget: WorkBudget) -> list[int]:
+    """Hand the popped ids to the crew until the budget is spent; returns the ids popped and not handed to it (the
+    budget ran out between the pop and the hand-over): the caller gives them back, first in line."""
     worker = tally.worker
     batch = max(1, app.config["ENGINE_CLAIM_BATCH"])
     linger = max(0.0, app.config["ENGINE_WAKE_LINGER_SECONDS"])
@@ -114,7 +116,7 @@ def _coordinate(app, crew: RunnerCrew, tally: "_Tally", ids: list[int], budget: 
                 listening_until = 0.0
                 ids = take_due_ids(app, None, batch)
                 if not ids:
-                    return
+                    return []
                 continue
         else:
             idle_since = None
@@ -125,6 +127,7 @@ def _coordinate(app, crew: RunnerCrew, tally: "_Tally", ids: list[int], budget: 
             if ids:
                 continue
         ids = wait_for_due_ids(app, batch, LISTEN_POLL_SECONDS)
+    return ids
 
 
 class _Tally:

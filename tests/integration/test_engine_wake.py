@@ -1,5 +1,6 @@
 """RQ as a wake-up (issue #11): many events queue a few wake jobs; one woken worker claims and runs them in batches."""
 import os
+import threading
 
 import pytest
 import redis
@@ -65,3 +66,43 @@ def test_a_batch_claim_skips_rows_already_taken_and_never_claims_twice(wake_app)
     assert claim_batch(ids, "someone-else") == []
     assert load_execution(ids[1]).lease_owner == "other-worker"
     assert load_execution(ids[0]).lease_owner == "me" and load_execution(ids[0]).status == "running"
+
+
+@pytest.mark.parametrize("runs_out", ["before the first hand-over", "right after a blocking pop"])
+def test_ids_a_wake_job_pops_as_its_budget_runs_out_go_back_first_in_line(wake_app, monkeypatch, runs_out):
+    """A wake job whose budget runs out between popping ids and handing them to its runner threads gives them back,
+    first in line. Before, they were dropped and their runs waited for the sweep: B6E saw runs wait 19-47 s when
+    they arrived as a wake job's budget ended (bench/RESULTS.md)."""
+    from engine.runtime import jobs
+    from engine.runtime.budget import WorkBudget
+
+    ws = make_workspace("Budget Co")
+    make_workflow(ws.id, actions=[log_step("one")])
+    ids = _fire(ws.id, 3)
+    assert drain_hand_offs(wake_app)
+    connection = redis_connection(wake_app)
+    spent = threading.Event()
+
+    class Budget(WorkBudget):
+        def spent(self):
+            return spent.is_set()
+
+    monkeypatch.setattr(jobs, "_budget", lambda app: Budget(60))
+    if runs_out == "before the first hand-over":
+        spent.set()
+    else:  # the ids arrive while the job listens; its budget runs out as the pop returns them
+        arriving = connection.lrange(DUE_LIST_KEY, 0, -1)
+        connection.delete(DUE_LIST_KEY)
+        real_wait = jobs.wait_for_due_ids
+
+        def wait_then_run_out(app, count, timeout):
+            connection.rpush(DUE_LIST_KEY, *arriving)
+            popped = real_wait(app, count, timeout)
+            spent.set()
+            return popped
+
+        monkeypatch.setattr(jobs, "wait_for_due_ids", wait_then_run_out)
+
+    assert jobs.wake_job()["handed_back"] == 3
+    assert sorted(int(raw) for raw in connection.lrange(DUE_LIST_KEY, 0, -1)) == sorted(ids)
+    assert {load_execution(execution_id).status for execution_id in ids} == {"pending"}
