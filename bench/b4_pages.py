@@ -243,7 +243,7 @@ def pages(workspace_id: int) -> dict[str, str]:
     urls["search: a customer email (~20 runs)"] = f"/automations/runs?q=c{probe % 50000}@example.test"
     urls["search: the start of an email"] = f"/automations/runs?q=c{probe % 50000}@exa"
     urls["search: a deal title (~1 run)"] = f"/automations/runs?q=Deal%20{probe}"
-    urls["search: a number (a deal value, ~200 runs)"] = f"/automations/runs?q={probe % 5000}"
+    urls["search: a number (a deal value, ~200 runs)"] = f"/automations/runs?q={100 + probe % 4900}"  # 3 digits at least
     urls["search: a word of step errors (6 % of runs)"] = "/automations/runs?q=unavailable"
     urls["search: a word in every run"] = "/automations/runs?q=example.test"
     urls["search: no run matches"] = "/automations/runs?q=zzqqxx"

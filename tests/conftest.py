@@ -136,6 +136,7 @@ def make_app(database_url):
             "AUTH_RATE_LIMIT_PER_ACCOUNT": "10000 per minute",
             "AUTH_RATE_LIMIT_PER_ADDRESS": "10000 per minute",
             "WEBHOOK_UNVERIFIED_PER_MINUTE": 0,  # every test client is 127.0.0.1; the hooks tests turn it on
+            "EVENT_SAMPLE_EVERY_SECONDS": 0,  # every event is a sample (workspace ids repeat from test to test)
         }
         config.update(overrides)
         from webapp import create_app

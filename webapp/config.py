@@ -206,6 +206,8 @@ SETTINGS: tuple[Setting, ...] = (
             "a test run (the editor's Test, `POST /api/v1/workflows/test`) is stopped after this long"),
     Setting("EVENT_SAMPLE_MAX_BYTES", "int", 16384,
             "a recent event kept as sample data for test runs is trimmed to this many bytes of JSON"),
+    Setting("EVENT_SAMPLE_EVERY_SECONDS", "float", 1,
+            "each process keeps at most one recent event per workspace and trigger this often (`0`: every event)"),
     Setting("RETRY_BASE_SECONDS", "float", 2, "first wait of the Retry on error strategy (then ×2, ×4)"),
     Setting("SWEEP_PENDING_GRACE_SECONDS", "float", 5, "the sweep leaves fresh pending runs this long to the queue"),
     Setting("RUN_RETENTION_DAYS", "int", 90,

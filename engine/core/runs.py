@@ -165,7 +165,8 @@ def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, s
                 ids = ids + more
             return ids
         with core_savepoint(session):
-            record_event_sample(workspace_id, trigger_key, payload)
+            if sample_due(workspace_id, trigger_key):
+                record_event_sample(workspace_id, trigger_key, payload)
             chain = ChainBudget.of_cause(_cause.get())
             root_id = chain.root_id if chain else None
             runs = _runs_whose_conditions_hold(active_workflows(workspace_id, trigger_key), payload, depth, source,
@@ -180,8 +181,14 @@ def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, s
         return ids  # those inserted before the failure (in a savepoint of their own) stand
 
 
+def sample_due(workspace_id: int, trigger_key: str) -> bool:
+    """Whether this event's payload is kept as a sample (engine.core.samples.due: one per EVENT_SAMPLE_EVERY_SECONDS)."""
+    return samples.due(workspace_id, trigger_key, current_app.config["EVENT_SAMPLE_EVERY_SECONDS"])
+
+
 def record_event_sample(workspace_id: int, trigger_key: str, payload: dict) -> None:
-    """Keep the event's payload as sample data for test runs (engine.core.samples), in the caller's transaction."""
+    """Keep the event's payload as sample data for test runs (engine.core.samples), in the caller's transaction;
+    callers ask sample_due first."""
     trigger = TRIGGERS.get(trigger_key)
     samples.record_sample(workspace_id, trigger_key, trigger.label if trigger else trigger_key, payload,
                           current_app.config["EVENT_SAMPLE_MAX_BYTES"])
@@ -189,6 +196,8 @@ def record_event_sample(workspace_id: int, trigger_key: str, payload: dict) -> N
 
 def _keep_sample(session, workspace_id: int, trigger_key: str, payload: dict) -> None:
     """_record_sample in a savepoint of its own: a failure loses the sample, never the business change."""
+    if not sample_due(workspace_id, trigger_key):
+        return
     try:
         with core_savepoint(session, "event_sample"):
             record_event_sample(workspace_id, trigger_key, payload)

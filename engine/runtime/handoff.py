@@ -308,9 +308,6 @@ class RedisPusher:
         with self.changed:
             self.pending += 1
         self.ids.put(list(execution_ids))
-        # Let the woken hand-off thread take the GIL now: else it waits until this request thread blocks on I/O or
-        # is made to switch (sys.getswitchinterval()), while the event's run waits in this process (B6E's trace).
-        time.sleep(0)
 
     def loop(self) -> None:
         while True:

@@ -49,6 +49,7 @@ NON_DEFAULT = {
     "RUN_RETENTION_DAYS": ("30", 30),
     "TEST_RUN_SECONDS": ("12.5", 12.5),
     "EVENT_SAMPLE_MAX_BYTES": ("4096", 4096),
+    "EVENT_SAMPLE_EVERY_SECONDS": ("0", 0.0),
     "RUN_PRUNE_BATCH": ("250", 250),
     "RUN_PRUNE_INTERVAL_SECONDS": ("600", 600.0),
     "EMAIL_BACKEND": ("resend", "resend"),

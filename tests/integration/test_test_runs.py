@@ -5,7 +5,7 @@ import json
 import time
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from models import EventSample, Notification, OutboxEmail, WorkflowExecution, db
 from models.vocabulary import RunMode
@@ -270,6 +270,40 @@ def test_a_kept_event_has_no_secrets_and_fits_the_size_limit(scene):
     assert sample.payload["webhook"]["url"] == "https://example.com"
     assert len(text_of.encode()) <= 2000
     assert sample.workspace_id == scene.ws.id
+
+
+def test_a_burst_of_events_keeps_one_sample_per_workspace_and_trigger_every_few_seconds(scene, monkeypatch):
+    """EVENT_SAMPLE_EVERY_SECONDS: a process keeps at most one recent event per workspace and trigger that often
+    (a burst is one sample, and the other events cost their request nothing); other triggers and workspaces keep
+    theirs, and once the time has passed the next event is kept again."""
+    from engine.core import samples
+    from engine.core.runs import fire_workflow_event
+
+    monkeypatch.setattr(samples, "_LAST_KEPT", {})
+    clock = [1000.0]
+    monkeypatch.setattr(samples.time, "monotonic", lambda: clock[0])
+    scene.app.config["EVENT_SAMPLE_EVERY_SECONDS"] = 5
+    other = factories.make_workspace("Other Samples Co")
+
+    before = db.session.scalar(select(func.max(EventSample.id))) or 0  # the scene's own events
+
+    def kept(workspace_id, trigger):
+        return db.session.scalars(select(EventSample.summary).where(
+            EventSample.workspace_id == workspace_id, EventSample.trigger_type == trigger, EventSample.id > before)
+            .order_by(EventSample.id)).all()
+
+    for n in range(3):
+        fire_workflow_event(scene.ws.id, "deal_created", {"deal": {"id": n, "title": f"Burst {n}"}})
+    fire_workflow_event(scene.ws.id, "deal_won", {"deal": {"id": 9, "title": "Won"}})
+    fire_workflow_event(other.id, "deal_created", {"deal": {"id": 7, "title": "Elsewhere"}})
+    db.session.commit()
+    assert kept(scene.ws.id, "deal_created") == ["Deal 'Burst 0'"]
+    assert kept(scene.ws.id, "deal_won") == ["Deal 'Won'"] and kept(other.id, "deal_created") == ["Deal 'Elsewhere'"]
+
+    clock[0] += 5
+    fire_workflow_event(scene.ws.id, "deal_created", {"deal": {"id": 3, "title": "Later"}})
+    db.session.commit()
+    assert kept(scene.ws.id, "deal_created") == ["Deal 'Burst 0'", "Deal 'Later'"]
 
 
 def test_test_runs_are_kept_out_of_the_runs_tab_and_its_counts_unless_asked(scene):
