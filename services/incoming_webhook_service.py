@@ -38,7 +38,7 @@ from sqlalchemy.orm import joinedload
 from engine.core.conditions import conditions_hold
 from engine.core.payloads import workspace_payload
 from engine.core.redis_client import redis_connection
-from engine.core.runs import NewRun, hand_over_paced, insert_runs, record_event_sample, sample_due
+from engine.core.runs import NewRun, hand_over_paced, insert_runs, record_event_sample
 from models import User, Workflow, Workspace, db
 from models.base import core_savepoint, utcnow
 from models.triggers import WebhookDelivery, WebhookEndpoint
@@ -342,8 +342,7 @@ def _accept(endpoint, workspace: Workspace, body, body_size, verified: Verified,
     # the savepoint undoes the run when the row's key was taken (before, or by a concurrent request).
     try:
         with core_savepoint(db.session, "webhook_delivery"):
-            if sample_due(workspace.id, TRIGGER_KEY):
-                record_event_sample(workspace.id, TRIGGER_KEY, payload)  # a recent event to test with (issue #20)
+            record_event_sample(workspace.id, TRIGGER_KEY, payload)  # a recent event to test with (issue #20)
             if not holds:
                 message = "Received; the workflow's conditions did not match, so it did not run."
                 _log(endpoint, sender_id, 200, message, body_size, now, **keys)

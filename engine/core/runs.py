@@ -165,8 +165,7 @@ def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, s
                 ids = ids + more
             return ids
         with core_savepoint(session):
-            if sample_due(workspace_id, trigger_key):
-                record_event_sample(workspace_id, trigger_key, payload)
+            record_event_sample(workspace_id, trigger_key, payload)
             chain = ChainBudget.of_cause(_cause.get())
             root_id = chain.root_id if chain else None
             runs = _runs_whose_conditions_hold(active_workflows(workspace_id, trigger_key), payload, depth, source,
@@ -181,26 +180,32 @@ def fire_workflow_event(workspace_id: int, trigger_key: str, payload: dict, *, s
         return ids  # those inserted before the failure (in a savepoint of their own) stand
 
 
-def sample_due(workspace_id: int, trigger_key: str) -> bool:
+def _sample_due(workspace_id: int, trigger_key: str) -> bool:
     """Whether this event's payload is kept as a sample (engine.core.samples.due: one per EVENT_SAMPLE_EVERY_SECONDS)."""
     return samples.due(workspace_id, trigger_key, current_app.config["EVENT_SAMPLE_EVERY_SECONDS"])
 
 
 def record_event_sample(workspace_id: int, trigger_key: str, payload: dict) -> None:
-    """Keep the event's payload as sample data for test runs (engine.core.samples), in the caller's transaction;
-    callers ask sample_due first."""
+    """Keep the event's payload as sample data for test runs (engine.core.samples), in the caller's transaction,
+    when a sample of this workspace's trigger is due."""
+    if _sample_due(workspace_id, trigger_key):
+        _record_sample(workspace_id, trigger_key, payload)
+
+
+def _record_sample(workspace_id: int, trigger_key: str, payload: dict) -> None:
     trigger = TRIGGERS.get(trigger_key)
     samples.record_sample(workspace_id, trigger_key, trigger.label if trigger else trigger_key, payload,
                           current_app.config["EVENT_SAMPLE_MAX_BYTES"])
 
 
 def _keep_sample(session, workspace_id: int, trigger_key: str, payload: dict) -> None:
-    """_record_sample in a savepoint of its own: a failure loses the sample, never the business change."""
-    if not sample_due(workspace_id, trigger_key):
+    """record_event_sample in a savepoint of its own (only when a sample is due: the savepoint is two round trips): a
+    failure loses the sample, never the business change."""
+    if not _sample_due(workspace_id, trigger_key):
         return
     try:
         with core_savepoint(session, "event_sample"):
-            record_event_sample(workspace_id, trigger_key, payload)
+            _record_sample(workspace_id, trigger_key, payload)
     except Exception:
         log.exception("Could not keep a sample of %s in workspace %s", trigger_key, workspace_id)
 
